@@ -1,0 +1,126 @@
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { EventBrokerService } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
+import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
+import type { BrokerConfig } from "./config.js";
+import { shuttingDown } from "./errors.js";
+import { addService, CallRegistry } from "./grpc/bind.js";
+import { addReflection } from "./grpc/reflection.js";
+import { HealthState, ServingStatus } from "./services/health.js";
+import { publishHandlers } from "./services/publish.js";
+import { queryHandlers } from "./services/query.js";
+import type { EventStore } from "./store/event-store.js";
+import { GroupCommitter } from "./store/group-commit.js";
+import { openMongoStore } from "./store/mongo/mongo-store.js";
+import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
+
+const HEALTH_INTERVAL_MS = 5_000;
+const RETENTION_INTERVAL_MS = 10 * 60_000;
+
+/** A running broker. */
+export interface BrokerHandle {
+  /** The bound port (useful with BROKER_GRPC_PORT=0). */
+  readonly port: number;
+  /** host:port to dial. */
+  readonly address: string;
+  readonly store: EventStore;
+  readonly health: HealthState;
+  /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore> {
+  if (config.mongodbUrl) {
+    return openMongoStore({ url: config.mongodbUrl, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log });
+  }
+  return openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log });
+}
+
+function serverOptions(config: BrokerConfig): grpc.ServerOptions {
+  return {
+    "grpc.max_receive_message_length": config.maxMessageBytes,
+    "grpc.max_send_message_length": config.maxMessageBytes,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+    "grpc.max_concurrent_streams": 10_000,
+  };
+}
+
+function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+/** Periodic store checks: health follows the store, retention expires old events. */
+function startMaintenance(store: EventStore, health: HealthState, config: BrokerConfig, log: Logger): () => void {
+  const check = () =>
+    store.ping().then(
+      () => health.setAll(ServingStatus.SERVING),
+      (err: unknown) => {
+        log.warn({ err }, "store health check failed");
+        health.setAll(ServingStatus.NOT_SERVING);
+      },
+    );
+  const expire = () =>
+    store.expire(Date.now() * 1000 - config.retentionMs * 1000).then(
+      (n) => n > 0 && log.info({ expired: n }, "expired events past retention"),
+      (err: unknown) => log.warn({ err }, "retention run failed"),
+    );
+  void expire();
+  const timers = [setInterval(check, HEALTH_INTERVAL_MS), setInterval(expire, RETENTION_INTERVAL_MS)];
+  for (const t of timers) t.unref();
+  return () => timers.forEach(clearInterval);
+}
+
+/** Opens the store, serves gRPC and returns once the port is bound. */
+export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+  const store = await openStore(config, log);
+  const committer = new GroupCommitter(store, { maxPendingEvents: config.maxPendingEvents });
+  const calls = new CallRegistry();
+  const health = new HealthState([EventBrokerService.typeName]);
+  const server = new grpc.Server(serverOptions(config));
+  const handlers = {
+    ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes } }),
+    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
+  };
+  addService(server, EventBrokerService, handlers, { log, calls });
+  addService(server, Health, health.handlers(), { log, calls });
+  addReflection(server, [EventBrokerService, Health]);
+  let port: number;
+  try {
+    port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  health.setAll(ServingStatus.SERVING);
+  const stopMaintenance = startMaintenance(store, health, config, log);
+  log.info({ host: config.host, port, store: store.kind, retentionMs: config.retentionMs }, "broker started");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info({ liveCalls: calls.size, pendingEvents: committer.pendingEvents }, "broker stopping");
+      health.setAll(ServingStatus.NOT_SERVING);
+      stopMaintenance();
+      const stopped = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      calls.abortAll(shuttingDown());
+      await committer.drain();
+      const graceful = await Promise.race([stopped.then(() => true), delay(config.shutdownGraceMs).then(() => false)]);
+      if (!graceful) {
+        log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
+        server.forceShutdown();
+      }
+      await store.close();
+      log.info({ graceful }, "broker stopped");
+    })());
+  return { port, address: `${config.host}:${port}`, store, health, close, [Symbol.asyncDispose]: close };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,204 @@
+// Binds transport-free handlers `(req, ctx) => Promise<Res>` (or async iterables for streams) to
+// grpc-js. Everything grpc-js-specific about a call lives here: cancellation, deadlines, write
+// back-pressure, decode failures and the mapping of errors to statuses.
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { once } from "node:events";
+import type { Logger } from "pino";
+import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { DecodeFailure, grpcServiceDefinition } from "../../../sdk/src/grpc/service-definition.js";
+import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
+import { DomainError } from "../errors.js";
+import { toGrpcStatus } from "./to-status.js";
+
+/** What a handler knows about its call. */
+export interface HandlerContext {
+  readonly log: Logger;
+  /** Aborted when the client cancels, the deadline passes or the server shuts down. */
+  readonly signal: AbortSignal;
+  readonly deadline: Date | undefined;
+  readonly peer: string;
+}
+
+/** A response: a message, its init shape, or bytes already encoded (e.g. a stored event). */
+type Out<O extends DescMessage> = MessageInitShape<O> | Uint8Array;
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (req: MessageShape<I>, ctx: HandlerContext) => Promise<Out<O>>;
+export type ServerStreamHandler<I extends DescMessage, O extends DescMessage> = (
+  req: MessageShape<I>,
+  ctx: HandlerContext,
+) => AsyncIterable<Out<O>>;
+export type BidiStreamHandler<I extends DescMessage, O extends DescMessage> = (
+  reqs: AsyncIterable<MessageShape<I>>,
+  ctx: HandlerContext,
+) => AsyncIterable<Out<O>>;
+
+type HandlerFor<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? UnaryHandler<I, O>
+  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? ServerStreamHandler<I, O>
+    : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? BidiStreamHandler<I, O>
+      : never;
+
+/** One handler per method of a service, typed from its generated descriptor. */
+export type ServiceHandlers<S extends DescService> = S extends { method: infer Methods }
+  ? { [K in keyof Methods]: HandlerFor<Methods[K]> }
+  : never;
+
+/** Tracks live calls so shutdown can end streams; see {@link CallRegistry.abortAll}. */
+export class CallRegistry {
+  private readonly live = new Set<AbortController>();
+  private nextId = 0;
+
+  open(): { controller: AbortController; reqId: number; close: () => void } {
+    const controller = new AbortController();
+    this.live.add(controller);
+    return { controller, reqId: ++this.nextId, close: () => this.live.delete(controller) };
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Ends every live call's handler with `reason` (the broker is shutting down). */
+  abortAll(reason: unknown): void {
+    for (const c of this.live) c.abort(reason);
+  }
+}
+
+function malformed(failure: DecodeFailure): DomainError {
+  const detail = failure.cause instanceof Error ? failure.cause.message : "undecodable bytes";
+  return new DomainError(ErrorReason.MALFORMED_REQUEST, `request is not a valid ${failure.method} message: ${detail}`);
+}
+
+function checked<T>(req: T | DecodeFailure): T {
+  if (req instanceof DecodeFailure) throw malformed(req);
+  return req;
+}
+
+interface CallLike {
+  getPeer(): string;
+  getDeadline(): grpc.Deadline;
+  on(event: "cancelled", listener: () => void): unknown;
+}
+
+function deadlineOf(call: CallLike): Date | undefined {
+  const d = call.getDeadline();
+  if (d === Infinity) return undefined;
+  return d instanceof Date ? d : new Date(d);
+}
+
+function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: CallRegistry) {
+  const entry = calls.open();
+  const rpc = `${method.parent.typeName}/${method.name}`;
+  const log = root.child({ rpc, reqId: entry.reqId });
+  call.on("cancelled", () => entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client")));
+  const deadline = deadlineOf(call);
+  const ctx: HandlerContext = { log, signal: entry.controller.signal, deadline, peer: call.getPeer() };
+  const fail = (err: unknown): grpc.StatusObject => {
+    const status = toGrpcStatus(err, log);
+    const level = status.code === grpc.status.INTERNAL ? "error" : "warn";
+    log[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
+    return status;
+  };
+  return { ctx, fail, close: entry.close };
+}
+
+type OutCall = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
+/** Writes responses with back-pressure: waits for 'drain' whenever grpc-js's buffer is full. */
+async function writeAll(call: OutCall, responses: AsyncIterable<unknown>, signal: AbortSignal): Promise<void> {
+  // Handlers decide what an abort means (a replay stops, a publish stream still sends the
+  // acknowledgements it owes), so only the wait for 'drain' is cut short by it.
+  for await (const res of responses) {
+    if (!call.write(res) && !call.cancelled) await once(call, "drain", { signal });
+  }
+}
+
+function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    const { ctx, fail, close } = contextFor(call, method, log, calls);
+    Promise.resolve()
+      .then(() => handler(checked(call.request) as never, ctx))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(fail(err)),
+      )
+      .finally(close);
+  };
+}
+
+function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const { ctx, fail, close } = contextFor(call, method, log, calls);
+    Promise.resolve()
+      .then(() => writeAll(call, handler(checked(call.request) as never, ctx), ctx.signal))
+      .then(() => endStream(call, ctx, fail))
+      .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
+      .finally(close);
+  };
+}
+
+async function* requests<T>(call: AsyncIterable<unknown>): AsyncIterable<T> {
+  for await (const req of call) yield checked(req as T | DecodeFailure);
+}
+
+function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleBidiStreamingCall<unknown, unknown> {
+  return (call) => {
+    const { ctx, fail, close } = contextFor(call, method, log, calls);
+    Promise.resolve()
+      .then(() => writeAll(call, handler(requests(call), ctx), ctx.signal))
+      .then(() => endStream(call, ctx, fail))
+      .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
+      .finally(close);
+  };
+}
+
+/** A stream ended by the server (shutdown, slow consumer) reports why, not the write's AbortError. */
+function abortReasonOr(ctx: HandlerContext, err: unknown): unknown {
+  const reason: unknown = ctx.signal.reason;
+  return ctx.signal.aborted && reason instanceof DomainError ? reason : err;
+}
+
+/** Ends a stream: OK, or the abort reason when the server ended it (shutdown, slow consumer). */
+function endStream(call: OutCall, ctx: HandlerContext, fail: (err: unknown) => grpc.StatusObject): void {
+  const reason: unknown = ctx.signal.reason;
+  if (ctx.signal.aborted && reason instanceof DomainError && reason.reason !== ErrorReason.UNSPECIFIED) {
+    destroyWith(call, fail(reason));
+    return;
+  }
+  call.end();
+}
+
+function destroyWith(call: OutCall, status: grpc.StatusObject): void {
+  if (call.cancelled) return;
+  // grpc-js sends a status given to emit('error') with its metadata as trailers.
+  call.emit("error", Object.assign(new Error(status.details), status));
+}
+
+/**
+ * Adds a service to a grpc-js server with transport-free handlers.
+ * @param options.calls registry of live calls, for shutdown
+ */
+export function addService<S extends DescService>(server: grpc.Server, service: S, handlers: ServiceHandlers<S>, options: { log: Logger; calls: CallRegistry }): void {
+  const definition = grpcServiceDefinition(service, { lenientRequests: true, keepRawOf: [EventSchema] });
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const handler = (handlers as Record<string, unknown>)[method.localName];
+    if (typeof handler !== "function") throw new Error(`no handler for ${method.parent.typeName}/${method.name}`);
+    switch (method.methodKind) {
+      case "unary":
+        impl[method.localName] = bindUnary(method, handler as UnaryHandler<DescMessage, DescMessage>, options.log, options.calls);
+        break;
+      case "server_streaming":
+        impl[method.localName] = bindServerStream(method, handler as ServerStreamHandler<DescMessage, DescMessage>, options.log, options.calls);
+        break;
+      case "bidi_streaming":
+        impl[method.localName] = bindBidi(method, handler as BidiStreamHandler<DescMessage, DescMessage>, options.log, options.calls);
+        break;
+      default:
+        throw new Error(`unsupported method kind ${method.methodKind}`);
+    }
+  }
+  server.addService(definition, impl);
+}

@@ -1,0 +1,58 @@
+import { EventEmitter, on } from "node:events";
+import { HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckRequest } from "../../../sdk/src/gen/grpc/health/v1/health_pb.js";
+import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { DomainError } from "../errors.js";
+import type { HandlerContext } from "../grpc/bind.js";
+
+/** Serving status of the server ("") and of each service, with change notifications. */
+export class HealthState {
+  private readonly statuses = new Map<string, ServingStatus>();
+  private readonly changes = new EventEmitter();
+
+  constructor(services: readonly string[]) {
+    for (const s of ["", ...services]) this.statuses.set(s, ServingStatus.NOT_SERVING);
+    this.changes.setMaxListeners(0);
+  }
+
+  /** Sets every service's status (the broker is healthy or not as a whole). */
+  setAll(status: ServingStatus): void {
+    for (const [service, current] of this.statuses) {
+      if (current === status) continue;
+      this.statuses.set(service, status);
+      this.changes.emit("change", service, status);
+    }
+  }
+
+  get(service: string): ServingStatus | undefined {
+    return this.statuses.get(service);
+  }
+
+  /** grpc.health.v1.Health handlers. */
+  handlers() {
+    return {
+      check: async (req: HealthCheckRequest) => {
+        const status = this.get(req.service);
+        if (status === undefined) throw new DomainError(ErrorReason.SERVICE_NOT_FOUND, `unknown service '${req.service}'`);
+        return { status };
+      },
+      watch: (req: HealthCheckRequest, ctx: HandlerContext) => this.watch(req.service, ctx.signal),
+    };
+  }
+
+  private async *watch(service: string, signal: AbortSignal) {
+    let last = this.get(service) ?? ServingStatus.SERVICE_UNKNOWN;
+    yield { status: last };
+    try {
+      for await (const [changed, status] of on(this.changes, "change", { signal }) as AsyncIterable<[string, ServingStatus]>) {
+        if (changed === service && status !== last) {
+          last = status;
+          yield { status };
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+  }
+}
+
+export { ServingStatus };

@@ -1,0 +1,114 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  PublishStreamResponseSchema,
+  type PublishBatchRequest,
+  type PublishRequest,
+  type PublishStreamRequest,
+} from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
+import type { Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
+import { invalidRequest, tooLarge } from "../errors.js";
+import { toDomainError, toStatusMessage } from "../grpc/to-status.js";
+import type { HandlerContext } from "../grpc/bind.js";
+import type { Appended } from "../store/event-store.js";
+import type { GroupCommitter } from "../store/group-commit.js";
+import { timestampFromUs } from "./encode.js";
+import { prepareEvent, type PrepareOptions } from "./prepare-event.js";
+
+export const MAX_BATCH_EVENTS = 1_000;
+/** Acknowledgements a PublishStream may owe before the broker stops reading its requests. */
+export const MAX_STREAM_IN_FLIGHT = 8_192;
+
+export interface PublishDeps {
+  committer: GroupCommitter;
+  limits: PrepareOptions;
+}
+
+function result(id: string, a: Appended) {
+  return { id, position: a.position, duplicate: a.duplicate, recordedTime: timestampFromUs(a.recordedUs) };
+}
+
+function requireEvent(event: Event | undefined, field: string): Event {
+  if (!event) throw invalidRequest(field, "required", `'${field}' is required`);
+  return event;
+}
+
+type StreamAck = MessageInitShape<typeof PublishStreamResponseSchema>;
+
+/** Publish, PublishBatch and PublishStream. */
+export function publishHandlers({ committer, limits }: PublishDeps) {
+  async function publishOne(event: Event | undefined): Promise<ReturnType<typeof result>> {
+    const ne = prepareEvent(requireEvent(event, "event"), limits);
+    const [appended] = await committer.submit([ne]);
+    return result(ne.id, appended as Appended);
+  }
+
+  async function ack(req: PublishStreamRequest, log: HandlerContext["log"]): Promise<StreamAck> {
+    try {
+      return await publishOne(req.event);
+    } catch (err) {
+      return { id: req.event?.id ?? "", error: toStatusMessage(toDomainError(err, log)) };
+    }
+  }
+
+  return {
+    publish: (req: PublishRequest) => publishOne(req.event),
+
+    async publishBatch(req: PublishBatchRequest) {
+      if (req.events.length === 0) throw invalidRequest("events", "required", "'events' is empty");
+      if (req.events.length > MAX_BATCH_EVENTS) throw tooLarge("batch events", MAX_BATCH_EVENTS, req.events.length);
+      const group = req.events.map((e, index) => prepareEvent(e, limits, { prefix: `events[${index}].`, index }));
+      const appended = await committer.submit(group);
+      return { results: appended.map((a, i) => result((group[i] ?? { id: "" }).id, a)) };
+    },
+
+    /**
+     * Reads requests while acknowledgements are owed, up to MAX_STREAM_IN_FLIGHT, and answers them in
+     * request order. A refused event is answered with its error; the stream goes on.
+     */
+    async *publishStream(reqs: AsyncIterable<PublishStreamRequest>, ctx: HandlerContext): AsyncIterable<StreamAck> {
+      const owed: Promise<StreamAck>[] = [];
+      let inputDone = false;
+      let inputError: unknown;
+      let wakeWriter: (() => void) | undefined;
+      let wakeReader: (() => void) | undefined;
+      const reader = (async () => {
+        try {
+          for await (const req of reqs) {
+            if (ctx.signal.aborted) break;
+            owed.push(ack(req, ctx.log));
+            wakeWriter?.();
+            while (owed.length >= MAX_STREAM_IN_FLIGHT && !ctx.signal.aborted) await new Promise<void>((r) => (wakeReader = r));
+          }
+        } catch (err) {
+          inputError = err;
+        } finally {
+          inputDone = true;
+          wakeWriter?.();
+        }
+      })();
+      const onAbort = () => {
+        wakeWriter?.();
+        wakeReader?.();
+      };
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      // On abort (shutdown) the reader stops, but every acknowledgement owed is still sent: those
+      // events were accepted and will be committed.
+      for (;;) {
+        const next = owed.shift();
+        if (next) {
+          wakeReader?.();
+          yield await next;
+        } else if (inputDone || ctx.signal.aborted) {
+          break;
+        } else {
+          await new Promise<void>((r) => (wakeWriter = r));
+        }
+      }
+      ctx.signal.removeEventListener("abort", onAbort);
+      // An aborted call is ended by the binding; its request stream closes with it.
+      if (ctx.signal.aborted) return;
+      await reader;
+      if (inputError !== undefined) throw inputError;
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import { createHash } from "node:crypto";
+import {
+  type CountEventsRequest,
+  type GetEventRequest,
+  type QueryEventsRequest,
+  type ReplayRequest,
+} from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
+import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
+import { eventSubject } from "../../../sdk/src/catalog/subject.js";
+import { DomainError, invalidRequest } from "../errors.js";
+import type { HandlerContext } from "../grpc/bind.js";
+import type { EventStore, ScanQuery } from "../store/event-store.js";
+import { decodePosition, encodePosition, isPosition } from "../store/position.js";
+import { messageWithField, queryEventsResponse } from "./encode.js";
+import { compileFilter, timeBounds } from "./filter.js";
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1_000;
+export const REPLAY_CHUNK = 512;
+
+export interface QueryDeps {
+  store: EventStore;
+  subjectPrefix: string;
+}
+
+interface PageToken {
+  /** Position of the last event returned. */
+  p: string;
+  /** Fingerprint of the query, so a token cannot be used with another one. */
+  q: string;
+}
+
+function fingerprint(req: QueryEventsRequest): string {
+  const f = req.filter;
+  const parts = [f?.types, f?.domains, f?.sources, f?.subject, f?.correlationId, req.fromTime?.seconds, req.fromTime?.nanos, req.toTime?.seconds, req.toTime?.nanos, req.newestFirst];
+  return createHash("sha256").update(JSON.stringify(parts, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))).digest("base64url").slice(0, 16);
+}
+
+function readToken(req: QueryEventsRequest): string | undefined {
+  if (req.pageToken === "") return undefined;
+  let token: Partial<PageToken> | undefined;
+  try {
+    token = JSON.parse(Buffer.from(req.pageToken, "base64url").toString("utf8")) as Partial<PageToken>;
+  } catch {
+    token = undefined;
+  }
+  if (!token || typeof token.p !== "string" || !isPosition(token.p)) throw invalidRequest("page_token", "page_token", "'page_token' is not a token this broker issued");
+  if (token.q !== fingerprint(req)) throw invalidRequest("page_token", "page_token", "'page_token' belongs to a query with another filter, range or order");
+  return token.p;
+}
+
+function pageSize(req: QueryEventsRequest): number {
+  if (req.pageSize < 0 || req.pageSize > MAX_PAGE_SIZE) {
+    throw invalidRequest("page_size", "range", `'page_size' must be 0-${MAX_PAGE_SIZE}, got ${req.pageSize}`);
+  }
+  return req.pageSize === 0 ? DEFAULT_PAGE_SIZE : req.pageSize;
+}
+
+function afterPosition(position: string, field: string): string | undefined {
+  if (position === "") return undefined;
+  if (!isPosition(position)) throw invalidRequest(field, "position", `'${field}' is not a position this broker issued`);
+  return position;
+}
+
+/** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
+export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
+  const eventTypes = eventCatalog().map((e) => ({
+    type: e.type,
+    domain: e.domain,
+    messageName: e.schema.typeName,
+    dataVersion: e.dataVersion,
+    subject: eventSubject(e.type, { prefix: subjectPrefix }),
+  }));
+
+  return {
+    async getEvent(req: GetEventRequest) {
+      if (req.id === "") throw invalidRequest("id", "required", "'id' is required");
+      const stored = await store.get(req.id);
+      if (!stored) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
+      return messageWithField(1, stored.data);
+    },
+
+    async queryEvents(req: QueryEventsRequest) {
+      const filter = compileFilter(req.filter);
+      const bounds = timeBounds(req.fromTime, req.toTime);
+      const limit = pageSize(req);
+      const cursor = readToken(req);
+      const query: ScanQuery = {
+        filter,
+        ...bounds,
+        limit: limit + 1,
+        newestFirst: req.newestFirst,
+        ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
+      };
+      const rows = await store.scan(query);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const next = rows.length > limit && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
+      return queryEventsResponse(page.map((r) => r.data), next);
+    },
+
+    async countEvents(req: CountEventsRequest) {
+      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) });
+      return { count: BigInt(count) };
+    },
+
+    async *replay(req: ReplayRequest, ctx: HandlerContext): AsyncIterable<Uint8Array> {
+      const filter = compileFilter(req.filter);
+      const bounds = timeBounds(req.fromTime, req.toTime);
+      let after = afterPosition(req.afterPosition, "after_position");
+      // Replay ends at the head as of its start, so a busy log cannot keep it running for ever.
+      const head = await store.headPosition();
+      if (head === "") return;
+      while (!ctx.signal.aborted) {
+        const rows = await store.scan({ filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) });
+        for (const r of rows) yield messageWithField(1, r.data);
+        const last = rows.at(-1);
+        if (!last || rows.length < REPLAY_CHUNK) return;
+        after = last.position;
+      }
+    },
+
+    async listEventTypes() {
+      return { eventTypes };
+    },
+  };
+}
+
+/** The position just after `p` (exclusive upper bounds include `p` itself). */
+function nextAfter(p: string): string {
+  return encodePosition((decodePosition(p) ?? 0n) + 1n);
+}

@@ -1,0 +1,189 @@
+import { mkdirSync } from "node:fs";
+import { extname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+import { storeUnavailable } from "../../errors.js";
+import { withSuffix } from "../envelope-suffix.js";
+import { encodePosition } from "../position.js";
+import type { EventStore, GroupOutcome, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { PackedGroups, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+
+export const DB_FILE_NAME = "events.db";
+const CHECKPOINT_INTERVAL_MS = 1_000;
+
+// SQLite result codes that mean "the store cannot do its job right now" rather than a bug.
+const UNAVAILABLE_CODES = /^SQLITE_(READONLY|BUSY|LOCKED|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PERM|NOMEM|PROTOCOL)/;
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  dataDir: string;
+  sync: "full" | "normal";
+  log: Logger;
+}
+
+type Distribute<T> = T extends unknown ? Omit<T, "id"> : never;
+type Request = Distribute<WorkerRequest>;
+
+/** A worker thread plus the promises waiting for its answers. */
+class WorkerChannel {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: WorkerResponse) => void; reject: (e: unknown) => void }>();
+  private nextId = 1;
+  private failure: Error | undefined;
+
+  constructor(data: WorkerData, log: Logger) {
+    const self = fileURLToPath(import.meta.url);
+    // The worker source sits beside this file with the same extension (.ts under tsx, .js built).
+    const source = pathToFileURL(join(self, "..", `sqlite-worker${extname(self)}`)).href;
+    this.worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: { ...data, source } });
+    this.worker.on("message", (res: WorkerResponse) => {
+      const p = this.pending.get(res.id);
+      this.pending.delete(res.id);
+      // An idle worker must not keep the process alive; a busy one must.
+      if (this.pending.size === 0) this.worker.unref();
+      p?.resolve(res);
+    });
+    this.worker.on("error", (err) => {
+      log.error({ err, role: data.role }, "sqlite worker failed");
+      this.fail(err);
+    });
+    this.worker.on("exit", (code) => this.fail(new Error(`sqlite ${data.role} worker exited with code ${code}`)));
+    this.worker.unref();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(storeUnavailable(err));
+    this.pending.clear();
+  }
+
+  async call(req: Request): Promise<NonNullable<WorkerResponse["result"]>> {
+    if (this.failure) throw storeUnavailable(this.failure);
+    const id = this.nextId++;
+    const res = await new Promise<WorkerResponse>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      const transfer = req.op === "append" ? [req.packed.data.buffer as ArrayBuffer] : [];
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
+    if (res.error) {
+      const err = Object.assign(new Error(res.error.message), { code: res.error.code });
+      // why: a read-only file, a full disk or a lock held too long is an outage, not a bug.
+      if (UNAVAILABLE_CODES.test(res.error.code)) throw storeUnavailable(err);
+      throw err;
+    }
+    return res.result as NonNullable<WorkerResponse["result"]>;
+  }
+
+  async terminate(): Promise<void> {
+    this.failure ??= new Error("store closed");
+    await this.worker.terminate();
+  }
+}
+
+function pack(groups: readonly (readonly NewEvent[])[]): PackedGroups {
+  let total = 0;
+  for (const g of groups) for (const e of g) total += e.bytes.length;
+  const data = new Uint8Array(total);
+  let end = 0;
+  const packed = groups.map((g) =>
+    g.map(({ bytes, ...rest }) => {
+      data.set(bytes, end);
+      end += bytes.length;
+      return { ...rest, end };
+    }),
+  );
+  return { data, groups: packed };
+}
+
+function unpack(rows: WorkerRows): StoredEvent[] {
+  const out = new Array<StoredEvent>(rows.positions.length);
+  let start = 0;
+  for (let i = 0; i < out.length; i++) {
+    const end = rows.ends[i] ?? start;
+    out[i] = { position: rows.positions[i] ?? "", recordedUs: rows.recordedUs[i] ?? 0, data: rows.data.subarray(start, end) };
+    start = end;
+  }
+  return out;
+}
+
+/** The embedded store: one SQLite file in WAL mode, driven from two worker threads. */
+class SqliteStore implements EventStore {
+  readonly kind = "sqlite";
+  private readonly checkpointTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly writer: WorkerChannel,
+    private readonly reader: WorkerChannel,
+    log: Logger,
+  ) {
+    this.checkpointTimer = setInterval(() => {
+      reader.call({ op: "checkpoint" }).catch((err: unknown) => log.warn({ err }, "wal checkpoint failed"));
+    }, CHECKPOINT_INTERVAL_MS);
+    this.checkpointTimer.unref();
+  }
+
+  async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
+    const outcomes = (await this.writer.call({ op: "append", packed: pack(groups) })) as WorkerGroupOutcome[];
+    return outcomes.map((o, g) => {
+      if (!o.ok) return o;
+      const group = groups[g] as readonly NewEvent[];
+      const events = o.events.map((a, i) => {
+        // The worker returns stored bytes only for duplicates; new events are rebuilt here with the
+        // same suffix function, which is cheaper than copying them back across threads.
+        const e = group[i] as NewEvent;
+        const data = a.data ?? withSuffix(e.bytes, a.recordedUs, a.position, e.fillTime);
+        return { position: a.position, recordedUs: a.recordedUs, duplicate: a.duplicate, data };
+      });
+      return { ok: true as const, events };
+    });
+  }
+
+  async get(id: string): Promise<StoredEvent | undefined> {
+    return unpack((await this.reader.call({ op: "get", eventId: id })) as WorkerRows)[0];
+  }
+
+  async scan(query: ScanQuery): Promise<StoredEvent[]> {
+    return unpack((await this.reader.call({ op: "scan", query })) as WorkerRows);
+  }
+
+  async count(range: StoreRange): Promise<number> {
+    return (await this.reader.call({ op: "count", range })) as number;
+  }
+
+  async headPosition(): Promise<string> {
+    const last = (await this.reader.call({ op: "head" })) as number;
+    return last === 0 ? "" : encodePosition(last);
+  }
+
+  async expire(beforeUs: number): Promise<number> {
+    return (await this.writer.call({ op: "expire", beforeUs })) as number;
+  }
+
+  async ping(): Promise<void> {
+    await this.reader.call({ op: "ping" });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.checkpointTimer);
+    await Promise.allSettled([this.writer.call({ op: "close" }), this.reader.call({ op: "close" })]);
+    await Promise.all([this.writer.terminate(), this.reader.terminate()]);
+  }
+}
+
+/**
+ * Opens (creating if needed) `<dataDir>/events.db`. Several broker processes on one machine may
+ * share the file: SQLite serialises their commits and positions stay gap-free in commit order.
+ * @throws DomainError STORE_UNAVAILABLE when the file cannot be opened
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<EventStore> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const file = join(options.dataDir, DB_FILE_NAME);
+  const writer = new WorkerChannel({ file, role: "writer", sync: options.sync }, options.log);
+  // The writer creates the schema; the reader opens the file only once it exists.
+  await writer.call({ op: "ping" });
+  const reader = new WorkerChannel({ file, role: "reader", sync: options.sync }, options.log);
+  await reader.call({ op: "ping" });
+  return new SqliteStore(writer, reader, options.log);
+}
