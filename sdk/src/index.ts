@@ -24,3 +24,23 @@ export { assertValidEvent, EventValidationError, validateEvent } from "./validat
 export type { ValidateEventOptions } from "./validate/validate-event.js";
 export type { Violation } from "./validate/check-message.js";
 export { isKnownCurrency } from "./validate/formats.js";
+
+// The client.
+export { BrokerClient, createBrokerClient } from "./client/client.js";
+export type { BrokerClientOptions, EventQuery, QueryOptions, QueryPage, ReplayOptions, SdkLogger } from "./client/client.js";
+export { StreamPublisher, DEFAULT_PUBLISH_WINDOW } from "./client/publisher.js";
+export type { PublisherOptions } from "./client/publisher.js";
+export type { PublishResult, TimeInput } from "./client/results.js";
+export type { CallOptions } from "./client/rpc.js";
+export { BrokerError, Code, isBrokerError } from "./errors.js";
+export type { BrokerErrorOptions, StatusCode } from "./errors.js";
+export {
+  BadRequestSchema,
+  ErrorReason,
+  IdConflictSchema,
+  LimitExceededSchema,
+  ResumeInfoSchema,
+} from "./gen/qingyu/broker/v1/errors_pb.js";
+export type { BadRequest, BadRequest_FieldViolation, IdConflict, LimitExceeded, ResumeInfo } from "./gen/qingyu/broker/v1/errors_pb.js";
+export type { EventTypeInfo as BrokerEventTypeInfo } from "./gen/qingyu/broker/v1/broker_pb.js";
+export { parseDurationMs } from "./duration.js";

@@ -139,8 +139,10 @@ function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescM
   };
 }
 
-async function* requests<T>(call: AsyncIterable<unknown>): AsyncIterable<T> {
-  for await (const req of call) yield checked(req as T | DecodeFailure);
+async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<T> {
+  // A plain `for await` destroys the stream when it ends, which would cancel the call before the
+  // handler has written its last responses and status.
+  for await (const req of call.iterator({ destroyOnReturn: false })) yield checked(req as T | DecodeFailure);
 }
 
 function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleBidiStreamingCall<unknown, unknown> {

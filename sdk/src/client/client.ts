@@ -1,0 +1,281 @@
+import { clone, create, type MessageInitShape } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import {
+  EventBrokerService,
+  EventFilterSchema,
+  type EventFilter,
+  type EventTypeInfo,
+  type QueryEventsRequestSchema,
+} from "../gen/qingyu/broker/v1/broker_pb.js";
+import { BadRequestSchema, ErrorReason } from "../gen/qingyu/broker/v1/errors_pb.js";
+import { EventSchema, type Event } from "../gen/qingyu/events/v1/event_pb.js";
+import type { EventDomain, EventType } from "../catalog/catalog.js";
+import { newEventId } from "../event/new-event.js";
+import { BrokerError } from "../errors.js";
+import { validateEvent } from "../validate/validate-event.js";
+import { StreamPublisher, type PublisherOptions } from "./publisher.js";
+import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from "./results.js";
+import { Rpc, type CallOptions } from "./rpc.js";
+
+/** A minimal logger; the SDK logs nothing unless given one. */
+export interface SdkLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Options of {@link createBrokerClient}. */
+export interface BrokerClientOptions {
+  /** `host:port` of a broker, e.g. `"127.0.0.1:50051"`. */
+  address: string;
+  /** Fills `source` of events published without one, e.g. `"social-svc"`. */
+  source?: string;
+  /**
+   * Deadline of unary calls without one of their own, in milliseconds.
+   * @defaultValue 10000
+   */
+  defaultDeadlineMs?: number;
+  /**
+   * Validate events against the catalog before sending them (the broker validates again).
+   * @defaultValue true
+   */
+  validate?: boolean;
+  /**
+   * Retries of Publish and PublishBatch after UNAVAILABLE or OVERLOADED, with exponential backoff.
+   * Safe because the broker deduplicates by id.
+   * @defaultValue 3
+   */
+  retries?: number;
+  /** @defaultValue insecure (plaintext) */
+  credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  logger?: SdkLogger;
+}
+
+/** Which events a query, count or replay reads. */
+export interface EventQuery {
+  /** Exact types or prefix globs (`"comment.*"`). */
+  types?: readonly (EventType | `${string}*`)[];
+  domains?: readonly EventDomain[];
+  sources?: readonly string[];
+  /** Exact, or a prefix glob (`"book/*"`). */
+  subject?: string;
+  correlationId?: string;
+  /** Inclusive lower bound on recorded time. */
+  from?: TimeInput;
+  /** Exclusive upper bound on recorded time. */
+  to?: TimeInput;
+}
+
+/** Options of {@link BrokerClient.queryEvents}. */
+export interface QueryOptions extends CallOptions {
+  /** 1-1000. @defaultValue 100 */
+  pageSize?: number;
+  /** Continue after a page: its `nextPageToken`. */
+  pageToken?: string;
+  /** Newest events first. */
+  newestFirst?: boolean;
+}
+
+/** One page of a query. */
+export interface QueryPage {
+  readonly events: Event[];
+  /** Empty on the last page. */
+  readonly nextPageToken: string;
+}
+
+/** Options of {@link BrokerClient.replay}. */
+export interface ReplayOptions extends CallOptions {
+  /** Resume an interrupted replay after this position. */
+  afterPosition?: string;
+}
+
+const DEFAULT_DEADLINE_MS = 10_000;
+const RETRY_BASE_MS = 100;
+
+function toFilter(q: EventQuery): EventFilter {
+  return create(EventFilterSchema, {
+    types: [...(q.types ?? [])],
+    domains: [...(q.domains ?? [])],
+    sources: [...(q.sources ?? [])],
+    subject: q.subject ?? "",
+    correlationId: q.correlationId ?? "",
+  });
+}
+
+function bounds(q: EventQuery) {
+  const fromTime = toTimestamp(q.from);
+  const toTime = toTimestamp(q.to);
+  return { ...(fromTime ? { fromTime } : {}), ...(toTime ? { toTime } : {}) };
+}
+
+function retryable(err: BrokerError): boolean {
+  return err.code === grpc.status.UNAVAILABLE || err.reason === ErrorReason.OVERLOADED;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
+
+/** A connection to a broker. Create one per process and share it; `close()` when done. */
+export class BrokerClient {
+  private readonly rpc: Rpc;
+  private readonly channel: grpc.Client;
+
+  /** @internal Use {@link createBrokerClient}. */
+  constructor(private readonly options: BrokerClientOptions) {
+    this.channel = new grpc.Client(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.max_receive_message_length": 64 << 20,
+      ...options.channelOptions,
+    });
+    this.rpc = new Rpc(this.channel, EventBrokerService.methods, options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS);
+  }
+
+  /**
+   * Fills what the client may (id, source) and validates locally, without mutating the argument.
+   * @throws BrokerError INVALID_ARGUMENT (reason INVALID_EVENT) listing every violation
+   */
+  private prepare = (event: Event): Event => {
+    let e = event;
+    if (e.id === "" || (e.source === "" && this.options.source)) {
+      e = clone(EventSchema, event);
+      if (e.id === "") e.id = newEventId();
+      if (e.source === "" && this.options.source) e.source = this.options.source;
+    }
+    if (this.options.validate !== false) {
+      const violations = validateEvent(e);
+      if (violations.length > 0) {
+        const fieldViolations = violations.map((v) => ({ field: `event.${v.path}`, rule: v.rule, description: v.message }));
+        throw new BrokerError(grpc.status.INVALID_ARGUMENT, `invalid event: ${violations.map((v) => v.message).join("; ")}`, {
+          reason: ErrorReason.INVALID_EVENT,
+          details: [anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations }))],
+        });
+      }
+    }
+    return e;
+  };
+
+  private async withRetries<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
+    const retries = this.options.retries ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const e = BrokerError.from(err);
+        if (attempt >= retries || !retryable(e) || opts.signal?.aborted) throw e;
+        const delayMs = RETRY_BASE_MS * 2 ** attempt * (0.5 + Math.random());
+        this.options.logger?.warn({ code: e.code, attempt: attempt + 1, delayMs }, "retrying publish");
+        await sleep(delayMs, opts.signal);
+      }
+    }
+  }
+
+  /**
+   * Publishes one event and resolves once it is durable. Retries UNAVAILABLE with the same id.
+   * @throws BrokerError INVALID_ARGUMENT for an invalid event, ALREADY_EXISTS when the id was used
+   *   for another event, UNAVAILABLE when the broker or its store stays down
+   */
+  async publish(event: Event, opts: CallOptions = {}): Promise<PublishResult> {
+    const e = this.prepare(event);
+    const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publish, { event: e }, opts));
+    return toPublishResult(res);
+  }
+
+  /**
+   * Publishes up to 1,000 events atomically: all are stored, or none is.
+   * @throws BrokerError as {@link publish}; `metadata.index` names the failing event
+   */
+  async publishBatch(events: readonly Event[], opts: CallOptions = {}): Promise<PublishResult[]> {
+    const prepared = events.map((e, i) => {
+      try {
+        return this.prepare(e);
+      } catch (err) {
+        throw Object.assign(BrokerError.from(err), { metadata: { index: String(i) } });
+      }
+    });
+    const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publishBatch, { events: prepared }, opts));
+    return res.results.map(toPublishResult);
+  }
+
+  /** A streaming publisher for high throughput (many events in flight, acknowledged in order). */
+  publisher(options: PublisherOptions = {}): StreamPublisher {
+    return new StreamPublisher(this.rpc, this.prepare, options);
+  }
+
+  /**
+   * Reads one event by id.
+   * @throws BrokerError NOT_FOUND when no event has this id
+   */
+  async getEvent(id: string, opts: CallOptions = {}): Promise<Event> {
+    const res = await this.rpc.unary(EventBrokerService.method.getEvent, { id }, opts);
+    if (!res.event) throw new BrokerError(grpc.status.INTERNAL, "broker answered without an event");
+    return res.event;
+  }
+
+  /** One page of events matching a query (oldest first unless `newestFirst`). */
+  async queryPage(query: EventQuery = {}, opts: QueryOptions = {}): Promise<QueryPage> {
+    const req: MessageInitShape<typeof QueryEventsRequestSchema> = {
+      filter: toFilter(query),
+      ...bounds(query),
+      pageSize: opts.pageSize ?? 0,
+      pageToken: opts.pageToken ?? "",
+      newestFirst: opts.newestFirst ?? false,
+    };
+    const res = await this.rpc.unary(EventBrokerService.method.queryEvents, req, opts);
+    return { events: res.events, nextPageToken: res.nextPageToken };
+  }
+
+  /** Every page of a query, one after the other. */
+  async *queryEvents(query: EventQuery = {}, opts: QueryOptions = {}): AsyncIterable<QueryPage> {
+    let pageToken = opts.pageToken ?? "";
+    do {
+      const page = await this.queryPage(query, { ...opts, pageToken });
+      yield page;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+  }
+
+  /** How many events match a query. */
+  async countEvents(query: EventQuery = {}, opts: CallOptions = {}): Promise<number> {
+    const res = await this.rpc.unary(EventBrokerService.method.countEvents, { filter: toFilter(query), ...bounds(query) }, opts);
+    return Number(res.count);
+  }
+
+  /**
+   * Every event matching a query, in store order, up to the newest event at the start of the
+   * replay. Breaking out of the loop cancels the call.
+   */
+  async *replay(query: EventQuery = {}, opts: ReplayOptions = {}): AsyncIterable<Event> {
+    const req = { filter: toFilter(query), ...bounds(query), afterPosition: opts.afterPosition ?? "" };
+    for await (const res of this.rpc.serverStream(EventBrokerService.method.replay, req, opts)) {
+      if (res.event) yield res.event;
+    }
+  }
+
+  /** The event catalog the broker serves. */
+  async listEventTypes(opts: CallOptions = {}): Promise<EventTypeInfo[]> {
+    return (await this.rpc.unary(EventBrokerService.method.listEventTypes, {}, opts)).eventTypes;
+  }
+
+  /** Closes the channel; calls in progress fail with CANCELLED or UNAVAILABLE. */
+  close(): void {
+    this.channel.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+}
+
+/**
+ * Connects to a broker. The connection is lazy: nothing is dialled until the first call.
+ * @param options.address `host:port`
+ */
+export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
+  return new BrokerClient(options);
+}
