@@ -1,0 +1,65 @@
+// A gRPC client that sends arbitrary bytes to a method: for testing how the broker answers input
+// that no well-behaved client would produce.
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { anyIs, anyUnpack } from "@bufbuild/protobuf/wkt";
+import { ErrorInfoSchema, StatusSchema } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+
+const identity = (b: Buffer) => b;
+
+export interface RawResult {
+  code: grpc.status;
+  details: string;
+  /** ErrorInfo.reason of the status trailer, e.g. "ERROR_REASON_MALFORMED_REQUEST". */
+  reason: string;
+  responses: Buffer[];
+}
+
+function reasonOf(metadata: grpc.Metadata | undefined): string {
+  const raw = metadata?.get("grpc-status-details-bin")[0];
+  if (!(raw instanceof Buffer)) return "";
+  const first = fromBinary(StatusSchema, raw).details[0];
+  return first && anyIs(first, ErrorInfoSchema) ? anyUnpack(first, ErrorInfoSchema).reason : "";
+}
+
+export class RawClient {
+  private readonly client: grpc.Client;
+  constructor(address: string, options: grpc.ChannelOptions = {}) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": 256 << 20, ...options });
+  }
+
+  unary(path: string, body: Uint8Array): Promise<RawResult> {
+    return new Promise((resolve) => {
+      this.client.makeUnaryRequest(path, identity, identity, Buffer.from(body), (err, res) => {
+        resolve({
+          code: err?.code ?? grpc.status.OK,
+          details: err?.details ?? "",
+          reason: reasonOf(err?.metadata),
+          responses: res ? [res] : [],
+        });
+      });
+    });
+  }
+
+  /** Sends each body on one stream (server-streaming when `bodies` has one element and `serverStream`). */
+  stream(path: string, bodies: Uint8Array[], serverStream = false): Promise<RawResult> {
+    return new Promise((resolve) => {
+      const responses: Buffer[] = [];
+      const call = serverStream
+        ? this.client.makeServerStreamRequest(path, identity, identity, Buffer.from(bodies[0] ?? new Uint8Array()))
+        : this.client.makeBidiStreamRequest(path, identity, identity);
+      call.on("data", (b: Buffer) => responses.push(b));
+      call.on("error", () => undefined);
+      call.on("status", (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, reason: reasonOf(s.metadata), responses }));
+      if (!serverStream) {
+        const duplex = call as grpc.ClientDuplexStream<Buffer, Buffer>;
+        for (const b of bodies) duplex.write(Buffer.from(b));
+        duplex.end();
+      }
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
