@@ -70,7 +70,7 @@ describe("bad input", () => {
       ["event.position", (e) => (e.position = "0000000000000001")],
     ];
     for (const [field, mutate] of cases) {
-      const e = sampleEvent("like.added");
+      const e: Event = sampleEvent("like.added");
       mutate(e);
       const res = await expect(publishBytes(e), status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_EVENT");
       assert.match(res.details, new RegExp(`'${field.replace(".", "\\.")}`), res.details);
@@ -78,7 +78,7 @@ describe("bad input", () => {
   });
 
   it("refuses an unknown payload case (a producer on a newer catalog)", async () => {
-    const e = sampleEvent("like.added");
+    const e: Event = sampleEvent("like.added");
     e.payload = { case: undefined };
     const bytes = eventToBinary(e);
     const withUnknownCase = new Uint8Array([...bytes, 0xba, 0x3e, 0x02, 0x0a, 0x00]); // field 999 = {1: ""}

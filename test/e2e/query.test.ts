@@ -22,6 +22,7 @@ describe("BrokerClient queries", () => {
   // Three batches recorded at distinct times, so time ranges can select exactly one of them.
   const batches: Event[][] = [];
   const boundaries: Date[] = [];
+  const at = (i: number): Date => boundaries[i] as Date;
 
   before(async () => {
     t = await startTestBroker();
@@ -53,15 +54,15 @@ describe("BrokerClient queries", () => {
   });
 
   it("replays a time range: from_time <= recorded_time < to_time", async () => {
-    const middle = await collect(t.client.replay({ from: boundaries[1], to: boundaries[2] }));
+    const middle = await collect(t.client.replay({ from: at(1), to: at(2) }));
     assert.deepEqual(ids(middle), ids(batches[1] ?? []));
     for (const e of middle) {
       const recorded = timestampDate(e.recordedTime!).getTime();
-      assert.ok(recorded >= boundaries[1]!.getTime() && recorded < boundaries[2]!.getTime());
+      assert.ok(recorded >= at(1).getTime() && recorded < at(2).getTime());
     }
-    assert.deepEqual(ids(await collect(t.client.replay({ from: boundaries[2] }))), ids(batches[2] ?? []));
-    assert.deepEqual(ids(await collect(t.client.replay({ to: boundaries[1] }))), ids(batches[0] ?? []));
-    assert.deepEqual(await collect(t.client.replay({ from: boundaries[3] })), []);
+    assert.deepEqual(ids(await collect(t.client.replay({ from: at(2) }))), ids(batches[2] ?? []));
+    assert.deepEqual(ids(await collect(t.client.replay({ to: at(1) }))), ids(batches[0] ?? []));
+    assert.deepEqual(await collect(t.client.replay({ from: at(3) })), []);
   });
 
   it("filters by exact type, glob, domain, source, subject, subject glob and correlation id", async () => {
@@ -117,7 +118,7 @@ describe("BrokerClient queries", () => {
       ["glob matching nothing", () => t.client.countEvents({ types: ["nothing.*"] })],
       ["glob with an inner star", () => t.client.countEvents({ types: ["li*e.*"] })],
       ["unknown domain", () => t.client.countEvents({ domains: ["cooking" as "social"] })],
-      ["to before from", () => t.client.countEvents({ from: boundaries[2], to: boundaries[1] })],
+      ["to before from", () => t.client.countEvents({ from: at(2), to: at(1) })],
       ["page size above 1000", () => t.client.queryPage({}, { pageSize: 1001 })],
       ["forged page token", () => t.client.queryPage({}, { pageToken: "bm90LWEtdG9rZW4" })],
       ["page token of another query", async () => {

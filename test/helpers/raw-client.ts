@@ -19,7 +19,7 @@ function reasonOf(metadata: grpc.Metadata | undefined): string {
   const raw = metadata?.get("grpc-status-details-bin")[0];
   if (!(raw instanceof Buffer)) return "";
   const first = fromBinary(StatusSchema, raw).details[0];
-  return first && anyIs(first, ErrorInfoSchema) ? anyUnpack(first, ErrorInfoSchema).reason : "";
+  return first && anyIs(first, ErrorInfoSchema) ? (anyUnpack(first, ErrorInfoSchema)?.reason ?? "") : "";
 }
 
 export class RawClient {

@@ -1,4 +1,12 @@
-import { MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError } from "mongodb";
+import {
+  MongoClientClosedError,
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from "mongodb";
 import { storeUnavailable } from "../../errors.js";
 
 /** Server error codes that mean the deployment cannot take the write now. */
@@ -31,6 +39,8 @@ export function isDuplicateKey(err: unknown): boolean {
 export function translateMongoError(err: unknown): unknown {
   // why: no server can be selected (down, wrong URL, network split): an outage, retry later.
   if (err instanceof MongoServerSelectionError || err instanceof MongoNetworkError) return storeUnavailable(err);
+  // why: the store was closed (shutdown) while a call was still using it.
+  if (err instanceof MongoTopologyClosedError || err instanceof MongoNotConnectedError || err instanceof MongoClientClosedError) return storeUnavailable(err);
   if (err instanceof MongoServerError) {
     // why: an election or shutdown in progress, or a write concern that cannot be met now.
     if (typeof err.code === "number" && UNAVAILABLE_CODES.has(err.code)) return storeUnavailable(err);

@@ -5,6 +5,7 @@ export interface WorkerData {
   file: string;
   role: "writer" | "reader";
   sync: "full" | "normal";
+  busyTimeoutMs: number;
 }
 
 export type WorkerRequest = { id: number } & (

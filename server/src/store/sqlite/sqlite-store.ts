@@ -20,6 +20,11 @@ export interface SqliteStoreOptions {
   dataDir: string;
   sync: "full" | "normal";
   log: Logger;
+  /**
+   * How long a write waits for a lock held by another process before failing with UNAVAILABLE.
+   * @defaultValue 5000
+   */
+  busyTimeoutMs?: number;
 }
 
 type Distribute<T> = T extends unknown ? Omit<T, "id"> : never;
@@ -180,10 +185,11 @@ class SqliteStore implements EventStore {
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<EventStore> {
   mkdirSync(options.dataDir, { recursive: true });
   const file = join(options.dataDir, DB_FILE_NAME);
-  const writer = new WorkerChannel({ file, role: "writer", sync: options.sync }, options.log);
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+  const writer = new WorkerChannel({ file, role: "writer", sync: options.sync, busyTimeoutMs }, options.log);
   // The writer creates the schema; the reader opens the file only once it exists.
   await writer.call({ op: "ping" });
-  const reader = new WorkerChannel({ file, role: "reader", sync: options.sync }, options.log);
+  const reader = new WorkerChannel({ file, role: "reader", sync: options.sync, busyTimeoutMs }, options.log);
   await reader.call({ op: "ping" });
   return new SqliteStore(writer, reader, options.log);
 }

@@ -10,8 +10,8 @@ import { sameContent } from "../same-content.js";
 import { SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import type { PackedGroups, WorkerAppended, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
-const { file, role, sync } = workerData as WorkerData;
-const db = new Database(file, { readonly: false, timeout: 5_000 });
+const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
+const db = new Database(file, { readonly: false, timeout: busyTimeoutMs });
 db.pragma("journal_mode = WAL");
 db.pragma(`synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
 if (role === "writer") {

@@ -1,0 +1,274 @@
+// One contract, every store: the embedded SQLite store always, MongoDB whenever a URL is given
+// (TEST_MONGODB_URL or BROKER_MONGODB_URL; it must be a replica set, e.g. `mongod --replSet rs0`).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { MongoClient } from "mongodb";
+import { eventFromBinary, newEventId, type EventType } from "../../sdk/src/index.js";
+import type { EventStore, NewEvent, StoredEvent } from "../../server/src/store/event-store.js";
+import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { openMongoStore } from "../../server/src/store/mongo/mongo-store.js";
+import { prepareEvent } from "../../server/src/services/prepare-event.js";
+import { DomainError } from "../../server/src/errors.js";
+import { ErrorReason } from "../../sdk/src/index.js";
+import { sampleEvent } from "../helpers/sample-events.js";
+
+const log = pino({ level: "silent" });
+const LIMITS = { maxEventBytes: 1 << 20 };
+
+interface Backend {
+  name: string;
+  /** Opens a store on the backend's shared storage (a second call = another broker replica). */
+  open(): Promise<EventStore>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(join(tmpdir(), "store-contract-"));
+  return {
+    name: "sqlite",
+    open: () => openSqliteStore({ dataDir: dir, sync: "normal", log }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function mongoBackend(url: string): Backend {
+  const database = `broker_test_${randomUUID().replace(/-/g, "")}`;
+  return {
+    name: "mongodb",
+    open: () => openMongoStore({ url, database, writeConcern: "majority", retentionMs: 86_400_000, log }),
+    cleanup: async () => {
+      const client = new MongoClient(url);
+      try {
+        await client.db(database).dropDatabase();
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
+let seq = 0;
+function newEvent(type: EventType = "like.added", attrs: { subject?: string; source?: string; correlationId?: string; noTime?: boolean } = {}): NewEvent {
+  const e = sampleEvent(type);
+  e.id = newEventId();
+  e.source = attrs.source ?? "contract-svc";
+  e.subject = attrs.subject ?? `book/${++seq}`;
+  e.correlationId = attrs.correlationId ?? "";
+  if (attrs.noTime) e.time = undefined;
+  return prepareEvent(e, LIMITS);
+}
+
+async function appendOne(store: EventStore, e: NewEvent) {
+  const [outcome] = await store.append([[e]]);
+  assert.ok(outcome?.ok, "append failed");
+  return outcome.events[0]!;
+}
+
+const mongoUrl = process.env["TEST_MONGODB_URL"] ?? process.env["BROKER_MONGODB_URL"];
+const backends = [sqliteBackend, ...(mongoUrl ? [() => mongoBackend(mongoUrl)] : [])];
+if (!mongoUrl) console.log("# MongoDB store contract skipped: set TEST_MONGODB_URL to a replica set to run it");
+
+for (const makeBackend of backends) {
+  const backend = makeBackend();
+  describe(`EventStore contract (${backend.name})`, () => {
+    let store: EventStore;
+    before(async () => (store = await backend.open()));
+    after(async () => {
+      await store.close();
+      await backend.cleanup();
+    });
+
+    it("assigns increasing positions and never-decreasing recorded times", async () => {
+      const a = await appendOne(store, newEvent());
+      const b = await appendOne(store, newEvent());
+      assert.ok(b.position > a.position);
+      assert.ok(b.recordedUs >= a.recordedUs);
+      assert.equal(await store.headPosition(), b.position);
+    });
+
+    it("stores the envelope with recorded_time and position, and time when it was absent", async () => {
+      const e = newEvent("book.purchased", { noTime: true });
+      const a = await appendOne(store, e);
+      const stored = eventFromBinary((await store.get(e.id))!.data);
+      assert.equal(stored.position, a.position);
+      assert.ok(stored.recordedTime);
+      assert.deepEqual(stored.time, stored.recordedTime);
+      assert.equal(stored.type, "book.purchased");
+      assert.deepEqual(eventFromBinary(a.data), stored);
+    });
+
+    it("deduplicates an id with the same content, stored once", async () => {
+      const e = newEvent();
+      const first = await appendOne(store, e);
+      const again = await appendOne(store, { ...e, bytes: new Uint8Array(e.bytes) });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.position, first.position);
+      assert.equal(await store.count({ filter: { subject: { exact: e.subject } } }), 1);
+    });
+
+    it("refuses an id with another content, writing nothing of that group", async () => {
+      const e = newEvent();
+      const first = await appendOne(store, e);
+      const other = newEvent();
+      const changed = { ...newEvent(), id: e.id };
+      const [outcome] = await store.append([[other, changed]]);
+      assert.deepEqual(outcome, { ok: false, conflict: { index: 1, id: e.id, position: first.position } });
+      assert.equal(await store.get(other.id), undefined);
+    });
+
+    it("keeps groups of one append independent", async () => {
+      const e = newEvent();
+      await appendOne(store, e);
+      const ok1 = newEvent();
+      const ok2 = newEvent();
+      const outcomes = await store.append([[ok1], [{ ...newEvent(), id: e.id }], [ok2]]);
+      assert.deepEqual(outcomes.map((o) => o.ok), [true, false, true]);
+      assert.ok(await store.get(ok1.id));
+      assert.ok(await store.get(ok2.id));
+    });
+
+    it("handles an id twice in one group: same content is a duplicate, other content a conflict", async () => {
+      const e = newEvent();
+      const [same] = await store.append([[e, { ...e }]]);
+      assert.ok(same?.ok);
+      assert.deepEqual(same.events.map((x) => x.duplicate), [false, true]);
+      assert.equal(same.events[0]?.position, same.events[1]?.position);
+      const f = newEvent();
+      const [clash] = await store.append([[f, { ...newEvent(), id: f.id }]]);
+      assert.deepEqual(clash, { ok: false, conflict: { index: 1, id: f.id, position: "" } });
+      assert.equal(await store.get(f.id), undefined);
+    });
+
+    it("answers undefined for an unknown id", async () => {
+      assert.equal(await store.get(newEventId()), undefined);
+    });
+
+    describe("scan and count", () => {
+      const tag = `scan-${randomUUID()}`;
+      const written: { e: NewEvent; a: StoredEvent }[] = [];
+      before(async () => {
+        const specs: [EventType, string, string][] = [
+          ["like.added", "a-svc", `${tag}/book/1`],
+          ["comment.created", "a-svc", `${tag}/book/1`],
+          ["like.added", "b-svc", `${tag}/book/2`],
+          ["deposit.created", "b-svc", `${tag}/user/9`],
+          ["like.added", "a-svc", `${tag}/user/9`],
+        ];
+        for (const [type, source, subject] of specs) {
+          const e = newEvent(type, { source, subject, correlationId: subject.endsWith("9") ? tag : "" });
+          written.push({ e, a: await appendOne(store, e) });
+        }
+      });
+      const mine = { subject: { prefix: `${tag}/` } } as const;
+      const positions = (rows: StoredEvent[]) => rows.map((r) => r.position);
+      const expect = (keep: (e: NewEvent) => boolean) => written.filter((w) => keep(w.e)).map((w) => w.a.position);
+
+      it("filters by types, sources, subject (exact and prefix) and correlation id", async () => {
+        const cases: [object, (e: NewEvent) => boolean][] = [
+          [{ ...mine }, () => true],
+          [{ ...mine, types: ["like.added"] }, (e) => e.type === "like.added"],
+          [{ ...mine, types: ["like.added", "deposit.created"] }, (e) => e.type !== "comment.created"],
+          [{ ...mine, types: [] }, () => false],
+          [{ ...mine, sources: ["b-svc"] }, (e) => e.source === "b-svc"],
+          [{ subject: { exact: `${tag}/book/1` } }, (e) => e.subject === `${tag}/book/1`],
+          [{ subject: { prefix: `${tag}/user/` } }, (e) => e.subject.startsWith(`${tag}/user/`)],
+          [{ correlationId: tag }, (e) => e.correlationId === tag],
+          [{ ...mine, types: ["like.added"], sources: ["a-svc"] }, (e) => e.type === "like.added" && e.source === "a-svc"],
+        ];
+        for (const [filter, keep] of cases) {
+          assert.deepEqual(positions(await store.scan({ filter, limit: 100 })), expect(keep), JSON.stringify(filter));
+          assert.equal(await store.count({ filter }), expect(keep).length, JSON.stringify(filter));
+        }
+      });
+
+      it("bounds by position, limit and order", async () => {
+        const all = written.map((w) => w.a.position) as [string, string, string, string, string];
+        assert.deepEqual(positions(await store.scan({ filter: mine, afterPosition: all[1], limit: 100 })), all.slice(2));
+        assert.deepEqual(positions(await store.scan({ filter: mine, beforePosition: all[3], limit: 100 })), all.slice(0, 3));
+        assert.deepEqual(positions(await store.scan({ filter: mine, limit: 2 })), all.slice(0, 2));
+        assert.deepEqual(positions(await store.scan({ filter: mine, limit: 2, newestFirst: true })), [all[4], all[3]]);
+      });
+
+      it("bounds by recorded time: from inclusive, to exclusive", async () => {
+        const times = written.map((w) => w.a.recordedUs);
+        const from = times[2] as number;
+        const got = await store.scan({ filter: mine, fromUs: from, limit: 100 });
+        assert.deepEqual(positions(got), written.filter((w) => w.a.recordedUs >= from).map((w) => w.a.position));
+        const to = times[2] as number;
+        const before = await store.scan({ filter: mine, toUs: to, limit: 100 });
+        assert.deepEqual(positions(before), written.filter((w) => w.a.recordedUs < to).map((w) => w.a.position));
+        assert.deepEqual(await store.scan({ filter: mine, fromUs: Date.now() * 1000 + 3_600_000_000, limit: 10 }), []);
+        assert.equal(await store.count({ filter: mine, fromUs: from }), got.length);
+      });
+    });
+
+    it("expires events recorded before a time and never reuses their positions", async () => {
+      const old = await appendOne(store, newEvent());
+      const cutoff = old.recordedUs + 1;
+      const removed = await store.expire(cutoff);
+      assert.ok(removed >= 1);
+      assert.equal(await store.get(eventFromBinary(old.data).id), undefined);
+      const fresh = await appendOne(store, newEvent());
+      assert.ok(fresh.position > old.position);
+    });
+
+    it("orders positions by commit across two writers: a tailing reader misses nothing", async () => {
+      // Two store instances on the same storage play two broker replicas.
+      const other = await backend.open();
+      try {
+        const start = await store.headPosition();
+        const perWriter = 300;
+        const write = async (s: EventStore, n: number) => {
+          const ids: string[] = [];
+          for (let i = 0; i < n; i += 3) {
+            const group = [newEvent(), newEvent(), newEvent()];
+            const outcomes = await s.append([group]);
+            assert.ok(outcomes[0]?.ok);
+            ids.push(...group.map((e) => e.id));
+          }
+          return ids;
+        };
+        const seen: StoredEvent[] = [];
+        let writing = true;
+        const tail = (async () => {
+          let after = start;
+          // Keep reading after the last position seen, as a subscriber would, until writers stop
+          // and a final read comes back empty.
+          for (;;) {
+            // Only a read that started after the writers finished may end the tail.
+            const finalRead = !writing;
+            const rows = await store.scan({ filter: {}, afterPosition: after, limit: 50 });
+            seen.push(...rows);
+            if (rows.length > 0) after = rows.at(-1)!.position;
+            else if (finalRead) return;
+          }
+        })();
+        const [a, b] = await Promise.all([write(store, perWriter), write(other, perWriter)]);
+        writing = false;
+        await tail;
+        const seenIds = seen.map((r) => eventFromBinary(r.data).id);
+        assert.equal(new Set(seenIds).size, seenIds.length, "an event was read twice");
+        const written = new Set([...a, ...b]);
+        const missed = [...written].filter((id) => !seenIds.includes(id));
+        const extra = seenIds.filter((id) => !written.has(id));
+        assert.deepEqual({ missed, extra }, { missed: [], extra: [] }, "the tailing reader missed an event");
+        const positions = seen.map((r) => r.position);
+        assert.deepEqual([...positions].sort(), positions);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it("answers ping, and STORE_UNAVAILABLE once closed", async () => {
+      await store.ping();
+      const extra = await backend.open();
+      await extra.close();
+      await assert.rejects(extra.append([[newEvent()]]), (err: unknown) => err instanceof DomainError && err.reason === ErrorReason.STORE_UNAVAILABLE);
+    });
+  });
+}
