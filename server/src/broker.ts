@@ -107,14 +107,14 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       log.info({ liveCalls: calls.size, pendingEvents: committer.pendingEvents }, "broker stopping");
       health.setAll(ServingStatus.NOT_SERVING);
       stopMaintenance();
-      const stopped = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // No new calls from here on; live calls end (streams with UNAVAILABLE, publishes acknowledged).
+      server.tryShutdown(() => undefined);
       calls.abortAll(shuttingDown());
       await committer.drain();
-      const graceful = await Promise.race([stopped.then(() => true), delay(config.shutdownGraceMs).then(() => false)]);
-      if (!graceful) {
-        log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
-        server.forceShutdown();
-      }
+      const graceful = await Promise.race([calls.idle().then(() => true), delay(config.shutdownGraceMs).then(() => false)]);
+      if (!graceful) log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
+      // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
+      server.forceShutdown();
       await store.close();
       log.info({ graceful }, "broker stopped");
     })());

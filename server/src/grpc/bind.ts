@@ -49,11 +49,21 @@ export type ServiceHandlers<S extends DescService> = S extends { method: infer M
 export class CallRegistry {
   private readonly live = new Set<AbortController>();
   private nextId = 0;
+  private idleWaiters: (() => void)[] = [];
 
   open(): { controller: AbortController; reqId: number; close: () => void } {
     const controller = new AbortController();
     this.live.add(controller);
-    return { controller, reqId: ++this.nextId, close: () => this.live.delete(controller) };
+    const close = () => {
+      this.live.delete(controller);
+      if (this.live.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+    return { controller, reqId: ++this.nextId, close };
+  }
+
+  /** Resolves once no call is live. */
+  idle(): Promise<void> {
+    return this.live.size === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   get size(): number {

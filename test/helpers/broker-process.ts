@@ -1,0 +1,70 @@
+// Runs the broker as a real child process (server/src/main.ts), for tests of signals, crashes and
+// restarts. The process is stopped by pid.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+
+export interface BrokerProcess {
+  proc: ChildProcess;
+  port: number;
+  address: string;
+  /** Every JSON log line so far. */
+  logs: Record<string, unknown>[];
+  stderr: () => string;
+  /** Sends a signal and waits for the exit; returns the exit code (null when killed by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const MAIN = new URL("../../server/src/main.ts", import.meta.url).pathname;
+
+/** Starts `node --import tsx server/src/main.ts` with `env` and resolves once it logged its port. */
+export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000): Promise<BrokerProcess> {
+  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: { ...process.env, BROKER_GRPC_PORT: "0", BROKER_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = "";
+  proc.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+  const exited = once(proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`broker did not start: ${stderr}`)), timeoutMs);
+    createInterface({ input: proc.stdout! }).on("line", (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry["msg"] === "broker started") {
+          clearTimeout(timer);
+          resolve(entry["port"] as number);
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then(([code]) => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited with ${code} before starting: ${stderr}`));
+    });
+  });
+  return {
+    proc,
+    port,
+    address: `127.0.0.1:${port}`,
+    logs,
+    stderr: () => stderr,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const [code, sig] = await exited;
+      return { code, signal: sig };
+    },
+  };
+}
+
+/** Runs main.ts expecting it to fail at start; returns its exit code and stderr. */
+export async function runBrokerExpectingFailure(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+  const [code] = (await once(proc, "exit")) as [number | null];
+  return { code, stderr };
+}
