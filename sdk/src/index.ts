@@ -27,7 +27,8 @@ export { isKnownCurrency } from "./validate/formats.js";
 
 // The client.
 export { BrokerClient, createBrokerClient } from "./client/client.js";
-export type { BrokerClientOptions, EventQuery, QueryOptions, QueryPage, ReplayOptions, SdkLogger } from "./client/client.js";
+export type { BrokerClientOptions, EventQuery, QueryOptions, QueryPage, ReplayOptions, SdkLogger, SubscriptionFilter } from "./client/client.js";
+export type { SubscribeFrom, SubscribeOptions } from "./client/subscription.js";
 export { StreamPublisher, DEFAULT_PUBLISH_WINDOW } from "./client/publisher.js";
 export type { PublisherOptions } from "./client/publisher.js";
 export type { PublishResult, TimeInput } from "./client/results.js";

@@ -11,6 +11,10 @@ import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
 import type { EventStore } from "./store/event-store.js";
 import { GroupCommitter } from "./store/group-commit.js";
+import { InProcessBus, type EventBus } from "./bus/event-bus.js";
+import { NatsBus } from "./bus/nats-bus.js";
+import { LiveHub } from "./services/live-hub.js";
+import { subscribeHandler } from "./services/subscribe.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
 
@@ -25,6 +29,7 @@ export interface BrokerHandle {
   readonly address: string;
   readonly store: EventStore;
   readonly health: HealthState;
+  readonly hub: LiveHub;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -79,13 +84,31 @@ function startMaintenance(store: EventStore, health: HealthState, config: Broker
 /** Opens the store, serves gRPC and returns once the port is bound. */
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
   const store = await openStore(config, log);
-  const committer = new GroupCommitter(store, { maxPendingEvents: config.maxPendingEvents });
+  let bus: EventBus;
+  try {
+    bus = config.natsUrl ? await NatsBus.connect({ url: config.natsUrl, subjectPrefix: config.subjectPrefix, log }) : new InProcessBus();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const hub = new LiveHub(store, log);
+  await hub.start();
+  bus.onRemote((e) => hub.offerRemote(e));
+  bus.onResync(() => hub.resync());
+  const committer = new GroupCommitter(store, {
+    maxPendingEvents: config.maxPendingEvents,
+    onCommitted: (events) => {
+      hub.offerLocal(events);
+      bus.publish(events);
+    },
+  });
   const calls = new CallRegistry();
   const health = new HealthState([EventBrokerService.typeName]);
   const server = new grpc.Server(serverOptions(config));
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes } }),
     ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
+    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer }),
   };
   addService(server, EventBrokerService, handlers, { log, calls });
   addService(server, Health, health.handlers(), { log, calls });
@@ -94,12 +117,14 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   try {
     port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
   } catch (err) {
+    hub.close();
+    await bus.close();
     await store.close();
     throw err;
   }
   health.setAll(ServingStatus.SERVING);
   const stopMaintenance = startMaintenance(store, health, config, log);
-  log.info({ host: config.host, port, store: store.kind, retentionMs: config.retentionMs }, "broker started");
+  log.info({ host: config.host, port, store: store.kind, bus: bus.kind, retentionMs: config.retentionMs }, "broker started");
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -115,10 +140,12 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       if (!graceful) log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       server.forceShutdown();
+      hub.close();
+      await bus.close();
       await store.close();
       log.info({ graceful }, "broker stopped");
     })());
-  return { port, address: `${config.host}:${port}`, store, health, close, [Symbol.asyncDispose]: close };
+  return { port, address: `${config.host}:${port}`, store, health, hub, close, [Symbol.asyncDispose]: close };
 }
 
 function delay(ms: number): Promise<void> {

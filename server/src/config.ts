@@ -19,6 +19,8 @@ export interface BrokerConfig {
   /** Events accepted but not yet committed before publishes are refused with RESOURCE_EXHAUSTED. */
   maxPendingEvents: number;
   shutdownGraceMs: number;
+  /** Live events a subscriber may have waiting before it is ended as too slow. */
+  subscriberBuffer: number;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
 }
@@ -41,6 +43,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_MAX_MESSAGE_BYTES: String(16 << 20),
   BROKER_MAX_PENDING_EVENTS: "100000",
   BROKER_SHUTDOWN_GRACE_MS: "10000",
+  BROKER_SUBSCRIBER_BUFFER: "10000",
   BROKER_SQLITE_SYNC: "full",
 };
 
@@ -129,6 +132,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     maxMessageBytes: integer(merged, "BROKER_MAX_MESSAGE_BYTES", 64 << 10, 256 << 20),
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),
+    subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
   };
 }

@@ -17,6 +17,7 @@ import { validateEvent } from "../validate/validate-event.js";
 import { StreamPublisher, type PublisherOptions } from "./publisher.js";
 import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from "./results.js";
 import { Rpc, type CallOptions } from "./rpc.js";
+import { subscription, type SubscribeOptions } from "./subscription.js";
 
 /** A minimal logger; the SDK logs nothing unless given one. */
 export interface SdkLogger {
@@ -66,6 +67,9 @@ export interface EventQuery {
   /** Exclusive upper bound on recorded time. */
   to?: TimeInput;
 }
+
+/** Which events a subscription receives. */
+export type SubscriptionFilter = Omit<EventQuery, "from" | "to">;
 
 /** Options of {@link BrokerClient.queryEvents}. */
 export interface QueryOptions extends CallOptions {
@@ -255,6 +259,24 @@ export class BrokerClient {
     for await (const res of this.rpc.serverStream(EventBrokerService.method.replay, req, opts)) {
       if (res.event) yield res.event;
     }
+  }
+
+  /**
+   * Subscribes to matching events: history from `from` (default: now), then live events as they
+   * are committed, in store order, each once, until `signal` aborts or the loop breaks. Reconnects
+   * by itself and resumes after the last position received.
+   * @throws BrokerError INVALID_ARGUMENT for a bad filter or start
+   */
+  subscribe(filter: SubscriptionFilter = {}, options: SubscribeOptions = {}): AsyncIterable<Event> {
+    return subscription(this.rpc, toFilter(filter), options);
+  }
+
+  /**
+   * Calls `onEvent` for each matching event (awaiting it) until `options.signal` aborts; for scripts.
+   * @throws BrokerError as {@link subscribe}, or what `onEvent` throws
+   */
+  async tail(filter: SubscriptionFilter, onEvent: (event: Event) => unknown, options: SubscribeOptions = {}): Promise<void> {
+    for await (const e of this.subscribe(filter, options)) await onEvent(e);
   }
 
   /** The event catalog the broker serves. */

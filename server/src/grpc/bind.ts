@@ -18,6 +18,8 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   readonly deadline: Date | undefined;
   readonly peer: string;
+  /** Ends the call from the server side with `reason` as its status (e.g. a slow subscriber). */
+  end(reason: DomainError): void;
 }
 
 /** A response: a message, its init shape, or bytes already encoded (e.g. a stored event). */
@@ -104,7 +106,13 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
   const log = root.child({ rpc, reqId: entry.reqId });
   call.on("cancelled", () => entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client")));
   const deadline = deadlineOf(call);
-  const ctx: HandlerContext = { log, signal: entry.controller.signal, deadline, peer: call.getPeer() };
+  const ctx: HandlerContext = {
+    log,
+    signal: entry.controller.signal,
+    deadline,
+    peer: call.getPeer(),
+    end: (reason) => entry.controller.abort(reason),
+  };
   const fail = (err: unknown): grpc.StatusObject => {
     const status = toGrpcStatus(err, log);
     const level = status.code === grpc.status.INTERNAL ? "error" : "warn";

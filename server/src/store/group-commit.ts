@@ -2,6 +2,9 @@ import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js"
 import { DomainError, idConflict, invalidRequest, shuttingDown } from "../errors.js";
 import type { Appended, EventStore, NewEvent, StoredEvent } from "./event-store.js";
 
+/** A newly stored event with what fan-out needs to route it. */
+export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId">;
+
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitOptions {
   /** Events accepted but not yet committed; beyond it submissions fail with OVERLOADED. */
@@ -9,7 +12,7 @@ export interface GroupCommitOptions {
   /** Most events in one store commit. */
   maxBatchEvents?: number;
   /** Called after each commit with the newly stored events, in position order. */
-  onCommitted?: (events: readonly StoredEvent[]) => void;
+  onCommitted?: (events: readonly CommittedEvent[]) => void;
 }
 
 interface Waiter {
@@ -81,11 +84,15 @@ export class GroupCommitter {
   private async commit(batch: Waiter[]): Promise<void> {
     try {
       const outcomes = await this.store.append(batch.map((w) => w.group));
-      const committed: StoredEvent[] = [];
+      const committed: CommittedEvent[] = [];
       outcomes.forEach((outcome, i) => {
         const w = batch[i] as Waiter;
         if (outcome.ok) {
-          for (const e of outcome.events) if (!e.duplicate) committed.push(e);
+          outcome.events.forEach((e, j) => {
+            if (e.duplicate) return;
+            const { id, type, source, subject, correlationId } = w.group[j] as NewEvent;
+            committed.push({ id, type, source, subject, correlationId, position: e.position, recordedUs: e.recordedUs, data: e.data });
+          });
           w.resolve(outcome.events);
         } else {
           const { index, id, position } = outcome.conflict;

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file qingyu/broker/v1/broker.proto.
  */
 export const file_qingyu_broker_v1_broker: GenFile = /*@__PURE__*/
-  fileDesc("Ch1xaW5neXUvYnJva2VyL3YxL2Jyb2tlci5wcm90bxIQcWluZ3l1LmJyb2tlci52MSJnCgtFdmVudEZpbHRlchINCgV0eXBlcxgBIAMoCRIPCgdkb21haW5zGAIgAygJEg8KB3NvdXJjZXMYAyADKAkSDwoHc3ViamVjdBgEIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgFIAEoCSI4Cg5QdWJsaXNoUmVxdWVzdBImCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQidQoPUHVibGlzaFJlc3BvbnNlEgoKAmlkGAEgASgJEhAKCHBvc2l0aW9uGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCBIxCg1yZWNvcmRlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+ChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQicwoNUHVibGlzaFJlc3VsdBIKCgJpZBgBIAEoCRIQCghwb3NpdGlvbhgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgSMQoNcmVjb3JkZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoUUHVibGlzaEJhdGNoUmVzcG9uc2USMAoHcmVzdWx0cxgBIAMoCzIfLnFpbmd5dS5icm9rZXIudjEuUHVibGlzaFJlc3VsdCI+ChRQdWJsaXNoU3RyZWFtUmVxdWVzdBImCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQipAEKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIKCgJpZBgBIAEoCRIQCghwb3NpdGlvbhgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgSMQoNcmVjb3JkZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFZXJyb3IYBSABKAsyGC5xaW5neXUuYnJva2VyLnYxLlN0YXR1cyIdCg9HZXRFdmVudFJlcXVlc3QSCgoCaWQYASABKAkiOgoQR2V0RXZlbnRSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQi3AEKElF1ZXJ5RXZlbnRzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5xaW5neXUuYnJva2VyLnYxLkV2ZW50RmlsdGVyEi0KCWZyb21fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdG9fdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSFAoMbmV3ZXN0X2ZpcnN0GAYgASgIIlcKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcucWluZ3l1LmV2ZW50cy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkinwEKEkNvdW50RXZlbnRzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5xaW5neXUuYnJva2VyLnYxLkV2ZW50RmlsdGVyEi0KCWZyb21fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdG9fdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJAoTQ291bnRFdmVudHNSZXNwb25zZRINCgVjb3VudBgBIAEoAyKyAQoNUmVwbGF5UmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5xaW5neXUuYnJva2VyLnYxLkV2ZW50RmlsdGVyEi0KCWZyb21fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdG9fdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWZ0ZXJfcG9zaXRpb24YBCABKAkiOAoOUmVwbGF5UmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5xaW5neXUuZXZlbnRzLnYxLkV2ZW50IhcKFUxpc3RFdmVudFR5cGVzUmVxdWVzdCJqCg1FdmVudFR5cGVJbmZvEgwKBHR5cGUYASABKAkSDgoGZG9tYWluGAIgASgJEhQKDG1lc3NhZ2VfbmFtZRgDIAEoCRIUCgxkYXRhX3ZlcnNpb24YBCABKA0SDwoHc3ViamVjdBgFIAEoCSJOChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjQKC2V2ZW50X3R5cGVzGAEgAygLMh8ucWluZ3l1LmJyb2tlci52MS5FdmVudFR5cGVJbmZvMugFChJFdmVudEJyb2tlclNlcnZpY2USTgoHUHVibGlzaBIgLnFpbmd5dS5icm9rZXIudjEuUHVibGlzaFJlcXVlc3QaIS5xaW5neXUuYnJva2VyLnYxLlB1Ymxpc2hSZXNwb25zZRJdCgxQdWJsaXNoQmF0Y2gSJS5xaW5neXUuYnJva2VyLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaJi5xaW5neXUuYnJva2VyLnYxLlB1Ymxpc2hCYXRjaFJlc3BvbnNlEmQKDVB1Ymxpc2hTdHJlYW0SJi5xaW5neXUuYnJva2VyLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GicucWluZ3l1LmJyb2tlci52MS5QdWJsaXNoU3RyZWFtUmVzcG9uc2UoATABElEKCEdldEV2ZW50EiEucWluZ3l1LmJyb2tlci52MS5HZXRFdmVudFJlcXVlc3QaIi5xaW5neXUuYnJva2VyLnYxLkdldEV2ZW50UmVzcG9uc2USWgoLUXVlcnlFdmVudHMSJC5xaW5neXUuYnJva2VyLnYxLlF1ZXJ5RXZlbnRzUmVxdWVzdBolLnFpbmd5dS5icm9rZXIudjEuUXVlcnlFdmVudHNSZXNwb25zZRJaCgtDb3VudEV2ZW50cxIkLnFpbmd5dS5icm9rZXIudjEuQ291bnRFdmVudHNSZXF1ZXN0GiUucWluZ3l1LmJyb2tlci52MS5Db3VudEV2ZW50c1Jlc3BvbnNlEk0KBlJlcGxheRIfLnFpbmd5dS5icm9rZXIudjEuUmVwbGF5UmVxdWVzdBogLnFpbmd5dS5icm9rZXIudjEuUmVwbGF5UmVzcG9uc2UwARJjCg5MaXN0RXZlbnRUeXBlcxInLnFpbmd5dS5icm9rZXIudjEuTGlzdEV2ZW50VHlwZXNSZXF1ZXN0GigucWluZ3l1LmJyb2tlci52MS5MaXN0RXZlbnRUeXBlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_qingyu_broker_v1_errors, file_qingyu_events_v1_event]);
+  fileDesc("Ch1xaW5neXUvYnJva2VyL3YxL2Jyb2tlci5wcm90bxIQcWluZ3l1LmJyb2tlci52MSJnCgtFdmVudEZpbHRlchINCgV0eXBlcxgBIAMoCRIPCgdkb21haW5zGAIgAygJEg8KB3NvdXJjZXMYAyADKAkSDwoHc3ViamVjdBgEIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgFIAEoCSI4Cg5QdWJsaXNoUmVxdWVzdBImCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQidQoPUHVibGlzaFJlc3BvbnNlEgoKAmlkGAEgASgJEhAKCHBvc2l0aW9uGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCBIxCg1yZWNvcmRlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+ChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQicwoNUHVibGlzaFJlc3VsdBIKCgJpZBgBIAEoCRIQCghwb3NpdGlvbhgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgSMQoNcmVjb3JkZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoUUHVibGlzaEJhdGNoUmVzcG9uc2USMAoHcmVzdWx0cxgBIAMoCzIfLnFpbmd5dS5icm9rZXIudjEuUHVibGlzaFJlc3VsdCI+ChRQdWJsaXNoU3RyZWFtUmVxdWVzdBImCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQipAEKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIKCgJpZBgBIAEoCRIQCghwb3NpdGlvbhgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgSMQoNcmVjb3JkZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFZXJyb3IYBSABKAsyGC5xaW5neXUuYnJva2VyLnYxLlN0YXR1cyIdCg9HZXRFdmVudFJlcXVlc3QSCgoCaWQYASABKAkiOgoQR2V0RXZlbnRSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnQi3AEKElF1ZXJ5RXZlbnRzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5xaW5neXUuYnJva2VyLnYxLkV2ZW50RmlsdGVyEi0KCWZyb21fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdG9fdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSFAoMbmV3ZXN0X2ZpcnN0GAYgASgIIlcKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcucWluZ3l1LmV2ZW50cy52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkinwEKEkNvdW50RXZlbnRzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5xaW5neXUuYnJva2VyLnYxLkV2ZW50RmlsdGVyEi0KCWZyb21fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdG9fdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJAoTQ291bnRFdmVudHNSZXNwb25zZRINCgVjb3VudBgBIAEoAyKyAQoNUmVwbGF5UmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5xaW5neXUuYnJva2VyLnYxLkV2ZW50RmlsdGVyEi0KCWZyb21fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdG9fdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYWZ0ZXJfcG9zaXRpb24YBCABKAkiOAoOUmVwbGF5UmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy5xaW5neXUuZXZlbnRzLnYxLkV2ZW50IhcKFUxpc3RFdmVudFR5cGVzUmVxdWVzdCJqCg1FdmVudFR5cGVJbmZvEgwKBHR5cGUYASABKAkSDgoGZG9tYWluGAIgASgJEhQKDG1lc3NhZ2VfbmFtZRgDIAEoCRIUCgxkYXRhX3ZlcnNpb24YBCABKA0SDwoHc3ViamVjdBgFIAEoCSJOChZMaXN0RXZlbnRUeXBlc1Jlc3BvbnNlEjQKC2V2ZW50X3R5cGVzGAEgAygLMh8ucWluZ3l1LmJyb2tlci52MS5FdmVudFR5cGVJbmZvIsMBChBTdWJzY3JpYmVSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLnFpbmd5dS5icm9rZXIudjEuRXZlbnRGaWx0ZXISEgoIZnJvbV9ub3cYAiABKAhIABIvCglmcm9tX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASGAoOYWZ0ZXJfcG9zaXRpb24YBCABKAlIABIYCg5mcm9tX2JlZ2lubmluZxgFIAEoCEgAQgcKBXN0YXJ0IqoBChFTdWJzY3JpYmVSZXNwb25zZRIoCgVldmVudBgBIAEoCzIXLnFpbmd5dS5ldmVudHMudjEuRXZlbnRIABIvCgljYXVnaHRfdXAYAiABKAsyGi5xaW5neXUuYnJva2VyLnYxLkNhdWdodFVwSAASMgoKY2hlY2twb2ludBgDIAEoCzIcLnFpbmd5dS5icm9rZXIudjEuQ2hlY2twb2ludEgAQgYKBGtpbmQiHAoIQ2F1Z2h0VXASEAoIcG9zaXRpb24YASABKAkiHgoKQ2hlY2twb2ludBIQCghwb3NpdGlvbhgBIAEoCTLABgoSRXZlbnRCcm9rZXJTZXJ2aWNlEk4KB1B1Ymxpc2gSIC5xaW5neXUuYnJva2VyLnYxLlB1Ymxpc2hSZXF1ZXN0GiEucWluZ3l1LmJyb2tlci52MS5QdWJsaXNoUmVzcG9uc2USXQoMUHVibGlzaEJhdGNoEiUucWluZ3l1LmJyb2tlci52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiYucWluZ3l1LmJyb2tlci52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZRJkCg1QdWJsaXNoU3RyZWFtEiYucWluZ3l1LmJyb2tlci52MS5QdWJsaXNoU3RyZWFtUmVxdWVzdBonLnFpbmd5dS5icm9rZXIudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAEwARJRCghHZXRFdmVudBIhLnFpbmd5dS5icm9rZXIudjEuR2V0RXZlbnRSZXF1ZXN0GiIucWluZ3l1LmJyb2tlci52MS5HZXRFdmVudFJlc3BvbnNlEloKC1F1ZXJ5RXZlbnRzEiQucWluZ3l1LmJyb2tlci52MS5RdWVyeUV2ZW50c1JlcXVlc3QaJS5xaW5neXUuYnJva2VyLnYxLlF1ZXJ5RXZlbnRzUmVzcG9uc2USWgoLQ291bnRFdmVudHMSJC5xaW5neXUuYnJva2VyLnYxLkNvdW50RXZlbnRzUmVxdWVzdBolLnFpbmd5dS5icm9rZXIudjEuQ291bnRFdmVudHNSZXNwb25zZRJNCgZSZXBsYXkSHy5xaW5neXUuYnJva2VyLnYxLlJlcGxheVJlcXVlc3QaIC5xaW5neXUuYnJva2VyLnYxLlJlcGxheVJlc3BvbnNlMAESYwoOTGlzdEV2ZW50VHlwZXMSJy5xaW5neXUuYnJva2VyLnYxLkxpc3RFdmVudFR5cGVzUmVxdWVzdBooLnFpbmd5dS5icm9rZXIudjEuTGlzdEV2ZW50VHlwZXNSZXNwb25zZRJWCglTdWJzY3JpYmUSIi5xaW5neXUuYnJva2VyLnYxLlN1YnNjcmliZVJlcXVlc3QaIy5xaW5neXUuYnJva2VyLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_qingyu_broker_v1_errors, file_qingyu_events_v1_event]);
 
 /**
  * Selects events. Values within a field are ORed, fields are ANDed; an empty field matches all.
@@ -542,6 +542,144 @@ export const ListEventTypesResponseSchema: GenMessage<ListEventTypesResponse> = 
   messageDesc(file_qingyu_broker_v1_broker, 18);
 
 /**
+ * @generated from message qingyu.broker.v1.SubscribeRequest
+ */
+export type SubscribeRequest = Message<"qingyu.broker.v1.SubscribeRequest"> & {
+  /**
+   * @generated from field: qingyu.broker.v1.EventFilter filter = 1;
+   */
+  filter?: EventFilter | undefined;
+
+  /**
+   * Where the subscription starts; from_now when unset.
+   *
+   * @generated from oneof qingyu.broker.v1.SubscribeRequest.start
+   */
+  start: {
+    /**
+     * Only events committed after the subscription starts.
+     *
+     * @generated from field: bool from_now = 2;
+     */
+    value: boolean;
+    case: "fromNow";
+  } | {
+    /**
+     * Events recorded at or after this time, then live.
+     *
+     * @generated from field: google.protobuf.Timestamp from_time = 3;
+     */
+    value: Timestamp;
+    case: "fromTime";
+  } | {
+    /**
+     * Events after this position (a resume), then live.
+     *
+     * @generated from field: string after_position = 4;
+     */
+    value: string;
+    case: "afterPosition";
+  } | {
+    /**
+     * Every stored event, then live.
+     *
+     * @generated from field: bool from_beginning = 5;
+     */
+    value: boolean;
+    case: "fromBeginning";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message qingyu.broker.v1.SubscribeRequest.
+ * Use `create(SubscribeRequestSchema)` to create a new message.
+ */
+export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
+  messageDesc(file_qingyu_broker_v1_broker, 19);
+
+/**
+ * @generated from message qingyu.broker.v1.SubscribeResponse
+ */
+export type SubscribeResponse = Message<"qingyu.broker.v1.SubscribeResponse"> & {
+  /**
+   * @generated from oneof qingyu.broker.v1.SubscribeResponse.kind
+   */
+  kind: {
+    /**
+     * A matching event.
+     *
+     * @generated from field: qingyu.events.v1.Event event = 1;
+     */
+    value: Event;
+    case: "event";
+  } | {
+    /**
+     * History is done; what follows is live. Sent once.
+     *
+     * @generated from field: qingyu.broker.v1.CaughtUp caught_up = 2;
+     */
+    value: CaughtUp;
+    case: "caughtUp";
+  } | {
+    /**
+     * The subscription has seen everything up to this position (sent periodically when few events
+     * match): resume after it instead of rescanning what was filtered out.
+     *
+     * @generated from field: qingyu.broker.v1.Checkpoint checkpoint = 3;
+     */
+    value: Checkpoint;
+    case: "checkpoint";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message qingyu.broker.v1.SubscribeResponse.
+ * Use `create(SubscribeResponseSchema)` to create a new message.
+ */
+export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
+  messageDesc(file_qingyu_broker_v1_broker, 20);
+
+/**
+ * The end of the catch-up phase.
+ *
+ * @generated from message qingyu.broker.v1.CaughtUp
+ */
+export type CaughtUp = Message<"qingyu.broker.v1.CaughtUp"> & {
+  /**
+   * Resume token: the position up to which history was read.
+   *
+   * @generated from field: string position = 1;
+   */
+  position: string;
+};
+
+/**
+ * Describes the message qingyu.broker.v1.CaughtUp.
+ * Use `create(CaughtUpSchema)` to create a new message.
+ */
+export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
+  messageDesc(file_qingyu_broker_v1_broker, 21);
+
+/**
+ * A resume point without a matching event.
+ *
+ * @generated from message qingyu.broker.v1.Checkpoint
+ */
+export type Checkpoint = Message<"qingyu.broker.v1.Checkpoint"> & {
+  /**
+   * @generated from field: string position = 1;
+   */
+  position: string;
+};
+
+/**
+ * Describes the message qingyu.broker.v1.Checkpoint.
+ * Use `create(CheckpointSchema)` to create a new message.
+ */
+export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
+  messageDesc(file_qingyu_broker_v1_broker, 22);
+
+/**
  * The event broker: publish typed events, read them back by id, query and replay history.
  * Errors carry a qingyu.broker.v1.Status with an ErrorInfo (see errors.proto).
  *
@@ -631,6 +769,17 @@ export const EventBrokerService: GenService<{
     methodKind: "unary";
     input: typeof ListEventTypesRequestSchema;
     output: typeof ListEventTypesResponseSchema;
+  },
+  /**
+   * Streams matching events: history from the chosen start (catch-up), then `caught_up`, then live
+   * events as they are committed, without gap or duplicate, in store order, until cancelled.
+   *
+   * @generated from rpc qingyu.broker.v1.EventBrokerService.Subscribe
+   */
+  subscribe: {
+    methodKind: "server_streaming";
+    input: typeof SubscribeRequestSchema;
+    output: typeof SubscribeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_qingyu_broker_v1_broker, 0);

@@ -1,0 +1,99 @@
+import { timestampFromDate, timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { status } from "@grpc/grpc-js";
+import { EventBrokerService, type EventFilter, type SubscribeRequest } from "../gen/qingyu/broker/v1/broker_pb.js";
+import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
+import { BrokerError } from "../errors.js";
+import type { Rpc } from "./rpc.js";
+
+/** Where a subscription starts. */
+export type SubscribeFrom =
+  /** Only events committed from now on. */
+  | "now"
+  /** Every stored event, then live. */
+  | "beginning"
+  /** Events recorded at or after this time (a Date, a Timestamp or epoch milliseconds), then live. */
+  | Date
+  | Timestamp
+  | number
+  /** Events after this position (resume), then live. */
+  | { afterPosition: string };
+
+/** Options of {@link BrokerClient.subscribe}. */
+export interface SubscribeOptions {
+  /** @defaultValue "now" */
+  from?: SubscribeFrom;
+  /** Ends the subscription: the loop ends without an error. */
+  signal?: AbortSignal;
+  /** Called once, when history is done and events are live. */
+  onCaughtUp?: (position: string) => void;
+  /** Called with each checkpoint (a resume point while few events match). */
+  onCheckpoint?: (position: string) => void;
+  /**
+   * Reconnect after UNAVAILABLE, RESOURCE_EXHAUSTED (too slow) or a broken stream, resuming after
+   * the last position received, so no event is lost or repeated.
+   * @defaultValue true
+   */
+  reconnect?: boolean;
+  /** @defaultValue 5000 */
+  maxReconnectDelayMs?: number;
+}
+
+const RECONNECT_BASE_MS = 100;
+const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED]);
+
+function startOf(from: SubscribeFrom | undefined): SubscribeRequest["start"] {
+  if (from === undefined || from === "now") return { case: "fromNow", value: true };
+  if (from === "beginning") return { case: "fromBeginning", value: true };
+  if (from instanceof Date) return { case: "fromTime", value: timestampFromDate(from) };
+  if (typeof from === "number") return { case: "fromTime", value: timestampFromMs(from) };
+  if ("afterPosition" in from) return { case: "afterPosition", value: from.afterPosition };
+  return { case: "fromTime", value: from };
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
+
+/**
+ * @internal The subscription loop: history, then live events; on a retryable failure it reconnects
+ * after the last position it received (event, caught-up marker or checkpoint).
+ */
+export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions): AsyncIterable<Event> {
+  const { signal } = options;
+  let resumeAfter: string | undefined;
+  let caughtUp = false;
+  for (let attempt = 0; !signal?.aborted; ) {
+    const start = resumeAfter === undefined ? startOf(options.from) : ({ case: "afterPosition", value: resumeAfter } as const);
+    try {
+      for await (const res of rpc.serverStream(EventBrokerService.method.subscribe, { filter, start }, signal ? { signal } : {})) {
+        attempt = 0;
+        switch (res.kind.case) {
+          case "event":
+            resumeAfter = res.kind.value.position;
+            yield res.kind.value;
+            break;
+          case "caughtUp":
+            resumeAfter = res.kind.value.position;
+            if (!caughtUp) options.onCaughtUp?.(res.kind.value.position);
+            caughtUp = true;
+            break;
+          case "checkpoint":
+            resumeAfter = res.kind.value.position;
+            options.onCheckpoint?.(res.kind.value.position);
+            break;
+        }
+      }
+      // A subscription has no natural end: the server closed it (e.g. a restart). Reconnect.
+    } catch (err) {
+      const e = BrokerError.from(err);
+      if (signal?.aborted) return;
+      if (options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
+    }
+    if (options.reconnect === false) return;
+    const delay = Math.min(options.maxReconnectDelayMs ?? 5_000, RECONNECT_BASE_MS * 2 ** attempt++);
+    await sleep(delay * (0.5 + Math.random() / 2), signal);
+  }
+}
