@@ -59,6 +59,27 @@ export class RawClient {
     });
   }
 
+  /**
+   * Opens a server stream and does not read it (the HTTP/2 window fills, as with a stalled
+   * consumer) until `resume()`; then reads to the end and resolves with the status.
+   */
+  stalledStream(path: string, body: Uint8Array): { status: Promise<RawResult>; resume: () => void } {
+    const call = this.client.makeServerStreamRequest(path, identity, identity, Buffer.from(body));
+    call.pause();
+    const responses: Buffer[] = [];
+    const status = new Promise<RawResult>((resolve) => {
+      call.on("error", () => undefined);
+      call.on("status", (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, reason: reasonOf(s.metadata), responses }));
+    });
+    return {
+      status,
+      resume: () => {
+        call.on("data", (b: Buffer) => responses.push(b));
+        call.resume();
+      },
+    };
+  }
+
   close(): void {
     this.client.close();
   }
