@@ -1,4 +1,4 @@
-import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 
 /** The acknowledgement of one published event. */
 export interface PublishResult {
@@ -12,8 +12,16 @@ export interface PublishResult {
   readonly recordedTime: Date | undefined;
 }
 
+/**
+ * A Date no later than the timestamp. protobuf-es's timestampDate rounds to the nearest
+ * millisecond, which can land after the event: subscribing `from` that Date would then skip it.
+ */
+export function dateAtOrBefore(ts: Timestamp): Date {
+  return new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000));
+}
+
 export function toPublishResult(r: { id: string; position: string; duplicate: boolean; recordedTime?: Timestamp | undefined }): PublishResult {
-  return { id: r.id, position: r.position, duplicate: r.duplicate, recordedTime: r.recordedTime ? timestampDate(r.recordedTime) : undefined };
+  return { id: r.id, position: r.position, duplicate: r.duplicate, recordedTime: r.recordedTime ? dateAtOrBefore(r.recordedTime) : undefined };
 }
 
 /** A time bound: a Date, a protobuf Timestamp, or milliseconds since the epoch. */
