@@ -264,6 +264,22 @@ for (const makeBackend of backends) {
       }
     });
 
+    it("keeps key-value records: atomic batches, prefix scans in key order, deletes", async () => {
+      const enc = (s: string) => new TextEncoder().encode(s);
+      const p = `kv-${randomUUID()}/`;
+      await store.kvWrite([
+        { key: `${p}b`, value: enc("2") },
+        { key: `${p}a`, value: enc("1") },
+        { key: `${p}c`, value: enc("3") },
+        { key: `${p.slice(0, -1)}x`, value: enc("outside") },
+      ]);
+      assert.deepEqual(Buffer.from((await store.kvGet(`${p}a`))!).toString(), "1");
+      assert.deepEqual((await store.kvScan(p)).map((e) => e.key), [`${p}a`, `${p}b`, `${p}c`]);
+      await store.kvWrite([{ key: `${p}a`, value: null }, { key: `${p}b`, value: enc("20") }]);
+      assert.equal(await store.kvGet(`${p}a`), undefined);
+      assert.deepEqual((await store.kvScan(p)).map((e) => Buffer.from(e.value).toString()), ["20", "3"]);
+    });
+
     it("answers ping, and STORE_UNAVAILABLE once closed", async () => {
       await store.ping();
       const extra = await backend.open();

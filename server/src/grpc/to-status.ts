@@ -19,6 +19,8 @@ export const REASON_TO_CODE = {
   [ErrorReason.SLOW_CONSUMER]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorReason.INTERNAL]: GrpcStatus.INTERNAL,
   [ErrorReason.SERVICE_NOT_FOUND]: GrpcStatus.NOT_FOUND,
+  [ErrorReason.GROUP_NOT_FOUND]: GrpcStatus.NOT_FOUND,
+  [ErrorReason.GROUP_EXISTS]: GrpcStatus.ALREADY_EXISTS,
 } as const satisfies Record<ErrorReason, GrpcStatus>;
 
 export const STATUS_DETAILS_KEY = "grpc-status-details-bin";

@@ -65,6 +65,16 @@ export interface ScanQuery extends StoreRange {
   readonly newestFirst?: boolean;
 }
 
+export interface KvEntry {
+  readonly key: string;
+  readonly value: Uint8Array;
+}
+
+export interface KvWrite {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+}
+
 /** A durable, ordered event log with id-based deduplication. */
 export interface EventStore {
   readonly kind: "sqlite" | "mongodb";
@@ -84,5 +94,11 @@ export interface EventStore {
   expire(beforeUs: number): Promise<number>;
   /** @throws DomainError STORE_UNAVAILABLE when the store does not answer */
   ping(): Promise<void>;
+  /** A small record of broker state (consumer groups), or undefined. */
+  kvGet(key: string): Promise<Uint8Array | undefined>;
+  /** Every record whose key starts with `prefix`, in key order. */
+  kvScan(prefix: string): Promise<KvEntry[]>;
+  /** Writes records atomically; a null value deletes the key. Durable once resolved. */
+  kvWrite(entries: readonly KvWrite[]): Promise<void>;
   close(): Promise<void>;
 }

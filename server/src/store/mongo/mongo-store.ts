@@ -1,7 +1,7 @@
 import { Binary, MongoClient, type ClientSession, type Collection, type Filter } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
 import { sameContent } from "../same-content.js";
@@ -38,6 +38,12 @@ interface CounterDoc {
   lastRecUs: bigint;
 }
 
+/** Broker state records (consumer groups). */
+interface KvDoc {
+  _id: string;
+  v: Binary;
+}
+
 const COUNTER_ID = "events";
 const MAX_ATTEMPTS = 5;
 const MAX_CHAR = "\u{10FFFF}";
@@ -61,6 +67,7 @@ class MongoStore implements EventStore {
     private readonly client: MongoClient,
     private readonly events: Collection<EventDoc>,
     private readonly counters: Collection<CounterDoc>,
+    private readonly kv: Collection<KvDoc>,
     private readonly options: MongoStoreOptions,
   ) {}
 
@@ -210,6 +217,46 @@ class MongoStore implements EventStore {
     }
   }
 
+  async kvGet(key: string): Promise<Uint8Array | undefined> {
+    try {
+      return (await this.kv.findOne({ _id: key }))?.v.buffer;
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
+  async kvScan(prefix: string): Promise<KvEntry[]> {
+    try {
+      const docs = await this.kv.find({ _id: { $gte: prefix, $lt: prefix + MAX_CHAR } }).sort({ _id: 1 }).toArray();
+      return docs.map((d) => ({ key: d._id, value: d.v.buffer }));
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
+  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
+    if (entries.length === 0) return;
+    const session = this.client.startSession();
+    try {
+      await session.withTransaction(
+        () =>
+          this.kv.bulkWrite(
+            entries.map((e) =>
+              e.value === null
+                ? { deleteOne: { filter: { _id: e.key } } }
+                : { replaceOne: { filter: { _id: e.key }, replacement: { _id: e.key, v: new Binary(e.value) }, upsert: true } },
+            ),
+            { session, ordered: true },
+          ),
+        { writeConcern: { w: this.options.writeConcern, journal: true } },
+      );
+    } catch (err) {
+      throw translateMongoError(err);
+    } finally {
+      await session.endSession();
+    }
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }
@@ -278,7 +325,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<EventS
     const events = db.collection<EventDoc>("events");
     await ensureIndexes(events);
     options.log.info({ database: options.database }, "mongodb store ready");
-    return new MongoStore(client, events, db.collection<CounterDoc>("counters"), options);
+    return new MongoStore(client, events, db.collection<CounterDoc>("counters"), db.collection<KvDoc>("kv"), options);
   } catch (err) {
     await client.close().catch(() => undefined);
     throw translateMongoError(err);

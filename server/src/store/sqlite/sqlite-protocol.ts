@@ -1,5 +1,5 @@
 // Messages between the SQLite store (main thread) and its worker threads.
-import type { NewEvent, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
 
 export interface WorkerData {
   file: string;
@@ -17,6 +17,9 @@ export type WorkerRequest = { id: number } & (
   | { op: "expire"; beforeUs: number }
   | { op: "checkpoint" }
   | { op: "ping" }
+  | { op: "kvGet"; key: string }
+  | { op: "kvScan"; prefix: string }
+  | { op: "kvWrite"; entries: KvWrite[] }
   | { op: "close" }
 );
 
@@ -49,6 +52,6 @@ export interface WorkerRows {
 
 export interface WorkerResponse {
   id: number;
-  result?: WorkerGroupOutcome[] | WorkerRows | number;
+  result?: WorkerGroupOutcome[] | WorkerRows | number | KvEntry[];
   error?: { code: string; message: string };
 }

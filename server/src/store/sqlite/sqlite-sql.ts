@@ -20,11 +20,12 @@ CREATE INDEX IF NOT EXISTS events_subject ON events (subject, position) WHERE su
 CREATE INDEX IF NOT EXISTS events_correlation ON events (correlation_id, position) WHERE correlation_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_recorded ON events (recorded_us);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 PRAGMA user_version = 1;
 `;
 
-// Larger than every character, so [prefix, prefix + MAX) holds exactly the strings with that prefix.
-const MAX_CHAR = "\u{10FFFF}";
+// Larger than every character (exported for key-prefix scans too), so [prefix, prefix + MAX) holds exactly the strings with that prefix.
+export const MAX_CHAR = "\u{10FFFF}";
 
 function inList(column: string, values: readonly string[], conds: string[], params: unknown[]): void {
   if (values.length === 1) {

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { EventStore, GroupOutcome, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { EventStore, GroupOutcome, KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import type { PackedGroups, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
@@ -168,6 +168,18 @@ class SqliteStore implements EventStore {
 
   async ping(): Promise<void> {
     await this.reader.call({ op: "ping" });
+  }
+
+  async kvGet(key: string): Promise<Uint8Array | undefined> {
+    return ((await this.reader.call({ op: "kvGet", key })) as KvEntry[])[0]?.value;
+  }
+
+  async kvScan(prefix: string): Promise<KvEntry[]> {
+    return (await this.reader.call({ op: "kvScan", prefix })) as KvEntry[];
+  }
+
+  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
+    if (entries.length > 0) await this.writer.call({ op: "kvWrite", entries: [...entries] });
   }
 
   async close(): Promise<void> {

@@ -5,9 +5,9 @@ import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
-import type { NewEvent, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
 import { sameContent } from "../same-content.js";
-import { SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
+import { MAX_CHAR, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import type { PackedGroups, WorkerAppended, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
@@ -104,6 +104,15 @@ const appendTx = db.transaction((groups: NewEvent[][]): WorkerGroupOutcome[] => 
   return outcomes;
 });
 
+const kvWriteTx = db.transaction((entries: KvWrite[]) => {
+  const put = stmt("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  const del = stmt("DELETE FROM kv WHERE key = ?");
+  for (const e of entries) {
+    if (e.value === null) del.run(e.key);
+    else put.run(e.key, e.value);
+  }
+});
+
 /** Packs rows into one transferable buffer, so a page of events crosses threads in one copy. */
 function packRows(rows: Row[]): WorkerRows {
   let total = 0;
@@ -186,6 +195,15 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
       return (db.pragma("wal_checkpoint(PASSIVE)") as unknown[]).length;
     case "ping":
       return (db.prepare("SELECT 1 AS one").get() as { one: number }).one;
+    case "kvGet": {
+      const row = stmt("SELECT key, value FROM kv WHERE key = ?").get(req.key) as KvEntry | undefined;
+      return row ? [row] : [];
+    }
+    case "kvScan":
+      return stmt("SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key").all(req.prefix, req.prefix + MAX_CHAR) as KvEntry[];
+    case "kvWrite":
+      kvWriteTx.immediate(req.entries);
+      return 0;
     case "close":
       db.close();
       return 0;
