@@ -15,6 +15,9 @@ import { InProcessBus, type EventBus } from "./bus/event-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { LiveHub } from "./services/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
+import { groupHandlers } from "./services/groups.js";
+import { GroupManager } from "./groups/group-manager.js";
+import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
 
@@ -30,6 +33,7 @@ export interface BrokerHandle {
   readonly store: EventStore;
   readonly health: HealthState;
   readonly hub: LiveHub;
+  readonly groups: GroupManager;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -103,7 +107,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     },
   });
   const calls = new CallRegistry();
-  const health = new HealthState([EventBrokerService.typeName]);
+  const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
   const server = new grpc.Server(serverOptions(config));
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes } }),
@@ -111,8 +115,11 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer }),
   };
   addService(server, EventBrokerService, handlers, { log, calls });
+  const groups = new GroupManager(store, hub, log);
+  await groups.start();
+  addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls });
   addService(server, Health, health.handlers(), { log, calls });
-  addReflection(server, [EventBrokerService, Health]);
+  addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
   let port: number;
   try {
     port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
@@ -140,12 +147,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       if (!graceful) log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       server.forceShutdown();
+      await groups.close();
       hub.close();
       await bus.close();
       await store.close();
       log.info({ graceful }, "broker stopped");
     })());
-  return { port, address: `${config.host}:${port}`, store, health, hub, close, [Symbol.asyncDispose]: close };
+  return { port, address: `${config.host}:${port}`, store, health, hub, groups, close, [Symbol.asyncDispose]: close };
 }
 
 function delay(ms: number): Promise<void> {

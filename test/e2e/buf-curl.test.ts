@@ -50,7 +50,7 @@ describe("buf curl through server reflection", () => {
     for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
       const services = await curl(["--reflect-protocol", protocol, "--list-services", url]);
       assert.equal(services.code, 0, services.stderr);
-      assert.deepEqual(services.stdout.trim().split("\n").sort(), ["grpc.health.v1.Health", "qingyu.broker.v1.EventBrokerService"]);
+      assert.deepEqual(services.stdout.trim().split("\n").sort(), ["grpc.health.v1.Health", "qingyu.broker.v1.ConsumerGroupService", "qingyu.broker.v1.EventBrokerService"]);
     }
     const methods = await curl(["--list-methods", url]);
     for (const m of ["Publish", "PublishBatch", "PublishStream", "GetEvent", "QueryEvents", "CountEvents", "Replay", "ListEventTypes"]) {

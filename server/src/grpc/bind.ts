@@ -18,6 +18,8 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   readonly deadline: Date | undefined;
   readonly peer: string;
+  /** Who is calling, for audit logs: the `x-operator` request header, or the peer address. */
+  readonly caller: string;
   /** Ends the call from the server side with `reason` as its status (e.g. a slow subscriber). */
   end(reason: DomainError): void;
 }
@@ -89,6 +91,7 @@ function checked<T>(req: T | DecodeFailure): T {
 }
 
 interface CallLike {
+  readonly metadata: grpc.Metadata;
   getPeer(): string;
   getDeadline(): grpc.Deadline;
   on(event: "cancelled", listener: () => void): unknown;
@@ -111,6 +114,7 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
     signal: entry.controller.signal,
     deadline,
     peer: call.getPeer(),
+    caller: String(call.metadata.get("x-operator")[0] ?? call.getPeer()),
     end: (reason) => entry.controller.abort(reason),
   };
   const fail = (err: unknown): grpc.StatusObject => {

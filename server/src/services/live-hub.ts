@@ -20,6 +20,8 @@ export interface HubEvent {
   readonly position: string;
   readonly recordedUs: number;
   readonly meta: EventMeta;
+  /** The stored envelope bytes. */
+  readonly data: Uint8Array;
   /** SubscribeResponse{event} bytes, shared by every subscriber. */
   readonly frame: Uint8Array;
 }
@@ -48,7 +50,7 @@ function fromStored(position: string, data: Uint8Array, recordedUs?: number): Hu
   const meta = { type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
   const rec = e.recordedTime;
   const us = recordedUs ?? (rec ? Number(rec.seconds) * 1e6 + Math.floor(rec.nanos / 1000) : 0);
-  return { seq: decodePosition(position) ?? 0n, position, recordedUs: us, meta, frame: messageWithField(1, data) };
+  return { seq: decodePosition(position) ?? 0n, position, recordedUs: us, meta, data, frame: messageWithField(1, data) };
 }
 
 /**
@@ -103,7 +105,7 @@ export class LiveHub {
   offerLocal(events: readonly LocalEvent[]): void {
     for (const e of events) {
       const { position, recordedUs, data, ...meta } = e;
-      this.offer({ seq: decodePosition(position) ?? 0n, position, recordedUs, meta, frame: messageWithField(1, data) });
+      this.offer({ seq: decodePosition(position) ?? 0n, position, recordedUs, meta, data, frame: messageWithField(1, data) });
     }
   }
 

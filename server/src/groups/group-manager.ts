@@ -1,0 +1,205 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Logger } from "pino";
+import {
+  GroupStatsSchema,
+  type ConsumerGroup,
+  type DeadLetter,
+  type DeadLetterSelector,
+  type GroupStats,
+} from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { eventToBinary } from "../../../sdk/src/event/codec.js";
+import { DomainError, invalidRequest } from "../errors.js";
+import { compileFilter } from "../services/filter.js";
+import type { LiveHub } from "../services/live-hub.js";
+import { matcher } from "../services/subscribe.js";
+import type { EventStore } from "../store/event-store.js";
+import { decodePosition, encodePosition, isPosition } from "../store/position.js";
+import { normalized, settingsOf } from "./group-config.js";
+import { deadPrefix, deleteGroupRecords, groupRecord, loadDeadLetters, loadGroups, loadPending } from "./group-records.js";
+import { GroupRuntime } from "./group-runtime.js";
+
+export const DEFAULT_DEAD_LETTER_PAGE = 100;
+
+function notFound(name: string): DomainError {
+  return new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${name}' not found`);
+}
+
+/** The broker's consumer groups: their definitions, runtimes and dead letters. */
+export class GroupManager {
+  private readonly runtimes = new Map<string, GroupRuntime>();
+  /** Members to disconnect when their group goes away. */
+  private readonly onDelete = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly hub: LiveHub,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads every group from the store and starts it where it left off. */
+  async start(): Promise<void> {
+    for (const record of await loadGroups(this.store)) {
+      const group = record.group;
+      if (!group) continue;
+      const pending = await loadPending(this.store, group.name);
+      const dead = (await this.store.kvScan(deadPrefix(group.name))).length;
+      const state = { floor: decodePosition(record.ackFloor) ?? 0n, doneAbove: record.doneAbove.map((p) => decodePosition(p) ?? 0n), pending, deadLetters: dead };
+      await this.run(group, state);
+    }
+    if (this.runtimes.size > 0) this.log.info({ groups: [...this.runtimes.keys()] }, "consumer groups resumed");
+  }
+
+  private async run(group: ConsumerGroup, state: ConstructorParameters<typeof GroupRuntime>[5]): Promise<GroupRuntime> {
+    const runtime = new GroupRuntime(this.store, this.hub, this.log, group, settingsOf(group), state);
+    this.runtimes.set(group.name, runtime);
+    await runtime.start();
+    return runtime;
+  }
+
+  get(name: string): GroupRuntime {
+    const runtime = this.runtimes.get(name);
+    if (!runtime) throw notFound(name);
+    return runtime;
+  }
+
+  list(): ConsumerGroup[] {
+    return [...this.runtimes.values()].map((r) => r.config).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private async startFloor(group: ConsumerGroup): Promise<bigint> {
+    const start = group.start?.start;
+    if (start?.case === "fromBeginning") return 0n;
+    if (start?.case === "fromTime") {
+      const fromUs = timestampDate(start.value).getTime() * 1000;
+      const [first] = await this.store.scan({ filter: {}, fromUs, limit: 1 });
+      return first ? (decodePosition(first.position) ?? 1n) - 1n : this.hub.lastSeq;
+    }
+    return this.hub.lastSeq;
+  }
+
+  async create(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
+    const settings = settingsOf(input);
+    if (this.runtimes.has(settings.name)) throw new DomainError(ErrorReason.GROUP_EXISTS, `consumer group '${settings.name}' already exists`);
+    const group = normalized(input as ConsumerGroup, settings);
+    const floor = await this.startFloor(group);
+    await this.store.kvWrite([groupRecord(group, encodePosition(floor), [])]);
+    await this.run(group, { floor, doneAbove: [], pending: [], deadLetters: 0 });
+    this.log.info({ group: group.name, floor: encodePosition(floor), caller }, "consumer group created");
+    return group;
+  }
+
+  async update(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
+    const runtime = this.get(input?.name ?? "");
+    const settings = settingsOf({ ...(input as ConsumerGroup), name: runtime.name });
+    const group = normalized({ ...(input as ConsumerGroup), name: runtime.name, start: runtime.config.start }, settings, runtime.config.createTime);
+    runtime.update(group, settings);
+    await runtime.flush();
+    this.log.info({ group: group.name, caller }, "consumer group updated");
+    return group;
+  }
+
+  async delete(name: string, caller: string): Promise<void> {
+    const runtime = this.get(name);
+    this.runtimes.delete(name);
+    await runtime.close();
+    for (const end of this.onDelete.get(name) ?? []) end();
+    this.onDelete.delete(name);
+    await deleteGroupRecords(this.store, name);
+    this.log.info({ group: name, caller }, "consumer group deleted");
+  }
+
+  /** Registers what ends a member's stream when its group is deleted; returns the remover. */
+  whenDeleted(name: string, end: () => void): () => void {
+    const set = this.onDelete.get(name) ?? new Set();
+    set.add(end);
+    this.onDelete.set(name, set);
+    return () => set.delete(end);
+  }
+
+  async stats(name: string): Promise<GroupStats> {
+    const runtime = this.get(name);
+    const s = runtime.stats();
+    const filter = compileFilter(runtime.config.filter, "group.filter");
+    const after = await this.store.count({ filter, afterPosition: encodePosition(s.floor) });
+    // Matching events above the floor that are not done, plus redriven ones (below the floor).
+    const backlog = Math.max(0, after - s.doneAbove) + s.redriven;
+    let oldestUs = s.oldestUs;
+    if (oldestUs === undefined && after > s.doneAbove) {
+      const [first] = await this.store.scan({ filter, afterPosition: encodePosition(s.floor), limit: 1 });
+      oldestUs = first?.recordedUs;
+    }
+    return create(GroupStatsSchema, {
+      backlog: BigInt(backlog),
+      ...(oldestUs === undefined ? {} : { oldestUnackedAge: durationFromMs(Math.max(0, Date.now() - oldestUs / 1000)) }),
+      inFlight: BigInt(s.inFlight),
+      retrying: BigInt(s.retrying),
+      deadLetters: BigInt(runtime.deadLetters),
+      ackFloor: encodePosition(s.floor),
+      members: runtime.memberList.map((m) => ({
+        memberId: m.id,
+        inFlight: m.inFlight.size,
+        maxInFlight: m.maxInFlight,
+        acked: BigInt(m.acked),
+        nacked: BigInt(m.nacked),
+        connectTime: timestampFromMs(m.connectTime),
+        peer: m.peer,
+      })),
+    });
+  }
+
+  async listDeadLetters(name: string, pageSize: number, pageToken: string): Promise<{ letters: DeadLetter[]; next: string }> {
+    this.get(name);
+    if (pageSize < 0 || pageSize > 1000) throw invalidRequest("page_size", "range", `'page_size' must be 0-1000, got ${pageSize}`);
+    if (pageToken !== "" && !isPosition(pageToken)) throw invalidRequest("page_token", "page_token", "'page_token' is not a token this broker issued");
+    const size = pageSize || DEFAULT_DEAD_LETTER_PAGE;
+    const all = (await loadDeadLetters(this.store, name)).filter((l) => pageToken === "" || l.position > pageToken);
+    const letters = all.slice(0, size);
+    return { letters, next: all.length > size ? (letters.at(-1)?.position ?? "") : "" };
+  }
+
+  private async select(name: string, selector: DeadLetterSelector | undefined): Promise<DeadLetter[]> {
+    const letters = await loadDeadLetters(this.store, name);
+    const sel = selector?.select;
+    switch (sel?.case) {
+      case "all":
+        return letters;
+      case "positions": {
+        const wanted = new Set(sel.value.positions);
+        return letters.filter((l) => wanted.has(l.position));
+      }
+      case "filter": {
+        const matches = matcher(compileFilter(sel.value, "select.filter"));
+        return letters.filter((l) => l.event && matches(l.event));
+      }
+      default:
+        throw invalidRequest("select", "required", "'select' must name all, positions or a filter");
+    }
+  }
+
+  async redrive(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
+    const runtime = this.get(name);
+    const letters = await this.select(name, selector);
+    runtime.redrive(
+      letters.flatMap((l) => (l.event ? [{ position: l.position, data: eventToBinary(l.event), recordedUs: l.event.recordedTime ? timestampDate(l.event.recordedTime).getTime() * 1000 : 0 }] : [])),
+    );
+    await runtime.flush();
+    this.log.info({ group: name, action: "redrive", count: letters.length, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters redriven");
+    return letters.length;
+  }
+
+  async purge(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
+    const runtime = this.get(name);
+    const letters = await this.select(name, selector);
+    await this.store.kvWrite(letters.map((l) => ({ key: deadPrefix(name) + l.position, value: null })));
+    runtime.purged(letters.length);
+    this.log.info({ group: name, action: "purge", count: letters.length, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters purged");
+    return letters.length;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map((r) => r.close()));
+    this.runtimes.clear();
+  }
+}

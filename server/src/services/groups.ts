@@ -1,0 +1,130 @@
+import { create } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import { randomUUID } from "node:crypto";
+import {
+  ConsumeResponseSchema,
+  type ConsumeRequest,
+  type ConsumeRequest_Join,
+  type CreateGroupRequest,
+  type DeleteGroupRequest,
+  type GetGroupRequest,
+  type ListDeadLettersRequest,
+  type PurgeDeadLettersRequest,
+  type RedriveDeadLettersRequest,
+  type UpdateGroupRequest,
+} from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { DomainError, invalidRequest } from "../errors.js";
+import type { HandlerContext } from "../grpc/bind.js";
+import type { GroupManager } from "../groups/group-manager.js";
+import { Member, type GroupRuntime } from "../groups/group-runtime.js";
+
+export const DEFAULT_MAX_IN_FLIGHT = 16;
+export const MAX_MAX_IN_FLIGHT = 10_000;
+
+type Frame = Uint8Array | ReturnType<typeof staleFrame>;
+const staleFrame = (deliveryId: string) => create(ConsumeResponseSchema, { kind: { case: "stale", value: { deliveryId } } });
+
+/** Applies one answer of a member; returns a Stale frame when the delivery is no longer its own. */
+function answer(runtime: GroupRuntime, member: Member, req: ConsumeRequest): Frame[] {
+  const k = req.kind;
+  switch (k.case) {
+    case "ack":
+      return runtime.ack(member, k.value.deliveryIds).map(staleFrame);
+    case "nack":
+      return runtime.nack(member, k.value.deliveryId, k.value.delay ? durationMs(k.value.delay) : undefined, k.value.error) ? [] : [staleFrame(k.value.deliveryId)];
+    case "extend":
+      return runtime.extend(member, k.value.deliveryId, k.value.by ? durationMs(k.value.by) : undefined) ? [] : [staleFrame(k.value.deliveryId)];
+    case "reject":
+      return runtime.reject(member, k.value.deliveryId, k.value.error) ? [] : [staleFrame(k.value.deliveryId)];
+    case "join":
+      throw invalidRequest("join", "once", "'join' may only be the first message");
+    default:
+      throw invalidRequest("kind", "required", "each message must be a join, ack, nack, extend or reject");
+  }
+}
+
+async function joinOf(reqs: AsyncIterator<ConsumeRequest>): Promise<ConsumeRequest_Join> {
+  const first = await reqs.next();
+  if (first.done || first.value.kind.case !== "join") throw invalidRequest("join", "required", "the first message must be a join");
+  const join = first.value.kind.value;
+  if (join.maxInFlight < 0 || join.maxInFlight > MAX_MAX_IN_FLIGHT) {
+    throw invalidRequest("join.max_in_flight", "range", `'join.max_in_flight' must be 0-${MAX_MAX_IN_FLIGHT}`);
+  }
+  return join;
+}
+
+/** The ConsumerGroupService handlers. */
+export function groupHandlers(groups: GroupManager) {
+  return {
+    createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => ({ group: await groups.create(req.group, ctx.caller) }),
+    updateGroup: async (req: UpdateGroupRequest, ctx: HandlerContext) => ({ group: await groups.update(req.group, ctx.caller) }),
+    deleteGroup: async (req: DeleteGroupRequest, ctx: HandlerContext) => {
+      await groups.delete(req.name, ctx.caller);
+      return {};
+    },
+    getGroup: async (req: GetGroupRequest) => ({ group: groups.get(req.name).config, stats: await groups.stats(req.name) }),
+    listGroups: async () => ({ groups: groups.list() }),
+    listDeadLetters: async (req: ListDeadLettersRequest) => {
+      const { letters, next } = await groups.listDeadLetters(req.group, req.pageSize, req.pageToken);
+      return { deadLetters: letters, nextPageToken: next };
+    },
+    redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.redrive(req.group, req.select, ctx.caller) }),
+    purgeDeadLetters: async (req: PurgeDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.purge(req.group, req.select, ctx.caller) }),
+
+    /**
+     * A member's session: join, then deliveries out and answers in, until the member closes its
+     * side, the group is deleted or the broker stops. Deliveries still unanswered when the member
+     * leaves are redelivered after their deadline.
+     */
+    async *consume(reqs: AsyncIterable<ConsumeRequest>, ctx: HandlerContext): AsyncIterable<Frame> {
+      const input = reqs[Symbol.asyncIterator]();
+      const join = await joinOf(input);
+      const runtime = groups.get(join.group);
+      const outbox: Frame[] = [];
+      let wake: (() => void) | undefined;
+      const push = (f: Frame) => {
+        outbox.push(f);
+        wake?.();
+      };
+      const member = new Member(join.memberId || randomUUID(), join.maxInFlight || DEFAULT_MAX_IN_FLIGHT, ctx.peer, push);
+      let inputDone = false;
+      let inputError: unknown;
+      const stopWatching = groups.whenDeleted(runtime.name, () => ctx.end(new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${runtime.name}' was deleted`)));
+      const onAbort = () => wake?.();
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      runtime.join(member);
+      ctx.log.info({ group: runtime.name, member: member.id, maxInFlight: member.maxInFlight }, "member joined");
+      const reader = (async () => {
+        try {
+          for (let r = await input.next(); !r.done && !ctx.signal.aborted; r = await input.next()) {
+            for (const f of answer(runtime, member, r.value)) push(f);
+          }
+        } catch (err) {
+          inputError = err;
+        } finally {
+          inputDone = true;
+          wake?.();
+        }
+      })();
+      try {
+        yield create(ConsumeResponseSchema, { kind: { case: "joined", value: { memberId: member.id } } });
+        while (!ctx.signal.aborted) {
+          const next = outbox.shift();
+          if (next) yield next;
+          else if (inputDone) break;
+          else await new Promise<void>((r) => (wake = r));
+        }
+      } finally {
+        runtime.leave(member);
+        stopWatching();
+        ctx.signal.removeEventListener("abort", onAbort);
+        ctx.log.info({ group: runtime.name, member: member.id, acked: member.acked, nacked: member.nacked }, "member left");
+      }
+      if (!ctx.signal.aborted) {
+        await reader;
+        if (inputError !== undefined) throw inputError;
+      }
+    },
+  };
+}
