@@ -45,3 +45,11 @@ export {
 export type { BadRequest, BadRequest_FieldViolation, IdConflict, LimitExceeded, ResumeInfo } from "./gen/qingyu/broker/v1/errors_pb.js";
 export type { EventTypeInfo as BrokerEventTypeInfo } from "./gen/qingyu/broker/v1/broker_pb.js";
 export { parseDurationMs } from "./duration.js";
+
+// Consumer groups.
+export { Consumer, RejectError, RetryLaterError } from "./client/consumer.js";
+export type { ConsumeOptions, DeliveryContext, EventHandler, HandlerMap } from "./client/consumer.js";
+export { GroupsClient } from "./client/groups.js";
+export type { DeadLetterSelection, GroupDefinition, RetryOptions } from "./client/groups.js";
+export { OrderingMode } from "./gen/qingyu/broker/v1/groups_pb.js";
+export type { Attempt, ConsumerGroup, DeadLetter, GroupStats, MemberStats } from "./gen/qingyu/broker/v1/groups_pb.js";

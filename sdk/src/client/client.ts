@@ -3,8 +3,6 @@ import { anyPack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import {
   EventBrokerService,
-  EventFilterSchema,
-  type EventFilter,
   type EventTypeInfo,
   type QueryEventsRequestSchema,
 } from "../gen/qingyu/broker/v1/broker_pb.js";
@@ -17,7 +15,11 @@ import { validateEvent } from "../validate/validate-event.js";
 import { StreamPublisher, type PublisherOptions } from "./publisher.js";
 import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from "./results.js";
 import { Rpc, type CallOptions } from "./rpc.js";
+import { toFilter } from "./filters.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
+import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
+import { GroupsClient } from "./groups.js";
+import { Consumer, type ConsumeOptions, type EventHandler, type HandlerMap } from "./consumer.js";
 
 /** A minimal logger; the SDK logs nothing unless given one. */
 export interface SdkLogger {
@@ -97,16 +99,6 @@ export interface ReplayOptions extends CallOptions {
 const DEFAULT_DEADLINE_MS = 10_000;
 const RETRY_BASE_MS = 100;
 
-function toFilter(q: EventQuery): EventFilter {
-  return create(EventFilterSchema, {
-    types: [...(q.types ?? [])],
-    domains: [...(q.domains ?? [])],
-    sources: [...(q.sources ?? [])],
-    subject: q.subject ?? "",
-    correlationId: q.correlationId ?? "",
-  });
-}
-
 function bounds(q: EventQuery) {
   const fromTime = toTimestamp(q.from);
   const toTime = toTimestamp(q.to);
@@ -128,6 +120,8 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 export class BrokerClient {
   private readonly rpc: Rpc;
   private readonly channel: grpc.Client;
+  /** Consumer group administration: create, inspect, dead letters. */
+  readonly groups: GroupsClient;
 
   /** @internal Use {@link createBrokerClient}. */
   constructor(private readonly options: BrokerClientOptions) {
@@ -137,7 +131,8 @@ export class BrokerClient {
       "grpc.max_receive_message_length": 64 << 20,
       ...options.channelOptions,
     });
-    this.rpc = new Rpc(this.channel, EventBrokerService.methods, options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS);
+    this.rpc = new Rpc(this.channel, [...EventBrokerService.methods, ...ConsumerGroupService.methods], options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS);
+    this.groups = new GroupsClient(this.rpc);
   }
 
   /**
@@ -277,6 +272,17 @@ export class BrokerClient {
    */
   async tail(filter: SubscriptionFilter, onEvent: (event: Event) => unknown, options: SubscribeOptions = {}): Promise<void> {
     for await (const e of this.subscribe(filter, options)) await onEvent(e);
+  }
+
+  /**
+   * Joins a consumer group and runs `handler` for each event delivered to this member: resolving
+   * acknowledges, throwing retries with the group's backoff (`RetryLaterError` picks the delay,
+   * `RejectError` parks the event at once). Delivery is at-least-once: make handlers idempotent,
+   * e.g. by recording `event.id` with the side effect. Pass a map of handlers by event type to get
+   * typed events; types without a handler are acknowledged.
+   */
+  consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
+    return new Consumer(this.rpc, group, handler, options);
   }
 
   /** The event catalog the broker serves. */

@@ -2,7 +2,7 @@
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { BrokerError } from "../errors.js";
-import { grpcServiceDefinition } from "../grpc/service-definition.js";
+import { grpcServiceDefinition, methodPath } from "../grpc/service-definition.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -36,12 +36,14 @@ export class Rpc {
     private readonly defaultDeadlineMs: number | undefined,
   ) {
     const defs: Record<string, Def> = {};
-    for (const m of methods) Object.assign(defs, grpcServiceDefinition(m.parent));
+    for (const service of new Set(methods.map((m) => m.parent))) {
+      for (const d of Object.values(grpcServiceDefinition(service))) defs[d.path] = d as Def;
+    }
     this.defs = defs;
   }
 
   private def(method: DescMethod): Def {
-    const d = this.defs[method.localName];
+    const d = this.defs[methodPath(method)];
     if (!d) throw new Error(`unknown method ${method.name}`);
     return d;
   }

@@ -1,0 +1,166 @@
+import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import { ConsumerGroupService, type ConsumeResponse, type ConsumeResponse_Delivery } from "../gen/qingyu/broker/v1/groups_pb.js";
+import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
+import type { EventType, TypedEvent } from "../catalog/catalog.js";
+import { BrokerError } from "../errors.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ConsumeRequestSchema } from "../gen/qingyu/broker/v1/groups_pb.js";
+import type { SdkLogger } from "./client.js";
+import type { Rpc } from "./rpc.js";
+
+/** What a handler knows about the delivery it is working on. */
+export interface DeliveryContext {
+  /** 1 for the first delivery of this event to the group. */
+  readonly attempt: number;
+  readonly deliveryId: string;
+  /** Answer before this, or call `extend()`. */
+  readonly deadline: Date;
+  /** Asks for more time: the deadline moves to now + `ms` (default: the group's ack deadline). */
+  extend(ms?: number): void;
+}
+
+export type EventHandler = (event: Event, ctx: DeliveryContext) => unknown;
+/** Handlers by event type, each with its typed event. Types without a handler are acknowledged. */
+export type HandlerMap = { [T in EventType]?: (event: TypedEvent<T>, ctx: DeliveryContext) => unknown };
+
+/** Throw from a handler to retry after a delay of your choosing rather than the group's backoff. */
+export class RetryLaterError extends Error {
+  override name = "RetryLaterError";
+  constructor(
+    readonly delayMs: number,
+    message = `retry in ${delayMs} ms`,
+  ) {
+    super(message);
+  }
+}
+
+/** Throw from a handler for an event that can never succeed: it is parked as a dead letter at once. */
+export class RejectError extends Error {
+  override name = "RejectError";
+}
+
+/** Options of {@link BrokerClient.consume}. */
+export interface ConsumeOptions {
+  /**
+   * Deliveries handled at once (the member's max in flight).
+   * @defaultValue 16
+   */
+  concurrency?: number;
+  /** A stable member id for the group's stats; random when absent. */
+  memberId?: string;
+  /** Stops the consumer, as `stop()` does. */
+  signal?: AbortSignal;
+  /** Called when a handler fails (before the event is nacked). */
+  onError?: (err: unknown, event: Event) => void;
+  /** Reconnect after UNAVAILABLE or a broken stream. @defaultValue true */
+  reconnect?: boolean;
+  logger?: SdkLogger;
+}
+
+type Call = grpc.ClientDuplexStream<MessageInitShape<typeof ConsumeRequestSchema>, ConsumeResponse>;
+const RETRYABLE = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED]);
+
+/**
+ * A member of a consumer group, running handlers for its deliveries until stopped. Resolving
+ * handlers acknowledge; throwing ones are retried by the group's policy. `stop()` lets running
+ * handlers finish and answer, then leaves.
+ */
+export class Consumer {
+  /** Resolves when the consumer has stopped; rejects with a BrokerError it could not recover from. */
+  readonly done: Promise<void>;
+  private call: Call | undefined;
+  private stopping = false;
+  private readonly running = new Set<Promise<void>>();
+  private wakeStop: (() => void) | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly rpc: Rpc,
+    readonly group: string,
+    private readonly handler: EventHandler | HandlerMap,
+    private readonly options: ConsumeOptions,
+  ) {
+    options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
+    this.done = this.loop();
+  }
+
+  /** Lets running handlers finish and answer, then leaves the group. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeStop?.();
+    await this.done.catch(() => undefined);
+  }
+
+  private async loop(): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        await this.session();
+        attempt = 0;
+      } catch (err) {
+        const e = BrokerError.from(err);
+        if (this.stopping) return;
+        if (this.options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
+        this.options.logger?.warn({ group: this.group, code: e.code, attempt }, "consumer reconnecting");
+      }
+      if (!this.stopping) await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)));
+    }
+  }
+
+  /** One Consume stream: join, handle deliveries, until the stream ends or we stop. */
+  private async session(): Promise<void> {
+    const call = this.rpc.bidi(ConsumerGroupService.method.consume) as unknown as Call;
+    this.call = call;
+    const ended = new Promise<void>((resolve, reject) => {
+      call.on("error", reject);
+      call.on("end", () => resolve());
+    });
+    call.on("data", (res: ConsumeResponse) => this.onResponse(call, res));
+    call.write({ kind: { case: "join", value: { group: this.group, memberId: this.options.memberId ?? "", maxInFlight: this.options.concurrency ?? 16 } } });
+    const stopRequested = new Promise<void>((resolve) => (this.wakeStop = resolve));
+    if (this.stopping) this.wakeStop?.();
+    const outcome = await Promise.race([ended.then(() => "ended" as const), stopRequested.then(() => "stop" as const)]);
+    if (outcome === "stop") {
+      // Let running handlers answer on this stream, then leave.
+      await Promise.allSettled([...this.running]);
+      call.end();
+      await ended.catch(() => undefined);
+      return;
+    }
+    throw new BrokerError(grpc.status.UNAVAILABLE, "consume stream ended by the broker");
+  }
+
+  private onResponse(call: Call, res: ConsumeResponse): void {
+    if (res.kind.case !== "delivery") return;
+    const task = this.handle(call, res.kind.value).finally(() => this.running.delete(task));
+    this.running.add(task);
+  }
+
+  private pick(event: Event): EventHandler | undefined {
+    if (typeof this.handler === "function") return this.handler;
+    return (this.handler as Record<string, EventHandler | undefined>)[event.type];
+  }
+
+  private async handle(call: Call, d: ConsumeResponse_Delivery): Promise<void> {
+    const event = d.event as Event;
+    const send = (req: MessageInitShape<typeof ConsumeRequestSchema>) => {
+      if (!call.writableEnded && !call.destroyed) call.write(req);
+    };
+    const ctx: DeliveryContext = {
+      attempt: d.attempt,
+      deliveryId: d.deliveryId,
+      deadline: d.deadline ? timestampDate(d.deadline) : new Date(),
+      extend: (ms) => send({ kind: { case: "extend", value: { deliveryId: d.deliveryId, ...(ms === undefined ? {} : { by: durationFromMs(ms) }) } } }),
+    };
+    try {
+      await this.pick(event)?.(event, ctx);
+      send({ kind: { case: "ack", value: { deliveryIds: [d.deliveryId] } } });
+    } catch (err) {
+      this.options.onError?.(err, event);
+      const error = err instanceof Error ? err.message : String(err);
+      if (err instanceof RejectError) send({ kind: { case: "reject", value: { deliveryId: d.deliveryId, error } } });
+      else if (err instanceof RetryLaterError) send({ kind: { case: "nack", value: { deliveryId: d.deliveryId, error, delay: durationFromMs(err.delayMs) } } });
+      else send({ kind: { case: "nack", value: { deliveryId: d.deliveryId, error } } });
+    }
+  }
+}
