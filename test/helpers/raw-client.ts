@@ -80,6 +80,13 @@ export class RawClient {
     };
   }
 
+  /** A bidirectional stream under the caller's control: write, read, cancel. */
+  duplex(path: string): grpc.ClientDuplexStream<Buffer, Buffer> {
+    const call = this.client.makeBidiStreamRequest(path, identity, identity);
+    call.on("error", () => undefined);
+    return call;
+  }
+
   close(): void {
     this.client.close();
   }

@@ -132,7 +132,7 @@ export class GroupManager {
     }
     return create(GroupStatsSchema, {
       backlog: BigInt(backlog),
-      ...(oldestUs === undefined ? {} : { oldestUnackedAge: durationFromMs(Math.max(0, Date.now() - oldestUs / 1000)) }),
+      ...(oldestUs === undefined ? {} : { oldestUnackedAge: durationFromMs(Math.max(0, Math.round(Date.now() - oldestUs / 1000))) }),
       inFlight: BigInt(s.inFlight),
       retrying: BigInt(s.retrying),
       deadLetters: BigInt(runtime.deadLetters),
@@ -150,7 +150,8 @@ export class GroupManager {
   }
 
   async listDeadLetters(name: string, pageSize: number, pageToken: string): Promise<{ letters: DeadLetter[]; next: string }> {
-    this.get(name);
+    // Dead letters are written with the group's progress; write it now so the list is current.
+    await this.get(name).flush();
     if (pageSize < 0 || pageSize > 1000) throw invalidRequest("page_size", "range", `'page_size' must be 0-1000, got ${pageSize}`);
     if (pageToken !== "" && !isPosition(pageToken)) throw invalidRequest("page_token", "page_token", "'page_token' is not a token this broker issued");
     const size = pageSize || DEFAULT_DEAD_LETTER_PAGE;
@@ -160,6 +161,7 @@ export class GroupManager {
   }
 
   private async select(name: string, selector: DeadLetterSelector | undefined): Promise<DeadLetter[]> {
+    await this.get(name).flush();
     const letters = await loadDeadLetters(this.store, name);
     const sel = selector?.select;
     switch (sel?.case) {
