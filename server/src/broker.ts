@@ -17,6 +17,7 @@ import { LiveHub } from "./services/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
 import { groupHandlers } from "./services/groups.js";
 import { GroupManager } from "./groups/group-manager.js";
+import { createMetrics, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -34,6 +35,8 @@ export interface BrokerHandle {
   readonly health: HealthState;
   readonly hub: LiveHub;
   readonly groups: GroupManager;
+  /** Port of /metrics, when BROKER_METRICS_PORT is set. */
+  readonly metricsPort: number | undefined;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -99,9 +102,12 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   await hub.start();
   bus.onRemote((e) => hub.offerRemote(e));
   bus.onResync(() => hub.resync());
+  const metrics = createMetrics();
   const committer = new GroupCommitter(store, {
     maxPendingEvents: config.maxPendingEvents,
     onCommitted: (events) => {
+      metrics.published.inc(events.length);
+      metrics.commits.observe(events.length);
       hub.offerLocal(events);
       bus.publish(events);
     },
@@ -110,15 +116,16 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
   const server = new grpc.Server(serverOptions(config));
   const handlers = {
-    ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes } }),
+    ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
     ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
-    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer }),
+    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, metrics }),
   };
-  addService(server, EventBrokerService, handlers, { log, calls });
+  const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
+  addService(server, EventBrokerService, handlers, { log, calls, onError });
   const groups = new GroupManager(store, hub, log);
   await groups.start();
-  addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls });
-  addService(server, Health, health.handlers(), { log, calls });
+  addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
+  addService(server, Health, health.handlers(), { log, calls, onError });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
   let port: number;
   try {
@@ -129,9 +136,11 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     await store.close();
     throw err;
   }
+  const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(metrics, config.host, config.metricsPort, log);
+  const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
   health.setAll(ServingStatus.SERVING);
   const stopMaintenance = startMaintenance(store, health, config, log);
-  log.info({ host: config.host, port, store: store.kind, bus: bus.kind, retentionMs: config.retentionMs }, "broker started");
+  log.info({ host: config.host, port, metricsPort, store: store.kind, bus: bus.kind, retentionMs: config.retentionMs }, "broker started");
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -148,12 +157,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       server.forceShutdown();
       await groups.close();
+      metricsServer?.close();
       hub.close();
       await bus.close();
       await store.close();
       log.info({ graceful }, "broker stopped");
     })());
-  return { port, address: `${config.host}:${port}`, store, health, hub, groups, close, [Symbol.asyncDispose]: close };
+  return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, close, [Symbol.asyncDispose]: close };
 }
 
 function delay(ms: number): Promise<void> {

@@ -21,6 +21,8 @@ export interface BrokerConfig {
   shutdownGraceMs: number;
   /** Live events a subscriber may have waiting before it is ended as too slow. */
   subscriberBuffer: number;
+  /** Port of the Prometheus /metrics endpoint; undefined turns it off, 0 picks a free port. */
+  metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
 }
@@ -133,6 +135,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),
     subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
+    metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
   };
 }

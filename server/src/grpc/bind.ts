@@ -103,7 +103,10 @@ function deadlineOf(call: CallLike): Date | undefined {
   return d instanceof Date ? d : new Date(d);
 }
 
-function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: CallRegistry) {
+/** Called for every failed call, e.g. to count errors by method and code. */
+export type OnCallError = (method: string, code: string) => void;
+
+function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: CallRegistry, onError?: OnCallError) {
   const entry = calls.open();
   const rpc = `${method.parent.typeName}/${method.name}`;
   const log = root.child({ rpc, reqId: entry.reqId });
@@ -121,6 +124,7 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
     const status = toGrpcStatus(err, log);
     const level = status.code === grpc.status.INTERNAL ? "error" : "warn";
     log[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
+    onError?.(method.name, grpc.status[status.code] ?? String(status.code));
     return status;
   };
   return { ctx, fail, close: entry.close };
@@ -137,9 +141,15 @@ async function writeAll(call: OutCall, responses: AsyncIterable<unknown>, signal
   }
 }
 
-function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleUnaryCall<unknown, unknown> {
+interface BindOptions {
+  log: Logger;
+  calls: CallRegistry;
+  onError?: OnCallError | undefined;
+}
+
+function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const { ctx, fail, close } = contextFor(call, method, log, calls);
+    const { ctx, fail, close } = contextFor(call, method, o.log, o.calls, o.onError);
     Promise.resolve()
       .then(() => handler(checked(call.request) as never, ctx))
       .then(
@@ -150,9 +160,9 @@ function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMe
   };
 }
 
-function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleServerStreamingCall<unknown, unknown> {
+function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, close } = contextFor(call, method, log, calls);
+    const { ctx, fail, close } = contextFor(call, method, o.log, o.calls, o.onError);
     Promise.resolve()
       .then(() => writeAll(call, handler(checked(call.request) as never, ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
@@ -167,9 +177,9 @@ async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): As
   for await (const req of call.iterator({ destroyOnReturn: false })) yield checked(req as T | DecodeFailure);
 }
 
-function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, log: Logger, calls: CallRegistry): grpc.handleBidiStreamingCall<unknown, unknown> {
+function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, close } = contextFor(call, method, log, calls);
+    const { ctx, fail, close } = contextFor(call, method, o.log, o.calls, o.onError);
     Promise.resolve()
       .then(() => writeAll(call, handler(requests(call), ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
@@ -204,7 +214,7 @@ function destroyWith(call: OutCall, status: grpc.StatusObject): void {
  * Adds a service to a grpc-js server with transport-free handlers.
  * @param options.calls registry of live calls, for shutdown
  */
-export function addService<S extends DescService>(server: grpc.Server, service: S, handlers: ServiceHandlers<S>, options: { log: Logger; calls: CallRegistry }): void {
+export function addService<S extends DescService>(server: grpc.Server, service: S, handlers: ServiceHandlers<S>, options: BindOptions): void {
   const definition = grpcServiceDefinition(service, { lenientRequests: true, keepRawOf: [EventSchema] });
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
@@ -212,13 +222,13 @@ export function addService<S extends DescService>(server: grpc.Server, service: 
     if (typeof handler !== "function") throw new Error(`no handler for ${method.parent.typeName}/${method.name}`);
     switch (method.methodKind) {
       case "unary":
-        impl[method.localName] = bindUnary(method, handler as UnaryHandler<DescMessage, DescMessage>, options.log, options.calls);
+        impl[method.localName] = bindUnary(method, handler as UnaryHandler<DescMessage, DescMessage>, options);
         break;
       case "server_streaming":
-        impl[method.localName] = bindServerStream(method, handler as ServerStreamHandler<DescMessage, DescMessage>, options.log, options.calls);
+        impl[method.localName] = bindServerStream(method, handler as ServerStreamHandler<DescMessage, DescMessage>, options);
         break;
       case "bidi_streaming":
-        impl[method.localName] = bindBidi(method, handler as BidiStreamHandler<DescMessage, DescMessage>, options.log, options.calls);
+        impl[method.localName] = bindBidi(method, handler as BidiStreamHandler<DescMessage, DescMessage>, options);
         break;
       default:
         throw new Error(`unsupported method kind ${method.methodKind}`);

@@ -21,6 +21,8 @@ export const MAX_STREAM_IN_FLIGHT = 8_192;
 export interface PublishDeps {
   committer: GroupCommitter;
   limits: PrepareOptions;
+  /** Counts publishes answered as duplicates. */
+  onDuplicate?: () => void;
 }
 
 function result(id: string, a: Appended) {
@@ -35,10 +37,11 @@ function requireEvent(event: Event | undefined, field: string): Event {
 type StreamAck = MessageInitShape<typeof PublishStreamResponseSchema>;
 
 /** Publish, PublishBatch and PublishStream. */
-export function publishHandlers({ committer, limits }: PublishDeps) {
+export function publishHandlers({ committer, limits, onDuplicate }: PublishDeps) {
   async function publishOne(event: Event | undefined): Promise<ReturnType<typeof result>> {
     const ne = prepareEvent(requireEvent(event, "event"), limits);
     const [appended] = await committer.submit([ne]);
+    if (appended?.duplicate) onDuplicate?.();
     return result(ne.id, appended as Appended);
   }
 

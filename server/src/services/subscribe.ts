@@ -7,6 +7,7 @@ import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
 import type { EventMeta, HubEvent, LiveHub } from "./live-hub.js";
+import type { BrokerMetrics } from "../metrics.js";
 
 export const CATCH_UP_CHUNK = 512;
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */
@@ -18,6 +19,7 @@ export interface SubscribeDeps {
   hub: LiveHub;
   /** Live events a subscriber may have waiting before it is cut off as too slow. */
   maxBuffered: number;
+  metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
 }
 
 /** An in-memory test of a compiled filter, for live events. */
@@ -115,15 +117,18 @@ const caughtUp = (position: string) => create(SubscribeResponseSchema, { kind: {
 const checkpoint = (position: string) => create(SubscribeResponseSchema, { kind: { case: "checkpoint", value: { position } } });
 
 /** The Subscribe handler: catch-up from the store, then live events from the hub. */
-export function subscribeHandler({ store, hub, maxBuffered }: SubscribeDeps) {
+export function subscribeHandler({ store, hub, maxBuffered, metrics }: SubscribeDeps) {
   return async function* subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<Uint8Array | ReturnType<typeof caughtUp>> {
     const filter = compileFilter(req.filter);
     const matches = matcher(filter);
     let cursor = 0n;
     const queue = new LiveQueue(hub, maxBuffered, () => {
       // Live phase only: during catch-up an overflow just moves the floor.
-      if (live) ctx.end(slowConsumer(encodePosition(cursor)));
+      if (!live) return;
+      metrics?.slowConsumers.inc();
+      ctx.end(slowConsumer(encodePosition(cursor)));
     });
+    metrics?.subscribers.inc();
     let live = false;
     const detach = hub.attach(queue.push);
     ctx.signal.addEventListener("abort", queue.interrupt, { once: true });
@@ -150,6 +155,7 @@ export function subscribeHandler({ store, hub, maxBuffered }: SubscribeDeps) {
         if (matches(e.meta) && (start.fromUs === undefined || e.recordedUs >= start.fromUs)) {
           skipped = 0;
           lastSent = Date.now();
+          metrics?.deliveries.inc();
           yield e.frame;
         } else if (++skipped >= CHECKPOINT_EVERY_EVENTS || Date.now() - lastSent >= CHECKPOINT_EVERY_MS) {
           skipped = 0;
@@ -158,6 +164,7 @@ export function subscribeHandler({ store, hub, maxBuffered }: SubscribeDeps) {
         }
       }
     } finally {
+      metrics?.subscribers.dec();
       detach();
       ctx.signal.removeEventListener("abort", queue.interrupt);
     }
