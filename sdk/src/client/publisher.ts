@@ -25,6 +25,28 @@ interface Pending {
 
 export const DEFAULT_PUBLISH_WINDOW = 1_000;
 
+/** A queue with O(1) push and shift (Array#shift is O(n), which a large window turns quadratic). */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 /**
  * A high-throughput publisher over one PublishStream: many events in flight, one acknowledgement
  * each, in order. A refused event rejects its own promise only. If the stream breaks, the events
@@ -33,8 +55,8 @@ export const DEFAULT_PUBLISH_WINDOW = 1_000;
  */
 export class StreamPublisher {
   private call: grpc.ClientDuplexStream<{ event: Event }, PublishStreamResponse> | undefined;
-  private readonly pending: Pending[] = [];
-  private readonly waiters: (() => void)[] = [];
+  private readonly pending = new Fifo<Pending>();
+  private readonly waiters = new Fifo<() => void>();
   private readonly window: number;
   private idleWaiters: (() => void)[] = [];
   private drained: Promise<unknown> | undefined;
@@ -128,8 +150,7 @@ export class StreamPublisher {
 
   private fail(call: unknown, err: BrokerError): void {
     if (this.call === call) this.call = undefined;
-    const failed = this.pending.splice(0);
-    for (const p of failed) p.reject(err);
+    for (let p = this.pending.shift(); p; p = this.pending.shift()) p.reject(err);
     this.release();
   }
 }

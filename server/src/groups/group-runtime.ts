@@ -1,6 +1,5 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { Logger } from "pino";
 import { OrderingMode, type Attempt, type ConsumerGroup, type PendingRecord } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { AttemptSchema } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
@@ -9,6 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { matcher } from "../services/subscribe.js";
+import { singleField, Wire } from "../services/wire.js";
 import type { HubEvent, LiveHub } from "../services/live-hub.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
 import { deadLetterRecord, groupRecord, pendingRecord } from "./group-records.js";
@@ -94,15 +94,8 @@ class ReadyHeap {
 
 /** ConsumeResponse{delivery{delivery_id, event, attempt, deadline}}, assembled from stored bytes. */
 function deliveryFrame(id: string, data: Uint8Array, attempt: number, deadlineMs: number): Uint8Array {
-  const deadline = timestampFromMs(deadlineMs);
-  const w = new BinaryWriter();
-  w.tag(2, WireType.LengthDelimited).fork();
-  w.tag(1, WireType.LengthDelimited).string(id);
-  w.tag(2, WireType.LengthDelimited).bytes(data);
-  w.tag(3, WireType.Varint).int32(attempt);
-  w.tag(4, WireType.LengthDelimited).fork().tag(1, WireType.Varint).int64(deadline.seconds).tag(2, WireType.Varint).int32(deadline.nanos).join();
-  w.join();
-  return w.finish();
+  const delivery = new Wire(data.length + 64).string(1, id).bytes(2, data).varint(3, attempt).timestampUs(4, deadlineMs * 1000).finish();
+  return singleField(2, delivery);
 }
 
 /** Attempt state carried over a restart or a redrive. */

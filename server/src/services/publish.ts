@@ -11,7 +11,8 @@ import { toDomainError, toStatusMessage } from "../grpc/to-status.js";
 import type { HandlerContext } from "../grpc/bind.js";
 import type { Appended } from "../store/event-store.js";
 import type { GroupCommitter } from "../store/group-commit.js";
-import { timestampFromUs } from "./encode.js";
+import { publishAck } from "./encode.js";
+import { Wire } from "./wire.js";
 import { prepareEvent, type PrepareOptions } from "./prepare-event.js";
 
 export const MAX_BATCH_EVENTS = 1_000;
@@ -25,8 +26,8 @@ export interface PublishDeps {
   onDuplicate?: () => void;
 }
 
-function result(id: string, a: Appended) {
-  return { id, position: a.position, duplicate: a.duplicate, recordedTime: timestampFromUs(a.recordedUs) };
+function result(id: string, a: Appended): Uint8Array {
+  return publishAck(id, a.position, a.duplicate, a.recordedUs);
 }
 
 function requireEvent(event: Event | undefined, field: string): Event {
@@ -34,11 +35,11 @@ function requireEvent(event: Event | undefined, field: string): Event {
   return event;
 }
 
-type StreamAck = MessageInitShape<typeof PublishStreamResponseSchema>;
+type StreamAck = MessageInitShape<typeof PublishStreamResponseSchema> | Uint8Array;
 
 /** Publish, PublishBatch and PublishStream. */
 export function publishHandlers({ committer, limits, onDuplicate }: PublishDeps) {
-  async function publishOne(event: Event | undefined): Promise<ReturnType<typeof result>> {
+  async function publishOne(event: Event | undefined): Promise<Uint8Array> {
     const ne = prepareEvent(requireEvent(event, "event"), limits);
     const [appended] = await committer.submit([ne]);
     if (appended?.duplicate) onDuplicate?.();
@@ -61,7 +62,9 @@ export function publishHandlers({ committer, limits, onDuplicate }: PublishDeps)
       if (req.events.length > MAX_BATCH_EVENTS) throw tooLarge("batch events", MAX_BATCH_EVENTS, req.events.length);
       const group = req.events.map((e, index) => prepareEvent(e, limits, { prefix: `events[${index}].`, index }));
       const appended = await committer.submit(group);
-      return { results: appended.map((a, i) => result((group[i] ?? { id: "" }).id, a)) };
+      const w = new Wire(appended.length * 80);
+      appended.forEach((a, i) => w.bytes(1, result((group[i] ?? { id: "" }).id, a)));
+      return w.finish();
     },
 
     /**
