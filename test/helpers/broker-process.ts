@@ -8,6 +8,8 @@ export interface BrokerProcess {
   proc: ChildProcess;
   port: number;
   address: string;
+  /** Port of /metrics when BROKER_METRICS_PORT was given. */
+  metricsPort: number | undefined;
   /** Every JSON log line so far. */
   logs: Record<string, unknown>[];
   stderr: () => string;
@@ -18,8 +20,8 @@ export interface BrokerProcess {
 const MAIN = new URL("../../server/src/main.ts", import.meta.url).pathname;
 
 /** Starts `node --import tsx server/src/main.ts` with `env` and resolves once it logged its port. */
-export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000): Promise<BrokerProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], {
+export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<BrokerProcess> {
+  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN], {
     env: { ...process.env, BROKER_GRPC_PORT: "0", BROKER_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -46,10 +48,12 @@ export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_00
       reject(new Error(`broker exited with ${code} before starting: ${stderr}`));
     });
   });
+  const started = logs.find((l) => l["msg"] === "broker started");
   return {
     proc,
     port,
     address: `127.0.0.1:${port}`,
+    metricsPort: started?.["metricsPort"] as number | undefined,
     logs,
     stderr: () => stderr,
     async stop(signal: NodeJS.Signals = "SIGTERM") {

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "./uuid7.js";
 import { EventSchema } from "../gen/qingyu/events/v1/event_pb.js";
 import { catalogEntry, type EventType, type PayloadOf, type TypedEvent } from "../catalog/catalog.js";
 

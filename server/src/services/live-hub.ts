@@ -140,11 +140,11 @@ export class LiveHub {
   }
 
   private drainPending(): void {
+    if (this.pending.size === 0) return;
     for (let next = this.pending.get(this.last + 1n); next; next = this.pending.get(this.last + 1n)) {
       this.pending.delete(next.seq);
       this.emit(next);
     }
-    for (const seq of this.pending.keys()) if (seq <= this.last) this.pending.delete(seq);
     if (this.pending.size === 0 && this.gapTimer) {
       clearTimeout(this.gapTimer);
       this.gapTimer = undefined;
@@ -184,10 +184,13 @@ export class LiveHub {
         break;
       }
       for (const r of rows) {
-        const held = this.pending.get(decodePosition(r.position) ?? 0n);
+        const seq = decodePosition(r.position) ?? 0n;
+        const held = this.pending.get(seq);
+        this.pending.delete(seq);
         this.emit(held ?? fromStored(r.position, r.data, r.recordedUs));
       }
     }
+    for (const seq of this.pending.keys()) if (seq <= this.last) this.pending.delete(seq);
   }
 
   private async pollHead(): Promise<void> {

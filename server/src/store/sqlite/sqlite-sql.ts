@@ -18,7 +18,10 @@ CREATE INDEX IF NOT EXISTS events_type ON events (type, position);
 CREATE INDEX IF NOT EXISTS events_source ON events (source, position);
 CREATE INDEX IF NOT EXISTS events_subject ON events (subject, position) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_correlation ON events (correlation_id, position) WHERE correlation_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_recorded ON events (recorded_us);
+-- One row per commit (every event of a commit shares its recorded time): maps time to position
+-- without an index entry per event.
+CREATE TABLE IF NOT EXISTS commits (position INTEGER PRIMARY KEY, recorded_us INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS commits_recorded ON commits (recorded_us);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 PRAGMA user_version = 1;

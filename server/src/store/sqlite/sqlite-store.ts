@@ -6,8 +6,8 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { EventStore, GroupOutcome, KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
-import type { PackedGroups, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
 const CHECKPOINT_INTERVAL_MS = 1_000;
@@ -89,17 +89,36 @@ class WorkerChannel {
 
 function pack(groups: readonly (readonly NewEvent[])[]): PackedGroups {
   let total = 0;
-  for (const g of groups) for (const e of g) total += e.bytes.length;
-  const data = new Uint8Array(total);
+  let count = 0;
+  for (const g of groups) for (const e of g) (total += e.bytes.length), count++;
+  const p: PackedGroups = {
+    data: new Uint8Array(total),
+    ends: new Uint32Array(count),
+    sizes: Uint32Array.from(groups, (g) => g.length),
+    ids: new Array<string>(count),
+    types: new Array<string>(count),
+    sources: new Array<string>(count),
+    subjects: new Array<string>(count),
+    correlationIds: new Array<string>(count),
+    fillTime: new Uint8Array(count),
+  };
+  let i = 0;
   let end = 0;
-  const packed = groups.map((g) =>
-    g.map(({ bytes, ...rest }) => {
-      data.set(bytes, end);
-      end += bytes.length;
-      return { ...rest, end };
-    }),
-  );
-  return { data, groups: packed };
+  for (const g of groups) {
+    for (const e of g) {
+      p.data.set(e.bytes, end);
+      end += e.bytes.length;
+      p.ends[i] = end;
+      p.ids[i] = e.id;
+      p.types[i] = e.type;
+      p.sources[i] = e.source;
+      p.subjects[i] = e.subject;
+      p.correlationIds[i] = e.correlationId;
+      p.fillTime[i] = e.fillTime ? 1 : 0;
+      i++;
+    }
+  }
+  return p;
 }
 
 function unpack(rows: WorkerRows): StoredEvent[] {
@@ -130,16 +149,23 @@ class SqliteStore implements EventStore {
   }
 
   async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
-    const outcomes = (await this.writer.call({ op: "append", packed: pack(groups) })) as WorkerGroupOutcome[];
-    return outcomes.map((o, g) => {
+    const result = (await this.writer.call({ op: "append", packed: pack(groups) })) as WorkerAppendResult;
+    return result.groups.map((o, g) => {
       if (!o.ok) return o;
       const group = groups[g] as readonly NewEvent[];
-      const events = o.events.map((a, i) => {
-        // The worker returns stored bytes only for duplicates; new events are rebuilt here with the
-        // same suffix function, which is cheaper than copying them back across threads.
-        const e = group[i] as NewEvent;
-        const data = a.data ?? withSuffix(e.bytes, a.recordedUs, a.position, e.fillTime);
-        return { position: a.position, recordedUs: a.recordedUs, duplicate: a.duplicate, data };
+      const stored = new Map(o.stored.map((d) => [d.index, d]));
+      const fresh = new Map<string, Appended>();
+      const events = group.map((e, j): Appended => {
+        const position = encodePosition(o.seqs[j] as number);
+        const before = stored.get(j);
+        if (before) return { position, recordedUs: before.recordedUs, duplicate: true, data: before.data };
+        const first = fresh.get(e.id);
+        if (first) return { ...first, duplicate: true }; // a repeat within the group
+        // New events share the commit's recorded time; their bytes are rebuilt here with the same
+        // suffix function, which is cheaper than copying them back across threads.
+        const a = { position, recordedUs: result.recordedUs, duplicate: false, data: withSuffix(e.bytes, result.recordedUs, position, e.fillTime) };
+        fresh.set(e.id, a);
+        return a;
       });
       return { ok: true as const, events };
     });

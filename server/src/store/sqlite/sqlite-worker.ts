@@ -5,10 +5,10 @@ import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
-import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvWrite, ScanQuery, StoreRange } from "../event-store.js";
 import { sameContent } from "../same-content.js";
 import { MAX_CHAR, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
-import type { PackedGroups, WorkerAppended, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
 const db = new Database(file, { readonly: false, timeout: busyTimeoutMs });
@@ -51,7 +51,7 @@ function sameCore(stored: { core_len: number; data: Buffer }, bytes: Uint8Array)
 }
 
 /** Appends all groups in one IMMEDIATE transaction; each group is all-or-nothing. */
-const appendTx = db.transaction((groups: NewEvent[][]): WorkerGroupOutcome[] => {
+const appendTx = db.transaction((p: PackedGroups): WorkerAppendResult => {
   const meta = readMeta();
   let last = meta.lastPosition;
   // Recorded time never decreases along positions, even if the clock steps back or another
@@ -61,47 +61,57 @@ const appendTx = db.transaction((groups: NewEvent[][]): WorkerGroupOutcome[] => 
   const insert = stmt(
     "INSERT INTO events (position, id, type, source, subject, correlation_id, recorded_us, core_len, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
-  const outcomes = groups.map((group): WorkerGroupOutcome => {
-    const results: (WorkerAppended | undefined)[] = new Array(group.length);
+  const groups: WorkerGroupOutcome[] = [];
+  let base = 0;
+  for (const size of p.sizes) {
+    const start = base;
+    base += size;
+    const bytes = (i: number) => p.data.subarray(i === 0 ? 0 : (p.ends[i - 1] as number), p.ends[i] as number);
+    const seqs = new Float64Array(size);
+    const duplicate = new Uint8Array(size);
+    const stored: StoredDuplicate[] = [];
     const firstInGroup = new Map<string, number>();
-    for (let i = 0; i < group.length; i++) {
-      const e = group[i] as NewEvent;
-      const existing = byId.get(e.id) as Row | undefined;
+    let conflict: { index: number; id: string; position: string } | undefined;
+    for (let j = 0; j < size && !conflict; j++) {
+      const i = start + j;
+      const id = p.ids[i] as string;
+      const existing = byId.get(id) as Row | undefined;
       if (existing) {
-        if (!sameCore(existing, e.bytes)) return { ok: false, conflict: { index: i, id: e.id, position: encodePosition(existing.position) } };
-        results[i] = { position: encodePosition(existing.position), recordedUs: existing.recorded_us, duplicate: true, data: existing.data };
+        if (!sameCore(existing, bytes(i))) conflict = { index: j, id, position: encodePosition(existing.position) };
+        seqs[j] = existing.position;
+        duplicate[j] = 1;
+        stored.push({ index: j, recordedUs: existing.recorded_us, data: existing.data });
         continue;
       }
-      const first = firstInGroup.get(e.id);
+      const first = firstInGroup.get(id);
       if (first !== undefined) {
-        if (!sameContent((group[first] as NewEvent).bytes, e.bytes)) {
-          return { ok: false, conflict: { index: i, id: e.id, position: "" } };
-        }
-        continue; // filled from the first occurrence below
+        if (!sameContent(bytes(start + first), bytes(i))) conflict = { index: j, id, position: "" };
+        duplicate[j] = 1;
+        continue; // its sequence number is the first occurrence's, set below
       }
-      firstInGroup.set(e.id, i);
+      firstInGroup.set(id, j);
     }
-    for (const [id, i] of firstInGroup) {
-      const e = group[i] as NewEvent;
-      const position = encodePosition(++last);
-      const data = withSuffix(e.bytes, recordedUs, position, e.fillTime);
-      insert.run(last, id, e.type, e.source, e.subject || null, e.correlationId || null, recordedUs, e.bytes.length, data);
-      results[i] = { position, recordedUs, duplicate: false };
+    if (conflict) {
+      groups.push({ ok: false, conflict });
+      continue;
     }
-    for (let i = 0; i < group.length; i++) {
-      if (results[i] === undefined) {
-        const first = results[firstInGroup.get((group[i] as NewEvent).id) as number] as WorkerAppended;
-        results[i] = { position: first.position, recordedUs: first.recordedUs, duplicate: true };
-      }
+    for (const j of firstInGroup.values()) {
+      const i = start + j;
+      const core = bytes(i);
+      const fill = p.fillTime[i] === 1;
+      seqs[j] = ++last;
+      insert.run(last, p.ids[i], p.types[i], p.sources[i], p.subjects[i] || null, p.correlationIds[i] || null, recordedUs, core.length, withSuffix(core, recordedUs, encodePosition(last), fill));
     }
-    return { ok: true, events: results as WorkerAppended[] };
-  });
+    for (let j = 0; j < size; j++) if (seqs[j] === 0) seqs[j] = seqs[firstInGroup.get(p.ids[start + j] as string) as number] as number;
+    groups.push({ ok: true, seqs, duplicate, stored });
+  }
   if (last !== meta.lastPosition) {
+    stmt("INSERT INTO commits (position, recorded_us) VALUES (?, ?)").run(meta.lastPosition + 1, recordedUs);
     const upsert = stmt("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     upsert.run("last_position", last);
     upsert.run("last_recorded_us", recordedUs);
   }
-  return outcomes;
+  return { recordedUs, groups };
 });
 
 const kvWriteTx = db.transaction((entries: KvWrite[]) => {
@@ -148,37 +158,30 @@ function count(range: StoreRange): number {
 
 /** The first position recorded at or after `us` (recorded time is monotonic in position). */
 function timeToPosition(us: number): number | undefined {
-  const row = stmt("SELECT position FROM events WHERE recorded_us >= ? ORDER BY recorded_us, position LIMIT 1").get(us) as
+  const row = stmt("SELECT position FROM commits WHERE recorded_us >= ? ORDER BY recorded_us, position LIMIT 1").get(us) as
     | { position: number }
     | undefined;
   return row?.position;
 }
 
+/** Deletes events recorded before `beforeUs`, oldest first, in chunks (each its own transaction). */
 function expire(beforeUs: number): number {
-  const del = stmt("DELETE FROM events WHERE position IN (SELECT position FROM events WHERE recorded_us < ? ORDER BY recorded_us LIMIT 5000)");
+  const end = timeToPosition(beforeUs) ?? readMeta().lastPosition + 1;
+  const del = stmt("DELETE FROM events WHERE position IN (SELECT position FROM events WHERE position < ? ORDER BY position LIMIT 5000)");
   let total = 0;
   for (;;) {
-    const n = del.run(beforeUs).changes;
+    const n = del.run(end).changes;
     total += n;
-    if (n < 5000) return total;
+    if (n < 5000) break;
   }
-}
-
-function unpackGroups({ data, groups }: PackedGroups): NewEvent[][] {
-  let start = 0;
-  return groups.map((g) =>
-    g.map(({ end, ...rest }) => {
-      const bytes = data.subarray(start, end);
-      start = end;
-      return { ...rest, bytes };
-    }),
-  );
+  stmt("DELETE FROM commits WHERE position < (SELECT coalesce(min(position), ?) FROM events)").run(end);
+  return total;
 }
 
 function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
   switch (req.op) {
     case "append":
-      return appendTx.immediate(unpackGroups(req.packed));
+      return appendTx.immediate(req.packed);
     case "get": {
       const row = stmt("SELECT position, recorded_us, core_len, data FROM events WHERE id = ?").get(req.eventId) as Row | undefined;
       return packRows(row ? [row] : []);

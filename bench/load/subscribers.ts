@@ -1,0 +1,33 @@
+// `subscribers` live subscriptions through the SDK. Each expects `expect` events from `source`;
+// reports deliveries/s (first to last delivery), losses, and publish-to-delivery latency from the
+// event's `time` (set by the publisher when it sent the event).
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { createBrokerClient } from "../../sdk/src/index.js";
+import { args, latencySummary, report } from "../lib/stats.js";
+
+const { address, subscribers, expect, source, timeoutMs } = args<{ address: string; subscribers: number; expect: number; source: string; timeoutMs: number }>();
+const clients = Array.from({ length: Math.min(subscribers, 8) }, () => createBrokerClient({ address }));
+const latencies: number[] = [];
+let first = 0;
+let last = 0;
+let delivered = 0;
+const counts = new Array<number>(subscribers).fill(0);
+const ac = new AbortController();
+let ready = 0;
+const done = Promise.all(Array.from({ length: subscribers }, async (_, s) => {
+  const client = clients[s % clients.length]!;
+  for await (const e of client.subscribe({ sources: [source] }, { signal: ac.signal, onCaughtUp: () => ++ready === subscribers && process.stdout.write("READY\n") })) {
+    const now = Date.now();
+    if (first === 0) first = performance.now();
+    last = performance.now();
+    delivered++;
+    if (e.time && s % Math.max(1, Math.floor(subscribers / 10)) === 0) latencies.push(now - timestampMs(e.time));
+    if (++counts[s]! >= expect) break;
+  }
+}));
+const timer = setTimeout(() => ac.abort(), timeoutMs);
+await done.catch(() => undefined);
+clearTimeout(timer);
+for (const c of clients) c.close();
+const ms = last - first;
+report({ subscribers, delivered, expected: subscribers * expect, lost: subscribers * expect - delivered, ms, deliveriesPerSec: ms > 0 ? (delivered / ms) * 1000 : 0, ...latencySummary(latencies) });

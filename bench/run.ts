@@ -1,0 +1,310 @@
+// npm run bench [-- --quick] [-- --write]: the broker as a child process, driven by separate
+// load-generator processes, next to the raw layers it sits on, measured in the same run.
+// Prints one table, writes bench/results/<date>.json, and with --write updates BENCHMARKS.md.
+import { spawn, execFileSync } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { pino } from "pino";
+import { spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
+import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
+import { openSqliteStore } from "../server/src/store/sqlite/sqlite-store.js";
+import { prepareEvent } from "../server/src/services/prepare-event.js";
+import { newEvent, newEventId, TargetType } from "../sdk/src/index.js";
+import { benchEvent } from "./lib/events.js";
+
+const QUICK = process.argv.includes("--quick");
+const WRITE = process.argv.includes("--write");
+const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
+const LOAD_DIR = new URL("./load/", import.meta.url).pathname;
+
+/** Sizes of each scenario: full, and --quick (under a minute in all). */
+const SIZE = QUICK
+  ? { seconds: 2, stream: 20_000, batch: 20_000, fanout: [6_000, 2_000, 400], stored: 100_000, queries: 200, idle: 1_000, paced: 2, peers: 50_000 }
+  : { seconds: 8, stream: 150_000, batch: 150_000, fanout: [40_000, 15_000, 3_000], stored: 1_000_000, queries: 2_000, idle: 1_000, paced: 10, peers: 300_000 };
+
+interface Row {
+  section: string;
+  metric: string;
+  value: number;
+  unit: string;
+  target?: { op: ">=" | "<="; value: number };
+  peer?: { name: string; value: number };
+  /** Broker GC pause during the phase, ms. */
+  gcMs?: number;
+  note?: string;
+}
+const rows: Row[] = [];
+
+// ---- processes ------------------------------------------------------------------------------
+
+interface LoadHandle {
+  /** Resolves with the load's JSON result (its last line). */
+  result: Promise<Record<string, number>>;
+  /** Resolves when the load printed READY (subscribers attached). */
+  ready: Promise<void>;
+  kill(): void;
+}
+
+function load(script: string, params: Record<string, unknown>): LoadHandle {
+  const child = spawn(process.execPath, ["--import", "tsx", join(LOAD_DIR, `${script}.ts`), JSON.stringify(params)], { stdio: ["ignore", "pipe", "inherit"] });
+  let last = "";
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => (readyResolve = r));
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    if (line === "READY") readyResolve();
+    else if (line.startsWith("{")) last = line;
+  });
+  const result = new Promise<Record<string, number>>((resolve, reject) => {
+    child.on("exit", (code) => (last ? resolve(JSON.parse(last) as Record<string, number>) : reject(new Error(`${script} exited with ${code} and no result`))));
+  });
+  return { result, ready, kill: () => child.kill("SIGKILL") };
+}
+
+const run = (script: string, params: Record<string, unknown>) => load(script, params).result;
+
+interface Scrape {
+  gcSeconds: number;
+  rssBytes: number;
+  cpuSeconds: number;
+}
+
+async function scrape(b: BrokerProcess): Promise<Scrape> {
+  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text();
+  const sum = (prefix: string) => text.split("\n").filter((l) => l.startsWith(prefix)).reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
+  return { gcSeconds: sum("nodejs_gc_duration_seconds_sum"), rssBytes: sum("process_resident_memory_bytes"), cpuSeconds: sum("process_cpu_seconds_total") };
+}
+
+/** Runs `phase` and returns its result with the broker's GC pause total during it (ms). */
+async function withGc<T>(b: BrokerProcess, phase: () => Promise<T>): Promise<{ r: T; gcMs: number; cpuUs: number }> {
+  const before = await scrape(b);
+  const r = await phase();
+  const after = await scrape(b);
+  return { r, gcMs: (after.gcSeconds - before.gcSeconds) * 1000, cpuUs: (after.cpuSeconds - before.cpuSeconds) * 1e6 };
+}
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "bench-"));
+  dirs.push(d);
+  return d;
+}
+
+async function broker(extra: Record<string, string> = {}, dataDir = tempDir()): Promise<BrokerProcess> {
+  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000);
+}
+
+// ---- scenarios ------------------------------------------------------------------------------
+
+async function peers(nats: NatsServer): Promise<Record<string, number>> {
+  const echo = spawn(process.execPath, ["--import", "tsx", join(LOAD_DIR, "peer-echo.ts"), JSON.stringify({ mode: "serve" })], { stdio: ["ignore", "pipe", "inherit"] });
+  const echoPort = await new Promise<number>((resolve) => createInterface({ input: echo.stdout }).on("line", (l) => l.startsWith("PORT ") && resolve(Number(l.slice(5)))));
+  const address = `127.0.0.1:${echoPort}`;
+  const echoUnary = await run("peer-echo", { mode: "unary", address, concurrency: 50, seconds: SIZE.seconds });
+  const echoStream = await run("peer-echo", { mode: "stream", address, count: SIZE.peers });
+  echo.kill();
+  const core = await run("peer-nats", { url: nats.url, mode: "core", count: SIZE.peers * 2 });
+  const js = await run("peer-nats", { url: nats.url, mode: "jetstream", count: SIZE.peers / 2 });
+  const sqlite = await run("peer-sqlite", { count: SIZE.peers, batch: 1_000, sync: "full" });
+  const p = { echoUnary: echoUnary["perSec"] ?? 0, echoStream: echoStream["perSec"] ?? 0, natsCore: core["perSec"] ?? 0, jetstream: js["perSec"] ?? 0, sqliteInsert: sqlite["insertPerSec"] ?? 0, sqliteRead: sqlite["readPerSec"] ?? 0 };
+  const section = "peers (raw layers, same run)";
+  rows.push({ section, metric: "grpc-js echo, unary, 50 callers (thin client)", value: p.echoUnary, unit: "calls/s" });
+  rows.push({ section, metric: "grpc-js echo, bidi stream, 500 B", value: p.echoStream, unit: "msgs/s" });
+  rows.push({ section, metric: "NATS core publish → subscriber, 500 B", value: p.natsCore, unit: "msgs/s" });
+  rows.push({ section, metric: "JetStream publish-ack, pipelined, 500 B", value: p.jetstream, unit: "acks/s" });
+  rows.push({ section, metric: "SQLite batched insert (1,000/tx, FULL, store schema)", value: p.sqliteInsert, unit: "rows/s" });
+  rows.push({ section, metric: "SQLite read in position order", value: p.sqliteRead, unit: "rows/s" });
+  return p;
+}
+
+async function ingest(p: Record<string, number>, mode: "embedded" | "nats", nats: NatsServer): Promise<void> {
+  const section = `ingest (${mode})`;
+  const b = await broker(mode === "nats" ? { BROKER_NATS_URL: nats.url } : {});
+  try {
+    const source = `ingest-${mode}`;
+    const sub = load("subscribers", { address: b.address, subscribers: 1, expect: SIZE.stream, source, timeoutMs: 120_000 });
+    await sub.ready;
+    const s = await withGc(b, () => run("stream", { address: b.address, count: SIZE.stream, window: 5_000, source }));
+    const subResult = await sub.result;
+    rows.push({ section, metric: "PublishStream with 1 live subscriber", value: s.r["perSec"] ?? 0, unit: "ev/s", target: { op: ">=", value: 25_000 }, peer: { name: "SQLite insert", value: p["sqliteInsert"] ?? 0 }, gcMs: s.gcMs, note: `subscriber lost ${subResult["lost"]}; broker CPU ${(s.cpuUs / SIZE.stream).toFixed(0)} µs/event` });
+    const bt = await withGc(b, () => run("batch", { address: b.address, count: SIZE.batch, batch: 500, concurrency: 4, source: `${source}-batch` }));
+    rows.push({ section, metric: "PublishBatch (500 per batch, 4 in flight)", value: bt.r["perSec"] ?? 0, unit: "ev/s", peer: { name: "SQLite insert", value: p["sqliteInsert"] ?? 0 }, gcMs: bt.gcMs });
+    if (mode === "embedded") {
+      const u = await withGc(b, () => run("unary", { address: b.address, mode: "saturate", concurrency: 50, seconds: SIZE.seconds, source: `${source}-unary` }));
+      rows.push({ section, metric: "unary Publish, 50 callers, saturation", value: u.r["perSec"] ?? 0, unit: "ev/s", target: { op: ">=", value: 12_000 }, peer: { name: "grpc echo", value: p["echoUnary"] ?? 0 }, gcMs: u.gcMs });
+      for (const rate of [1_000, 5_000]) {
+        const l = await withGc(b, () => run("unary", { address: b.address, mode: "rate", rate, seconds: SIZE.seconds, source: `${source}-rate` }));
+        rows.push({ section, metric: `unary Publish at ${rate}/s: p50 / p99 / p99.9`, value: l.r["p99"] ?? 0, unit: "ms p99", gcMs: l.gcMs, note: `p50 ${l.r["p50"]?.toFixed(2)} ms, p99.9 ${l.r["p999"]?.toFixed(2)} ms, errors ${l.r["errors"]}` });
+      }
+    }
+  } finally {
+    await b.stop();
+  }
+}
+
+async function latency(mode: "embedded" | "nats", nats: NatsServer): Promise<void> {
+  const section = `latency at 2,000 ev/s, 10 subscribers (${mode})`;
+  const b = await broker(mode === "nats" ? { BROKER_NATS_URL: nats.url } : {});
+  try {
+    const source = `paced-${mode}`;
+    const count = 2_000 * SIZE.paced;
+    const subs = load("subscribers", { address: b.address, subscribers: 10, expect: count, source, timeoutMs: 120_000 });
+    await subs.ready;
+    const r = await withGc(b, () => run("paced", { address: b.address, rate: 2_000, count, source }));
+    const s = await subs.result;
+    rows.push({ section, metric: "publish → ack", value: r.r["p99"] ?? 0, unit: "ms p99", target: { op: "<=", value: 5 }, gcMs: r.gcMs, note: `p50 ${r.r["p50"]?.toFixed(2)} ms, p99.9 ${r.r["p999"]?.toFixed(2)} ms` });
+    rows.push({ section, metric: "publish → subscriber", value: s["p99"] ?? 0, unit: "ms p99", target: { op: "<=", value: 5 }, gcMs: r.gcMs, note: `p50 ${s["p50"]?.toFixed(2)} ms, lost ${s["lost"]}` });
+  } finally {
+    await b.stop();
+  }
+}
+
+async function fanout(p: Record<string, number>, mode: "embedded" | "nats", nats: NatsServer): Promise<void> {
+  const section = `fan-out (${mode})`;
+  const b = await broker(mode === "nats" ? { BROKER_NATS_URL: nats.url } : {});
+  try {
+    for (const [i, subscribers] of [1, 10, 100].entries()) {
+      if (mode === "nats" && subscribers !== 10) continue;
+      const count = SIZE.fanout[i] ?? 1_000;
+      const source = `fan-${mode}-${subscribers}`;
+      const subs = load("subscribers", { address: b.address, subscribers, expect: count, source, timeoutMs: 180_000 });
+      await subs.ready;
+      const r = await withGc(b, async () => {
+        await run("stream", { address: b.address, count, window: 2_000, source });
+        return subs.result;
+      });
+      rows.push({ section, metric: `${subscribers} subscriber(s): deliveries`, value: r.r["deliveriesPerSec"] ?? 0, unit: "deliveries/s", ...(subscribers === 100 ? { target: { op: ">=" as const, value: 150_000 } } : {}), peer: { name: "NATS core", value: p["natsCore"] ?? 0 }, gcMs: r.gcMs, note: `lost ${r.r["lost"]} of ${r.r["expected"]}` });
+    }
+  } finally {
+    await b.stop();
+  }
+}
+
+/** Fills a store directly (the append path without gRPC), to measure reads over many events. */
+async function preload(dataDir: string, count: number): Promise<void> {
+  const store = await openSqliteStore({ dataDir, sync: "normal", log: pino({ level: "silent" }) });
+  const like = newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "preload" });
+  const comment = benchEvent("preload");
+  for (let done = 0; done < count; ) {
+    const group = [];
+    for (let i = 0; i < 4_096 && done < count; i++, done++) {
+      const e = done % 10 === 0 ? like : comment;
+      e.id = newEventId();
+      group.push(prepareEvent(e, { maxEventBytes: 1 << 20 }));
+    }
+    await store.append([group]);
+  }
+  await store.close();
+}
+
+async function reads(p: Record<string, number>): Promise<void> {
+  const section = `reads with ${SIZE.stored.toLocaleString("en")} events stored`;
+  const dataDir = tempDir();
+  await preload(dataDir, SIZE.stored);
+  const b = await broker({}, dataDir);
+  try {
+    const q = await withGc(b, () => run("read", { address: b.address, mode: "query", calls: SIZE.queries }));
+    rows.push({ section, metric: "QueryEvents newest 100 of a type", value: q.r["p99"] ?? 0, unit: "ms p99", target: { op: "<=", value: 5 }, gcMs: q.gcMs, note: `p50 ${q.r["p50"]?.toFixed(2)} ms` });
+    const r = await withGc(b, () => run("read", { address: b.address, mode: "replay" }));
+    rows.push({ section, metric: "Replay to one client", value: r.r["perSec"] ?? 0, unit: "ev/s", target: { op: ">=", value: 100_000 }, peer: { name: "SQLite read", value: p["sqliteRead"] ?? 0 }, gcMs: r.gcMs });
+  } finally {
+    await b.stop();
+  }
+  const files = ["events.db", "events.db-wal"].map((f) => join(dataDir, f)).filter((f) => existsSync(f));
+  const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
+  rows.push({ section, metric: "bytes per stored event (≈500-byte events, all indexes)", value: bytes / SIZE.stored, unit: "bytes" });
+}
+
+async function idle(): Promise<void> {
+  const b = await broker({ BROKER_SUBJECT_PREFIX: "events" });
+  try {
+    const base = await scrape(b);
+    const handle = load("idle", { address: b.address, count: SIZE.idle });
+    handle.result.catch(() => undefined); // it is killed, not finished
+    await handle.ready;
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = await scrape(b);
+    handle.kill();
+    rows.push({ section: "memory", metric: `broker RSS with ${SIZE.idle.toLocaleString("en")} idle subscribers`, value: after.rssBytes / 2 ** 20, unit: "MiB", target: { op: "<=", value: 300 }, note: `${((after.rssBytes - base.rssBytes) / SIZE.idle / 1024).toFixed(1)} KiB per subscriber over an idle broker (${(base.rssBytes / 2 ** 20).toFixed(0)} MiB)` });
+  } finally {
+    await b.stop();
+  }
+}
+
+// ---- output ---------------------------------------------------------------------------------
+
+const fmt = (v: number) => (Number.isNaN(v) ? "–" : v >= 1000 ? Math.round(v).toLocaleString("en") : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+function met(r: Row): string {
+  if (!r.target) return "";
+  return (r.target.op === ">=" ? r.value >= r.target.value : r.value <= r.target.value) ? "met" : "**missed**";
+}
+
+function table(): string {
+  const lines = ["| section | metric | broker | target | | raw peer | broker/peer | broker GC pause | notes |", "|---|---|---|---|---|---|---|---|---|"];
+  for (const r of rows) {
+    const target = r.target ? `${r.target.op} ${fmt(r.target.value)}` : "";
+    const peer = r.peer ? `${r.peer.name}: ${fmt(r.peer.value)}` : "";
+    const ratio = r.peer && r.peer.value > 0 ? `${((r.value / r.peer.value) * 100).toFixed(0)}%` : "";
+    const gc = r.gcMs === undefined ? "" : `${r.gcMs.toFixed(0)} ms`;
+    lines.push(`| ${r.section} | ${r.metric} | ${fmt(r.value)} ${r.unit} | ${target} | ${met(r)} | ${peer} | ${ratio} | ${gc} | ${r.note ?? ""} |`);
+  }
+  return lines.join("\n");
+}
+
+function machine(): Record<string, string> {
+  const natsVersion = (() => {
+    try {
+      return execFileSync("/usr/sbin/nats-server", ["--version"]).toString().trim();
+    } catch {
+      return "unknown";
+    }
+  })();
+  return { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, node: process.version, nats: natsVersion, mode: QUICK ? "quick" : "full" };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const nats = await startNatsServer();
+  try {
+    const scenarios: [string, () => Promise<unknown>][] = [];
+    let p: Record<string, number> = {};
+    scenarios.push(["peers", async () => (p = await peers(nats))]);
+    scenarios.push(["ingest", () => ingest(p, "embedded", nats)]);
+    scenarios.push(["latency", () => latency("embedded", nats)]);
+    scenarios.push(["fanout", () => fanout(p, "embedded", nats)]);
+    scenarios.push(["reads", () => reads(p)]);
+    scenarios.push(["idle", () => idle()]);
+    scenarios.push(["nats", async () => {
+      await ingest(p, "nats", nats);
+      await latency("nats", nats);
+      await fanout(p, "nats", nats);
+    }]);
+    for (const [name, scenario] of scenarios) {
+      if (ONLY && name !== ONLY && name !== "peers") continue;
+      process.stderr.write(`# ${name}\n`);
+      await scenario();
+    }
+  } finally {
+    await nats[Symbol.asyncDispose]();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+  const date = new Date().toISOString();
+  const info: Record<string, string> = { ...machine(), date, seconds: ((Date.now() - started) / 1000).toFixed(0) };
+  const out = table();
+  console.log(`\nmachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}; ${info.mode} run, ${info.seconds} s\n`);
+  console.log(out);
+  const file = join(new URL("./results/", import.meta.url).pathname, `${date.replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`);
+  writeFileSync(file, `${JSON.stringify({ machine: info, rows }, null, 2)}\n`);
+  console.log(`\nwritten: ${file}`);
+  if (WRITE) {
+    const md = readFileSync("BENCHMARKS.md", "utf8");
+    const block = `<!-- bench:start -->\nMachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}. ${info.mode} run on ${date.slice(0, 10)}, ${info.seconds} s.\n\n${out}\n<!-- bench:end -->`;
+    writeFileSync("BENCHMARKS.md", md.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+    console.log("BENCHMARKS.md updated");
+  }
+}
+
+await main();
