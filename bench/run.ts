@@ -18,11 +18,14 @@ import { benchEvent } from "./lib/events.js";
 const QUICK = process.argv.includes("--quick");
 const WRITE = process.argv.includes("--write");
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
-const LOAD_DIR = new URL("./load/", import.meta.url).pathname;
+const LOAD_SRC = new URL("./load/", import.meta.url).pathname;
+// Load generators are bundled once into plain JavaScript: starting each through tsx costs a second
+// or more, which a quick run pays dozens of times.
+const LOAD_DIR = new URL("./.build/", import.meta.url).pathname;
 
 /** Sizes of each scenario: full, and --quick (under a minute in all). */
 const SIZE = QUICK
-  ? { seconds: 2, stream: 20_000, batch: 20_000, fanout: [6_000, 2_000, 400], stored: 100_000, queries: 200, idle: 1_000, paced: 2, peers: 50_000 }
+  ? { seconds: 1.5, stream: 15_000, batch: 15_000, fanout: [5_000, 1_500, 300], stored: 50_000, queries: 200, idle: 1_000, paced: 2, peers: 30_000 }
   : { seconds: 8, stream: 150_000, batch: 150_000, fanout: [40_000, 15_000, 3_000], stored: 1_000_000, queries: 2_000, idle: 1_000, paced: 10, peers: 300_000 };
 
 interface Row {
@@ -48,8 +51,25 @@ interface LoadHandle {
   kill(): void;
 }
 
+async function bundleLoads(): Promise<void> {
+  const { build } = await import("esbuild");
+  const scripts = ["stream", "batch", "unary", "subscribers", "paced", "read", "idle", "peer-nats", "peer-sqlite", "peer-echo"];
+  await build({
+    entryPoints: scripts.map((s) => join(LOAD_SRC, `${s}.ts`)),
+    outdir: LOAD_DIR,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    external: ["better-sqlite3"],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: "warning",
+  });
+}
+
 function load(script: string, params: Record<string, unknown>): LoadHandle {
-  const child = spawn(process.execPath, ["--import", "tsx", join(LOAD_DIR, `${script}.ts`), JSON.stringify(params)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [join(LOAD_DIR, `${script}.mjs`), JSON.stringify(params)], { stdio: ["ignore", "pipe", "inherit"] });
   let last = "";
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
@@ -92,20 +112,32 @@ function tempDir(): string {
   return d;
 }
 
-async function broker(extra: Record<string, string> = {}, dataDir = tempDir()): Promise<BrokerProcess> {
+async function spawn_(extra: Record<string, string>, dataDir: string): Promise<BrokerProcess> {
   return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000);
+}
+
+/**
+ * A broker for one scenario: a fresh one in a full run; in a quick run, scenarios without
+ * settings of their own share one, which saves a start-up each.
+ */
+let shared: BrokerProcess | undefined;
+async function broker(extra: Record<string, string> = {}, dataDir?: string): Promise<BrokerProcess> {
+  if (!QUICK || dataDir !== undefined || Object.keys(extra).length > 0) return spawn_(extra, dataDir ?? tempDir());
+  shared ??= await spawn_({}, tempDir());
+  const b = shared;
+  return { ...b, stop: async () => ({ code: 0, signal: null }) };
 }
 
 // ---- scenarios ------------------------------------------------------------------------------
 
 async function peers(nats: NatsServer): Promise<Record<string, number>> {
-  const echo = spawn(process.execPath, ["--import", "tsx", join(LOAD_DIR, "peer-echo.ts"), JSON.stringify({ mode: "serve" })], { stdio: ["ignore", "pipe", "inherit"] });
+  const echo = spawn(process.execPath, [join(LOAD_DIR, "peer-echo.mjs"), JSON.stringify({ mode: "serve" })], { stdio: ["ignore", "pipe", "inherit"] });
   const echoPort = await new Promise<number>((resolve) => createInterface({ input: echo.stdout }).on("line", (l) => l.startsWith("PORT ") && resolve(Number(l.slice(5)))));
   const address = `127.0.0.1:${echoPort}`;
   const echoUnary = await run("peer-echo", { mode: "unary", address, concurrency: 50, seconds: SIZE.seconds });
   const echoStream = await run("peer-echo", { mode: "stream", address, count: SIZE.peers });
   echo.kill();
-  const core = await run("peer-nats", { url: nats.url, mode: "core", count: SIZE.peers * 2 });
+  const core = await run("peer-nats", { url: nats.url, mode: "core", count: SIZE.peers * 4 });
   const js = await run("peer-nats", { url: nats.url, mode: "jetstream", count: SIZE.peers / 2 });
   const sqlite = await run("peer-sqlite", { count: SIZE.peers, batch: 1_000, sync: "full" });
   const p = { echoUnary: echoUnary["perSec"] ?? 0, echoStream: echoStream["perSec"] ?? 0, natsCore: core["perSec"] ?? 0, jetstream: js["perSec"] ?? 0, sqliteInsert: sqlite["insertPerSec"] ?? 0, sqliteRead: sqlite["readPerSec"] ?? 0 };
@@ -218,7 +250,7 @@ async function reads(p: Record<string, number>): Promise<void> {
 }
 
 async function idle(): Promise<void> {
-  const b = await broker({ BROKER_SUBJECT_PREFIX: "events" });
+  const b = await broker();
   try {
     const base = await scrape(b);
     const handle = load("idle", { address: b.address, count: SIZE.idle });
@@ -267,6 +299,7 @@ function machine(): Record<string, string> {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  await bundleLoads();
   const nats = await startNatsServer();
   try {
     const scenarios: [string, () => Promise<unknown>][] = [];
@@ -279,15 +312,18 @@ async function main(): Promise<void> {
     scenarios.push(["idle", () => idle()]);
     scenarios.push(["nats", async () => {
       await ingest(p, "nats", nats);
+      if (QUICK) return; // the quick run keeps one NATS-mode figure
       await latency("nats", nats);
       await fanout(p, "nats", nats);
     }]);
     for (const [name, scenario] of scenarios) {
       if (ONLY && name !== ONLY && name !== "peers") continue;
-      process.stderr.write(`# ${name}\n`);
+      const t0 = Date.now();
       await scenario();
+      process.stderr.write(`# ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }
   } finally {
+    await shared?.stop();
     await nats[Symbol.asyncDispose]();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
