@@ -78,6 +78,8 @@ export interface KvWrite {
 /** A durable, ordered event log with id-based deduplication. */
 export interface EventStore {
   readonly kind: "sqlite" | "mongodb";
+  /** Appends the store accepts at once (it commits them in the order given). Default 1. */
+  readonly appendPipeline?: number;
   /**
    * Appends groups of events in one commit where the store allows, assigning positions in commit
    * order. Resolves only once the events are durable.

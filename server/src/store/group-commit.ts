@@ -1,6 +1,6 @@
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, idConflict, invalidRequest, shuttingDown } from "../errors.js";
-import type { Appended, EventStore, NewEvent, StoredEvent } from "./event-store.js";
+import type { Appended, EventStore, GroupOutcome, NewEvent, StoredEvent } from "./event-store.js";
 
 /** A newly stored event with what fan-out needs to route it. */
 export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId">;
@@ -67,7 +67,21 @@ export class GroupCommitter {
   private async run(): Promise<void> {
     // Let the rest of this event-loop turn add to the first batch.
     await new Promise<void>((r) => setImmediate(r));
-    while (this.queue.length > 0) await this.commit(this.takeBatch());
+    // Up to `depth` commits are handed to the store at once (it runs them one after the other),
+    // so the next one does not wait for the previous one's answer to travel back; they settle in
+    // order, which keeps acknowledgements and onCommitted in position order.
+    const depth = this.store.appendPipeline ?? 1;
+    const inflight: Promise<void>[] = [];
+    while (this.queue.length > 0 || inflight.length > 0) {
+      if (this.queue.length > 0 && inflight.length < depth) {
+        const batch = this.takeBatch();
+        const outcomes = this.store.append(batch.map((w) => w.group));
+        outcomes.catch(() => undefined); // settled below, in order
+        inflight.push((inflight.at(-1) ?? Promise.resolve()).then(() => this.settle(batch, outcomes)));
+      } else {
+        await inflight.shift();
+      }
+    }
     this.running = undefined;
   }
 
@@ -81,9 +95,9 @@ export class GroupCommitter {
     return this.queue.splice(0, n);
   }
 
-  private async commit(batch: Waiter[]): Promise<void> {
+  private async settle(batch: Waiter[], pending: Promise<GroupOutcome[]>): Promise<void> {
     try {
-      const outcomes = await this.store.append(batch.map((w) => w.group));
+      const outcomes = await pending;
       const committed: CommittedEvent[] = [];
       outcomes.forEach((outcome, i) => {
         const w = batch[i] as Waiter;

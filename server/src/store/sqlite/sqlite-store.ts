@@ -135,6 +135,8 @@ function unpack(rows: WorkerRows): StoredEvent[] {
 /** The embedded store: one SQLite file in WAL mode, driven from two worker threads. */
 class SqliteStore implements EventStore {
   readonly kind = "sqlite";
+  // The writer thread handles messages in order, so a second append can wait in its queue.
+  readonly appendPipeline = 2;
   private readonly checkpointTimer: NodeJS.Timeout;
 
   constructor(
