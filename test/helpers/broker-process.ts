@@ -65,10 +65,12 @@ export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_00
 }
 
 /** Runs main.ts expecting it to fail at start; returns its exit code and stderr. */
-export async function runBrokerExpectingFailure(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+export async function runBrokerExpectingFailure(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
+  let stdout = "";
   proc.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+  proc.stdout?.on("data", (b: Buffer) => (stdout += b.toString()));
   const [code] = (await once(proc, "exit")) as [number | null];
-  return { code, stderr };
+  return { code, stderr, stdout };
 }

@@ -1,6 +1,7 @@
 // A gRPC client that sends arbitrary bytes to a method: for testing how the broker answers input
 // that no well-behaved client would produce.
 import * as grpc from "@grpc/grpc-js";
+import { connect } from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyIs, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { ErrorInfoSchema, StatusSchema } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
@@ -24,7 +25,10 @@ function reasonOf(metadata: grpc.Metadata | undefined): string {
 
 export class RawClient {
   private readonly client: grpc.Client;
-  constructor(address: string, options: grpc.ChannelOptions = {}) {
+  constructor(
+    private readonly address: string,
+    options: grpc.ChannelOptions = {},
+  ) {
     this.client = new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": 256 << 20, ...options });
   }
 
@@ -60,22 +64,43 @@ export class RawClient {
   }
 
   /**
-   * Opens a server stream and does not read it (the HTTP/2 window fills, as with a stalled
-   * consumer) until `resume()`; then reads to the end and resolves with the status.
+   * Opens a server stream over plain node:http2 and does not read it, so HTTP/2 flow control pushes
+   * back on the broker as a stalled consumer would (the grpc-js client keeps reading into memory
+   * even when paused). `resume()` reads to the end and resolves `status`.
    */
   stalledStream(path: string, body: Uint8Array): { status: Promise<RawResult>; resume: () => void } {
-    const call = this.client.makeServerStreamRequest(path, identity, identity, Buffer.from(body));
-    call.pause();
-    const responses: Buffer[] = [];
+    const session = connect(`http://${this.address}`);
+    session.on("error", () => undefined);
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    req.end(frame);
+    req.pause();
+    let received = Buffer.alloc(0);
     const status = new Promise<RawResult>((resolve) => {
-      call.on("error", () => undefined);
-      call.on("status", (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, reason: reasonOf(s.metadata), responses }));
+      const finish = (h: Record<string, unknown>) => {
+        const metadata = new grpc.Metadata();
+        const details = h["grpc-status-details-bin"];
+        if (typeof details === "string") metadata.set("grpc-status-details-bin", Buffer.from(details, "base64"));
+        const responses: Buffer[] = [];
+        for (let at = 0; at + 5 <= received.length; ) {
+          const len = received.readUInt32BE(at + 1);
+          responses.push(received.subarray(at + 5, at + 5 + len));
+          at += 5 + len;
+        }
+        session.close();
+        resolve({ code: Number(h["grpc-status"] ?? -1), details: decodeURIComponent(String(h["grpc-message"] ?? "")), reason: reasonOf(metadata), responses });
+      };
+      req.on("response", (h) => h["grpc-status"] !== undefined && finish(h));
+      req.on("trailers", finish);
+      req.on("error", () => finish({ "grpc-status": grpc.status.UNAVAILABLE }));
     });
     return {
       status,
       resume: () => {
-        call.on("data", (b: Buffer) => responses.push(b));
-        call.resume();
+        req.on("data", (b: Buffer) => (received = Buffer.concat([received, b])));
+        req.resume();
       },
     };
   }

@@ -318,7 +318,9 @@ async function ensureIndexes(events: Collection<EventDoc>): Promise<void> {
  * @throws DomainError STORE_UNAVAILABLE when the deployment cannot be reached
  */
 export async function openMongoStore(options: MongoStoreOptions): Promise<EventStore> {
-  const client = new MongoClient(options.url, { useBigInt64: true, promoteBuffers: false, serverSelectionTimeoutMS: 10_000 });
+  // A server selection timeout in the URL wins over ours.
+  const timeout = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
+  const client = new MongoClient(options.url, { useBigInt64: true, promoteBuffers: false, ...timeout });
   try {
     await client.connect();
     const db = client.db(options.database);
