@@ -9,6 +9,7 @@ import { eventToBinary, type Event } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { sampleEvent } from "../helpers/sample-events.js";
+import { varint } from "../helpers/varint.js";
 
 const SVC = "/qingyu.broker.v1.EventBrokerService";
 const publishBytes = (event: Event) => toBinary(PublishRequestSchema, create(PublishRequestSchema, { event }));
@@ -124,12 +125,3 @@ describe("bad input", () => {
   });
 });
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}

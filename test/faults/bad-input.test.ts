@@ -12,9 +12,10 @@ import { status } from "@grpc/grpc-js";
 import { EventBrokerService, PublishRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventToBinary, type Event } from "../../sdk/src/index.js";
-import { spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
+import { liveMemoryMiB, spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { sampleEvent } from "../helpers/sample-events.js";
+import { varint } from "../helpers/varint.js";
 
 /** A seeded PRNG (mulberry32), so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -30,11 +31,6 @@ function prng(seed: number): () => number {
 
 const NEVER = new Set([status.INTERNAL, status.UNKNOWN, status.UNAVAILABLE, -1]);
 
-async function liveMiB(b: BrokerProcess): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics?gc=1`)).text();
-  const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
-  return (value("nodejs_heap_size_used_bytes") + value("nodejs_external_memory_bytes")) / 2 ** 20;
-}
 
 describe("bad input against a broker process", () => {
   let dir: string;
@@ -122,23 +118,14 @@ describe("bad input against a broker process", () => {
     for (const fieldNo of [99, 999, 5000, 536_870_911]) {
       const e: Event = sampleEvent("like.added");
       e.payload = { case: undefined };
-      const tag = fieldNo * 8 + 2;
-      const varint: number[] = [];
-      for (let n = tag; ; n = Math.floor(n / 128)) {
-        if (n < 128) {
-          varint.push(n);
-          break;
-        }
-        varint.push((n % 128) | 0x80);
-      }
-      const eventBytes = new Uint8Array([...eventToBinary(e), ...varint, 0]);
-      const res = await raw.unary("/qingyu.broker.v1.EventBrokerService/Publish", new Uint8Array([0x0a, ...lengthOf(eventBytes.length), ...eventBytes]));
+      const eventBytes = new Uint8Array([...eventToBinary(e), ...varint(fieldNo * 8 + 2), 0]);
+      const res = await raw.unary("/qingyu.broker.v1.EventBrokerService/Publish", new Uint8Array([0x0a, ...varint(eventBytes.length), ...eventBytes]));
       assert.equal(res.code, status.INVALID_ARGUMENT, `field ${fieldNo}: ${res.details}`);
     }
   });
 
   it("survives 10,000 streams opened and abandoned, and its memory returns to baseline", async () => {
-    const baseline = await liveMiB(broker);
+    const baseline = await liveMemoryMiB(broker);
     const paths = ["/qingyu.broker.v1.EventBrokerService/Subscribe", "/qingyu.broker.v1.EventBrokerService/Replay", "/qingyu.broker.v1.EventBrokerService/PublishStream", "/qingyu.broker.v1.ConsumerGroupService/Consume"];
     const frame = Buffer.from([0, 0, 0, 0, 0]); // one empty message
     for (let batch = 0; batch < 20; batch++) {
@@ -156,19 +143,10 @@ describe("bad input against a broker process", () => {
       session.destroy();
     }
     await new Promise((r) => setTimeout(r, 2_000));
-    const after = await liveMiB(broker);
+    const after = await liveMemoryMiB(broker);
     assert.ok(after - baseline < 15, `live memory grew from ${baseline.toFixed(1)} to ${after.toFixed(1)} MiB`);
     const health = await raw.unary("/grpc.health.v1.Health/Check", new Uint8Array());
     assert.equal(health.code, status.OK);
   });
 });
 
-function lengthOf(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}

@@ -8,15 +8,9 @@ import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SubscribeRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { Code, TargetType, createBrokerClient, newEvent, type BrokerClient, type StreamPublisher } from "../../sdk/src/index.js";
-import { spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
+import { liveMemoryMiB, spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
 import { RawClient } from "../helpers/raw-client.js";
 
-/** Live memory after a full GC: JavaScript heap plus buffers outside it (where queued bytes sit). */
-async function liveMiB(b: BrokerProcess): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics?gc=1`)).text();
-  const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
-  return (value("nodejs_heap_size_used_bytes") + value("nodejs_external_memory_bytes")) / 2 ** 20;
-}
 
 const RATE = 400;
 const CONTENT = "慢".repeat(1_500); // about 4.5 kB per event: stalled streams fill fast
@@ -65,10 +59,10 @@ describe("slow subscriber", () => {
     const deadline = Date.now() + 5_000;
     while (cutOffs() < stalled.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(cutOffs(), stalled.length, "not every stalled subscriber was cut off");
-    const settled = await liveMiB(broker);
+    const settled = await liveMemoryMiB(broker);
     await paced(pub, 2_000, 2_000);
     await pub.close();
-    const later = await liveMiB(broker);
+    const later = await liveMemoryMiB(broker);
 
     await new Promise((r) => setTimeout(r, 300));
     ac.abort();

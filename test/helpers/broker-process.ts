@@ -74,3 +74,13 @@ export async function runBrokerExpectingFailure(env: Record<string, string>): Pr
   const [code] = (await once(proc, "exit")) as [number | null];
   return { code, stderr, stdout };
 }
+
+/**
+ * A broker process's live memory after a full GC (it must run with --expose-gc and a metrics
+ * port): JavaScript heap plus buffers outside it, where queued bytes sit. MiB.
+ */
+export async function liveMemoryMiB(b: BrokerProcess): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics?gc=1`)).text();
+  const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
+  return (value("nodejs_heap_size_used_bytes") + value("nodejs_external_memory_bytes")) / 2 ** 20;
+}
