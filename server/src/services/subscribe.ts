@@ -6,10 +6,10 @@ import type { EventStore, StoreFilter } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
-import type { EventMeta, HubEvent, LiveHub } from "./live-hub.js";
+import type { EventMeta, LiveHub } from "./live-hub.js";
+import { followLog } from "./follow-log.js";
 import type { BrokerMetrics } from "../metrics.js";
 
-export const CATCH_UP_CHUNK = 512;
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */
 export const CHECKPOINT_EVERY_EVENTS = 1_000;
 export const CHECKPOINT_EVERY_MS = 5_000;
@@ -32,64 +32,6 @@ export function matcher(filter: StoreFilter): (m: EventMeta) => boolean {
     (!sources || sources.has(m.source)) &&
     (!subject || ("exact" in subject ? m.subject === subject.exact : m.subject.startsWith(subject.prefix))) &&
     (filter.correlationId === undefined || m.correlationId === filter.correlationId);
-}
-
-/**
- * Live events for one subscriber, bounded. Attached to the hub before the catch-up starts, so
- * nothing committed meanwhile is missed; while the subscriber reads history, an overflow just drops
- * the queue and moves the floor (the history read then goes further), but once live, an overflow
- * means the subscriber cannot keep up.
- */
-class LiveQueue {
-  private items: HubEvent[] = [];
-  private head = 0;
-  private wake: (() => void) | undefined;
-  overflowed = false;
-  /** Events at or below the floor are read from the store, not from this queue. */
-  floor: bigint;
-
-  constructor(
-    private readonly hub: LiveHub,
-    private readonly max: number,
-    private readonly onOverflow: () => void,
-  ) {
-    this.floor = hub.lastSeq;
-  }
-
-  push = (e: HubEvent): void => {
-    if (this.overflowed) return;
-    if (this.items.length - this.head >= this.max) {
-      this.overflowed = true;
-      this.items = [];
-      this.head = 0;
-      this.onOverflow();
-    } else {
-      this.items.push(e);
-    }
-    this.wake?.();
-  };
-
-  /** After an overflow during catch-up: start over from the hub's current position. */
-  reset(): void {
-    this.overflowed = false;
-    this.floor = this.hub.lastSeq;
-  }
-
-  async next(signal: AbortSignal): Promise<HubEvent | undefined> {
-    while (this.head >= this.items.length) {
-      if (signal.aborted || this.overflowed) return undefined;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
-    const e = this.items[this.head++] as HubEvent;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return e;
-  }
-
-  interrupt = (): void => this.wake?.();
 }
 
 async function startSeq(req: SubscribeRequest, store: EventStore, floor: bigint): Promise<{ seq: bigint; fromUs?: number }> {
@@ -122,51 +64,51 @@ export function subscribeHandler({ store, hub, maxBuffered, metrics }: Subscribe
     const filter = compileFilter(req.filter);
     const matches = matcher(filter);
     let cursor = 0n;
-    const queue = new LiveQueue(hub, maxBuffered, () => {
-      // Live phase only: during catch-up an overflow just moves the floor.
-      if (!live) return;
-      metrics?.slowConsumers.inc();
-      ctx.end(slowConsumer(encodePosition(cursor)));
-    });
+    let fromUs: number | undefined;
     metrics?.subscribers.inc();
-    let live = false;
-    const detach = hub.attach(queue.push);
-    ctx.signal.addEventListener("abort", queue.interrupt, { once: true });
     try {
-      const start = await startSeq(req, store, queue.floor);
-      cursor = start.seq;
-      // History: read the store up to the queue's floor; everything after it is in the queue.
-      for (;;) {
-        while (cursor < queue.floor && !ctx.signal.aborted) {
-          const rows = await store.scan({ filter, afterPosition: encodePosition(cursor), beforePosition: encodePosition(queue.floor + 1n), limit: CATCH_UP_CHUNK });
-          for (const r of rows) yield messageWithField(1, r.data);
-          cursor = rows.length === CATCH_UP_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? queue.floor) : queue.floor;
-        }
-        if (!queue.overflowed) break;
-        queue.reset();
-      }
-      live = true;
-      yield caughtUp(encodePosition(cursor));
+      const items = followLog({
+        store,
+        hub,
+        filter,
+        maxBuffered,
+        signal: ctx.signal,
+        start: async (hubSeq) => {
+          const start = await startSeq(req, store, hubSeq);
+          fromUs = start.fromUs;
+          return (cursor = start.seq);
+        },
+        onLiveOverflow: () => {
+          metrics?.slowConsumers.inc();
+          ctx.end(slowConsumer(encodePosition(cursor)));
+        },
+      });
       let skipped = 0;
       let lastSent = Date.now();
-      for (let e = await queue.next(ctx.signal); e; e = await queue.next(ctx.signal)) {
-        if (e.seq <= cursor) continue;
-        cursor = e.seq;
-        if (matches(e.meta) && (start.fromUs === undefined || e.recordedUs >= start.fromUs)) {
-          skipped = 0;
-          lastSent = Date.now();
-          metrics?.deliveries.inc();
-          yield e.frame;
-        } else if (++skipped >= CHECKPOINT_EVERY_EVENTS || Date.now() - lastSent >= CHECKPOINT_EVERY_MS) {
-          skipped = 0;
-          lastSent = Date.now();
-          yield checkpoint(e.position);
+      for await (const item of items) {
+        if (item.kind === "stored") {
+          cursor = item.seq;
+          yield messageWithField(1, item.data);
+        } else if (item.kind === "caughtUp") {
+          cursor = item.seq;
+          yield caughtUp(encodePosition(item.seq));
+        } else {
+          const e = item.event;
+          cursor = e.seq;
+          if (matches(e.meta) && (fromUs === undefined || e.recordedUs >= fromUs)) {
+            skipped = 0;
+            lastSent = Date.now();
+            metrics?.deliveries.inc();
+            yield e.frame;
+          } else if (++skipped >= CHECKPOINT_EVERY_EVENTS || Date.now() - lastSent >= CHECKPOINT_EVERY_MS) {
+            skipped = 0;
+            lastSent = Date.now();
+            yield checkpoint(e.position);
+          }
         }
       }
     } finally {
       metrics?.subscribers.dec();
-      detach();
-      ctx.signal.removeEventListener("abort", queue.interrupt);
     }
   };
 }
