@@ -16,7 +16,7 @@ import { NatsBus } from "./bus/nats-bus.js";
 import { LiveHub } from "./services/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
 import { groupHandlers } from "./services/groups.js";
-import { GroupManager } from "./groups/group-manager.js";
+import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { createMetrics, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
@@ -122,7 +122,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   };
   const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
   addService(server, EventBrokerService, handlers, { log, calls, onError });
-  const groups = new GroupManager(store, hub, log);
+  const groups = new GroupManager(store, storeFeeds(store, hub, log), log);
   await groups.start();
   addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
   addService(server, Health, health.handlers(), { log, calls, onError });

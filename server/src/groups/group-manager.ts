@@ -6,6 +6,7 @@ import {
   type ConsumerGroup,
   type DeadLetter,
   type DeadLetterSelector,
+  type GroupRecord,
   type GroupStats,
 } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
@@ -16,14 +17,47 @@ import type { LiveHub } from "../services/live-hub.js";
 import { matcher } from "../services/subscribe.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
-import { normalized, settingsOf } from "./group-config.js";
-import { deadPrefix, deleteGroupRecords, groupRecord, loadDeadLetters, loadGroups, loadPending } from "./group-records.js";
-import { GroupRuntime } from "./group-runtime.js";
+import { normalized, settingsOf, type GroupSettings } from "./group-config.js";
+import { deadPrefix, deleteGroupRecords, loadDeadLetters, loadGroups, loadPending } from "./group-records.js";
+import { GroupRuntime, type GroupFeed } from "./group-runtime.js";
+import { StoreFeed } from "./store-feed.js";
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
 
 function notFound(name: string): DomainError {
   return new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${name}' not found`);
+}
+
+/** Makes the feed of each group: the store (embedded) or JetStream. */
+export interface FeedFactory {
+  /** For a group being created: sets up where it starts (and a JetStream consumer, with NATS). */
+  create(group: ConsumerGroup, settings: GroupSettings): Promise<GroupFeed>;
+  /** For a group resumed at start-up. */
+  resume(record: GroupRecord, settings: GroupSettings): Promise<GroupFeed>;
+  /** Removes what `create` set up. */
+  destroy(name: string): Promise<void>;
+}
+
+/** The embedded feeds: the store and the live hub. */
+export function storeFeeds(store: EventStore, hub: LiveHub, log: Logger): FeedFactory {
+  return {
+    create: async (group, settings) => new StoreFeed(store, hub, log, settings, { floor: await startFloor(store, hub.lastSeq, group), doneAbove: [] }),
+    resume: async (record, settings) =>
+      new StoreFeed(store, hub, log, settings, { floor: decodePosition(record.ackFloor) ?? 0n, doneAbove: record.doneAbove.map((p) => decodePosition(p) ?? 0n) }),
+    destroy: async () => undefined,
+  };
+}
+
+/** The position a new group starts after: beginning, a time, or now (`hubSeq`). */
+export async function startFloor(store: EventStore, hubSeq: bigint, group: ConsumerGroup): Promise<bigint> {
+  const start = group.start?.start;
+  if (start?.case === "fromBeginning") return 0n;
+  if (start?.case === "fromTime") {
+    const fromUs = timestampDate(start.value).getTime() * 1000;
+    const [first] = await store.scan({ filter: {}, fromUs, limit: 1 });
+    return first ? (decodePosition(first.position) ?? 1n) - 1n : hubSeq;
+  }
+  return hubSeq;
 }
 
 /** The broker's consumer groups: their definitions, runtimes and dead letters. */
@@ -34,7 +68,7 @@ export class GroupManager {
 
   constructor(
     private readonly store: EventStore,
-    private readonly hub: LiveHub,
+    private readonly feeds: FeedFactory,
     private readonly log: Logger,
   ) {}
 
@@ -45,14 +79,13 @@ export class GroupManager {
       if (!group) continue;
       const pending = await loadPending(this.store, group.name);
       const dead = (await this.store.kvScan(deadPrefix(group.name))).length;
-      const state = { floor: decodePosition(record.ackFloor) ?? 0n, doneAbove: record.doneAbove.map((p) => decodePosition(p) ?? 0n), pending, deadLetters: dead };
-      await this.run(group, state);
+      await this.run(group, await this.feeds.resume(record, settingsOf(group)), { pending, deadLetters: dead });
     }
     if (this.runtimes.size > 0) this.log.info({ groups: [...this.runtimes.keys()] }, "consumer groups resumed");
   }
 
-  private async run(group: ConsumerGroup, state: ConstructorParameters<typeof GroupRuntime>[5]): Promise<GroupRuntime> {
-    const runtime = new GroupRuntime(this.store, this.hub, this.log, group, settingsOf(group), state);
+  private async run(group: ConsumerGroup, feed: GroupFeed, state: ConstructorParameters<typeof GroupRuntime>[5]): Promise<GroupRuntime> {
+    const runtime = new GroupRuntime(this.store, this.log, group, settingsOf(group), feed, state);
     this.runtimes.set(group.name, runtime);
     await runtime.start();
     return runtime;
@@ -68,25 +101,14 @@ export class GroupManager {
     return [...this.runtimes.values()].map((r) => r.config).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  private async startFloor(group: ConsumerGroup): Promise<bigint> {
-    const start = group.start?.start;
-    if (start?.case === "fromBeginning") return 0n;
-    if (start?.case === "fromTime") {
-      const fromUs = timestampDate(start.value).getTime() * 1000;
-      const [first] = await this.store.scan({ filter: {}, fromUs, limit: 1 });
-      return first ? (decodePosition(first.position) ?? 1n) - 1n : this.hub.lastSeq;
-    }
-    return this.hub.lastSeq;
-  }
-
   async create(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
     const settings = settingsOf(input);
     if (this.runtimes.has(settings.name)) throw new DomainError(ErrorReason.GROUP_EXISTS, `consumer group '${settings.name}' already exists`);
     const group = normalized(input as ConsumerGroup, settings);
-    const floor = await this.startFloor(group);
-    await this.store.kvWrite([groupRecord(group, encodePosition(floor), [])]);
-    await this.run(group, { floor, doneAbove: [], pending: [], deadLetters: 0 });
-    this.log.info({ group: group.name, floor: encodePosition(floor), caller }, "consumer group created");
+    const feed = await this.feeds.create(group, settings);
+    await this.run(group, feed, { pending: [], deadLetters: 0 });
+    await this.store.kvWrite(feed.progress(group));
+    this.log.info({ group: group.name, caller }, "consumer group created");
     return group;
   }
 
@@ -106,6 +128,7 @@ export class GroupManager {
     await runtime.close();
     for (const end of this.onDelete.get(name) ?? []) end();
     this.onDelete.delete(name);
+    await this.feeds.destroy(name);
     await deleteGroupRecords(this.store, name);
     this.log.info({ group: name, caller }, "consumer group deleted");
   }
@@ -120,23 +143,14 @@ export class GroupManager {
 
   async stats(name: string): Promise<GroupStats> {
     const runtime = this.get(name);
-    const s = runtime.stats();
-    const filter = compileFilter(runtime.config.filter, "group.filter");
-    const after = await this.store.count({ filter, afterPosition: encodePosition(s.floor) });
-    // Matching events above the floor that are not done, plus redriven ones (below the floor).
-    const backlog = Math.max(0, after - s.doneAbove) + s.redriven;
-    let oldestUs = s.oldestUs;
-    if (oldestUs === undefined && after > s.doneAbove) {
-      const [first] = await this.store.scan({ filter, afterPosition: encodePosition(s.floor), limit: 1 });
-      oldestUs = first?.recordedUs;
-    }
+    const s = await runtime.stats();
     return create(GroupStatsSchema, {
-      backlog: BigInt(backlog),
-      ...(oldestUs === undefined ? {} : { oldestUnackedAge: durationFromMs(Math.max(0, Math.round(Date.now() - oldestUs / 1000))) }),
+      backlog: BigInt(s.backlog),
+      ...(s.oldestUs === undefined || s.backlog === 0 ? {} : { oldestUnackedAge: durationFromMs(Math.max(0, Math.round(Date.now() - s.oldestUs / 1000))) }),
       inFlight: BigInt(s.inFlight),
       retrying: BigInt(s.retrying),
       deadLetters: BigInt(runtime.deadLetters),
-      ackFloor: encodePosition(s.floor),
+      ackFloor: s.floor,
       members: runtime.memberList.map((m) => ({
         memberId: m.id,
         inFlight: m.inFlight.size,
@@ -183,10 +197,9 @@ export class GroupManager {
   async redrive(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
     const runtime = this.get(name);
     const letters = await this.select(name, selector);
-    runtime.redrive(
+    await runtime.redrive(
       letters.flatMap((l) => (l.event ? [{ position: l.position, data: eventToBinary(l.event), recordedUs: l.event.recordedTime ? timestampDate(l.event.recordedTime).getTime() * 1000 : 0 }] : [])),
     );
-    await runtime.flush();
     this.log.info({ group: name, action: "redrive", count: letters.length, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters redriven");
     return letters.length;
   }

@@ -6,21 +6,20 @@ import { AttemptSchema } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.j
 import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { create } from "@bufbuild/protobuf";
 import type { EventStore, KvWrite } from "../store/event-store.js";
-import { decodePosition, encodePosition } from "../store/position.js";
-import { matcher } from "../services/subscribe.js";
+import { decodePosition } from "../store/position.js";
 import { singleField, Wire } from "../services/wire.js";
-import type { HubEvent, LiveHub } from "../services/live-hub.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
-import { deadLetterRecord, groupRecord, pendingRecord } from "./group-records.js";
+import { deadLetterRecord, pendingRecord } from "./group-records.js";
 
 /** How many unfinished events a group holds in memory; beyond it, it stops reading ahead. */
 export const WINDOW = 10_000;
-const FETCH_CHUNK = 256;
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
 
 /** One matching event the group has not finished with. */
 export interface Entry {
+  /** The feed's own handle on the event (a JetStream message), if any. */
+  handle?: unknown;
   readonly seq: bigint;
   readonly position: string;
   readonly data: Uint8Array;
@@ -110,58 +109,81 @@ export function restoredOf(p: PendingRecord): Restored {
   return { attempts: p.attempts, history: [...p.history], redriven: p.redriven, nextAtMs: p.nextAttemptTime ? timestampMs(p.nextAttemptTime) : undefined };
 }
 
-export interface RuntimeState {
-  floor: bigint;
-  doneAbove: readonly bigint[];
-  pending: readonly PendingRecord[];
-  deadLetters: number;
+/** What a feed sees of the runtime it feeds. */
+export interface FeedSink {
+  /** Adds an event to the window (no-op when it is there already, except for a new handle). */
+  admit(position: string, data: Uint8Array, recordedUs: number, handle?: unknown, restored?: Restored): void;
+  /** Events in the window now. */
+  readonly windowSize: number;
+  /** The lowest unfinished position in the window that is not a redrive (for the ack floor). */
+  minUnfinishedSeq(): bigint | undefined;
+  schedulePump(): void;
 }
 
 /**
- * One consumer group at work inside a broker: reads matching events from the store and the live
- * hub into a bounded window, hands them to members (oldest first, one key at a time when ordered),
- * and tracks answers, deadlines, retries and dead letters. Progress is written to the store every
- * few tens of milliseconds; after a crash, unanswered events are delivered again (at-least-once).
+ * Where a group's events come from and where their outcome goes: the store and the live hub
+ * (embedded), or a JetStream durable consumer (with NATS). The runtime does the rest: members,
+ * ordering, deadlines, attempts, dead letters.
  */
-export class GroupRuntime {
+export interface GroupFeed {
+  start(sink: FeedSink): Promise<void>;
+  /** Room in the window: read more. */
+  pull(): void;
+  /** Acknowledged, or parked as a dead letter. */
+  finished(entry: Entry, how: "acked" | "parked"): void;
+  /**
+   * Retry after `delayMs`. Returns false when the runtime should wait itself; true when the feed
+   * takes care of it (the event comes back through admit()).
+   */
+  retryLater(entry: Entry, delayMs: number): boolean;
+  /** The runtime still holds the event (an extended deadline, or an event waiting for its key). */
+  keepAlive(entry: Entry): void;
+  /** Puts redriven dead letters back in the flow. */
+  redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[], sink: FeedSink): Promise<void>;
+  /** Progress records to write with the next flush. */
+  progress(group: ConsumerGroup): KvWrite[];
+  /** Backlog (not finished, in the window or not read yet) and the ack floor position. */
+  lag(group: ConsumerGroup): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
+  update(settings: GroupSettings): void;
+  close(): Promise<void>;
+}
+
+/**
+ * One consumer group at work inside a broker: a bounded window of events from its feed, handed to
+ * members (oldest first, one key at a time when ordered), with answers, deadlines, retries and
+ * dead letters. Attempt histories and dead letters are written to the store every few tens of
+ * milliseconds; after a crash, unanswered events are delivered again (at-least-once).
+ */
+export class GroupRuntime implements FeedSink {
   private readonly entries = new Map<bigint, Entry>();
   private readonly ready = new ReadyHeap();
   private readonly keyQueues = new Map<string, bigint[]>();
   private readonly waiting = new Set<Entry>();
   private readonly members: Member[] = [];
-  private readonly doneAbove = new Set<bigint>();
+  /** In-flight entries of members that left: redelivered once their deadline passes. */
+  private readonly orphans = new Set<Entry>();
   private readonly restored = new Map<bigint, Restored>();
   private readonly writes = new Map<string, KvWrite>();
-  private matches: (m: { type: string; source: string; subject: string; correlationId: string }) => boolean;
-  private cursor: bigint;
-  private floor: bigint;
-  private fetching = false;
-  private behind = true;
   private pumpScheduled = false;
   private rr = 0;
   private closed = false;
-  private readonly detach: () => void;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private dirty = false;
+  private lastKeepAlive = 0;
   deadLetters: number;
 
   constructor(
     private readonly store: EventStore,
-    private readonly hub: LiveHub,
     private readonly log: Logger,
     private group: ConsumerGroup,
     private settings: GroupSettings,
-    state: RuntimeState,
+    private readonly feed: GroupFeed,
+    state: { pending: readonly PendingRecord[]; deadLetters: number },
   ) {
-    this.matches = matcher(settings.filter);
-    this.floor = state.floor;
-    this.cursor = state.floor;
-    for (const s of state.doneAbove) this.doneAbove.add(s);
     for (const p of state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
     this.deadLetters = state.deadLetters;
-    this.detach = hub.attach((e) => this.onLive(e));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.flushTimer = setInterval(() => void this.flush(), FLUSH_MS);
     this.sweepTimer.unref();
@@ -176,37 +198,39 @@ export class GroupRuntime {
     return this.group;
   }
 
-  /** Loads redriven entries (older than the floor), then starts reading. */
+  get windowSize(): number {
+    return this.entries.size;
+  }
+
   async start(): Promise<void> {
-    for (const [seq, p] of [...this.restored]) {
-      if (!p.redriven || seq > this.floor) continue;
-      const [row] = await this.store.scan({ filter: {}, afterPosition: encodePosition(seq - 1n), beforePosition: encodePosition(seq + 1n), limit: 1 });
-      this.restored.delete(seq);
-      if (row) this.admit(row.position, row.data, row.recordedUs, p);
-    }
+    await this.feed.start(this);
     this.schedulePump();
+  }
+
+  /** Attempt state restored for a position at start-up or by a redrive, taken once. */
+  takeRestored(seq: bigint): Restored | undefined {
+    const r = this.restored.get(seq);
+    this.restored.delete(seq);
+    return r;
+  }
+
+  restoredRedrives(): [bigint, Restored][] {
+    return [...this.restored].filter(([, r]) => r.redriven);
   }
 
   // ---- intake ---------------------------------------------------------------------------------
 
-  private onLive(e: HubEvent): void {
-    // Consecutive with what the group has read, and room in the window: take it from the hub.
-    if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.entries.size < WINDOW) {
-      this.cursor = e.seq;
-      if (this.matches(e.meta) && !this.doneAbove.has(e.seq)) this.admit(e.position, e.data, e.recordedUs);
-      this.schedulePump();
+  admit(position: string, data: Uint8Array, recordedUs: number, handle?: unknown, restored?: Restored): void {
+    const seq = decodePosition(position) ?? 0n;
+    const known = this.entries.get(seq);
+    if (known) {
+      // The feed redelivers an event it was asked to retry (or whose deadline passed on its side).
+      if (handle !== undefined) known.handle = handle;
+      if (known.state === "waiting" && known.nextAtMs === Number.POSITIVE_INFINITY) this.wake(known);
       return;
     }
-    this.behind = true;
-    this.schedulePump();
-  }
-
-  private admit(position: string, data: Uint8Array, recordedUs: number, restored?: Restored): void {
-    const seq = decodePosition(position) ?? 0n;
-    if (this.entries.has(seq)) return;
     const event = fromBinary(EventSchema, data);
-    const record = restored ?? this.restored.get(seq);
-    this.restored.delete(seq);
+    const record = restored ?? this.takeRestored(seq);
     const entry: Entry = {
       seq,
       position,
@@ -220,6 +244,7 @@ export class GroupRuntime {
       history: record ? [...record.history] : [],
       state: "ready",
       redriven: record?.redriven ?? false,
+      handle,
     };
     entry.key = this.keyOf(entry);
     this.entries.set(seq, entry);
@@ -230,6 +255,12 @@ export class GroupRuntime {
       this.waiting.add(entry);
     }
     this.enqueueKey(entry);
+  }
+
+  minUnfinishedSeq(): bigint | undefined {
+    let min: bigint | undefined;
+    for (const e of this.entries.values()) if (!e.redriven && (min === undefined || e.seq < min)) min = e.seq;
+    return min;
   }
 
   private keyOf(e: Entry): string {
@@ -255,41 +286,15 @@ export class GroupRuntime {
     return this.settings.ordering === OrderingMode.NONE || this.keyQueues.get(entry.key)?.[0] === entry.seq;
   }
 
-  private async fetch(): Promise<void> {
-    this.fetching = true;
-    try {
-      while (this.behind && this.entries.size < WINDOW && !this.closed) {
-        const head = this.hub.lastSeq;
-        if (this.cursor >= head) {
-          this.behind = false;
-          break;
-        }
-        const rows = await this.store.scan({ filter: this.settings.filter, afterPosition: encodePosition(this.cursor), beforePosition: encodePosition(head + 1n), limit: FETCH_CHUNK });
-        for (const r of rows) {
-          const seq = decodePosition(r.position) ?? 0n;
-          if (!this.doneAbove.has(seq)) this.admit(r.position, r.data, r.recordedUs);
-        }
-        this.cursor = rows.length === FETCH_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? head) : head;
-        this.dispatch();
-      }
-    } catch (err) {
-      this.log.warn({ err, group: this.name }, "group could not read the store; retrying");
-      await new Promise((r) => setTimeout(r, 500));
-    } finally {
-      this.fetching = false;
-    }
-    this.schedulePump();
-  }
-
   // ---- dispatch -------------------------------------------------------------------------------
 
-  private schedulePump(): void {
+  schedulePump(): void {
     if (this.pumpScheduled || this.closed) return;
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
       this.dispatch();
-      if (this.behind && !this.fetching && this.entries.size < WINDOW) void this.fetch();
+      if (this.entries.size < WINDOW) this.feed.pull();
     });
   }
 
@@ -345,7 +350,7 @@ export class GroupRuntime {
         continue;
       }
       member.acked++;
-      this.finish(entry);
+      this.finish(entry, "acked");
     }
     this.schedulePump();
     return stale;
@@ -364,6 +369,7 @@ export class GroupRuntime {
     const entry = this.owned(member, id);
     if (!entry?.delivery) return false;
     entry.delivery.deadlineMs = Date.now() + (byMs ?? this.settings.ackDeadlineMs);
+    this.feed.keepAlive(entry);
     return true;
   }
 
@@ -385,6 +391,7 @@ export class GroupRuntime {
   private release(entry: Entry): void {
     entry.delivery?.member.inFlight.delete(entry);
     entry.delivery = undefined;
+    this.orphans.delete(entry);
   }
 
   /** A failed attempt: retry after a delay, or park after the last attempt. */
@@ -396,26 +403,37 @@ export class GroupRuntime {
       return;
     }
     this.release(entry);
+    const delay = delayMs ?? backoffMs(retry, entry.attempts);
     entry.state = "waiting";
-    entry.nextAtMs = Date.now() + (delayMs ?? backoffMs(retry, entry.attempts));
-    this.waiting.add(entry);
+    entry.nextAtMs = Date.now() + delay;
     this.persistPending(entry);
+    // The entry stays in the window either way: it holds its key while it waits.
+    if (this.feed.retryLater(entry, delay)) entry.nextAtMs = Number.POSITIVE_INFINITY;
+    else this.waiting.add(entry);
+  }
+
+  private wake(e: Entry): void {
+    this.waiting.delete(e);
+    e.state = "ready";
+    e.nextAtMs = undefined;
+    if (this.isHead(e)) this.ready.push(e);
+    this.schedulePump();
   }
 
   private park(entry: Entry, reason: string): void {
     this.writes.set(`dead/${this.name}/${entry.position}`, deadLetterRecord(this.name, entry.position, entry.data, entry.history, reason));
     this.deadLetters++;
     this.log.warn({ group: this.name, position: entry.position, type: entry.type, attempts: entry.attempts, reason }, "event parked as a dead letter");
-    this.finish(entry);
+    this.finish(entry, "parked");
   }
 
   /** Acknowledged or parked: out of the window, and the key's next event may go. */
-  private finish(entry: Entry): void {
+  private finish(entry: Entry, how: "acked" | "parked"): void {
     this.release(entry);
     this.waiting.delete(entry);
     this.entries.delete(entry.seq);
     if (entry.redriven || entry.history.length > 0) this.writes.set(`pending/${this.name}/${entry.position}`, { key: `pending/${this.name}/${entry.position}`, value: null });
-    if (!entry.redriven) this.doneAbove.add(entry.seq);
+    this.feed.finished(entry, how);
     if (this.settings.ordering !== OrderingMode.NONE) {
       const q = this.keyQueues.get(entry.key);
       const i = q?.indexOf(entry.seq) ?? -1;
@@ -436,36 +454,20 @@ export class GroupRuntime {
 
   private sweep(): void {
     const now = Date.now();
-    let changed = false;
     for (const m of this.members) {
-      for (const e of m.inFlight) {
-        if (e.delivery && e.delivery.deadlineMs <= now) {
-          this.fail(e, "ack deadline exceeded");
-          changed = true;
-        }
-      }
+      for (const e of m.inFlight) if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded");
     }
     for (const e of this.orphans) {
-      if (e.delivery && e.delivery.deadlineMs <= now) {
-        this.orphans.delete(e);
-        this.fail(e, "ack deadline exceeded (member disconnected)");
-        changed = true;
-      }
+      if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded (member disconnected)");
     }
-    for (const e of this.waiting) {
-      if ((e.nextAtMs ?? 0) <= now) {
-        this.waiting.delete(e);
-        e.state = "ready";
-        e.nextAtMs = undefined;
-        if (this.isHead(e)) this.ready.push(e);
-        changed = true;
-      }
+    for (const e of this.waiting) if ((e.nextAtMs ?? 0) <= now) this.wake(e);
+    // Events the runtime holds without a member on them (waiting for their key, or for a member)
+    // must not time out on the feed's side.
+    if (now - this.lastKeepAlive >= Math.min(5_000, this.settings.ackDeadlineMs / 3)) {
+      this.lastKeepAlive = now;
+      for (const e of this.entries.values()) if (e.state === "ready") this.feed.keepAlive(e);
     }
-    if (changed) this.schedulePump();
   }
-
-  /** In-flight entries of members that left: redelivered once their deadline passes. */
-  private readonly orphans = new Set<Entry>();
 
   // ---- members --------------------------------------------------------------------------------
 
@@ -487,21 +489,11 @@ export class GroupRuntime {
 
   // ---- persistence ----------------------------------------------------------------------------
 
-  /** Everything at or below this position is done. */
-  ackFloor(): bigint {
-    let min: bigint | undefined;
-    for (const e of this.entries.values()) if (!e.redriven && (min === undefined || e.seq < min)) min = e.seq;
-    return min === undefined ? this.cursor : min - 1n;
-  }
-
   async flush(): Promise<void> {
     if (!this.dirty && this.writes.size === 0) return;
     await this.flushing;
     this.dirty = false;
-    const floor = this.ackFloor();
-    if (floor > this.floor) this.floor = floor;
-    for (const s of this.doneAbove) if (s <= this.floor) this.doneAbove.delete(s);
-    const batch = [...this.writes.values(), groupRecord(this.group, encodePosition(this.floor), [...this.doneAbove].map(encodePosition))];
+    const batch = [...this.writes.values(), ...this.feed.progress(this.group)];
     this.writes.clear();
     this.flushing = this.store.kvWrite(batch).catch((err: unknown) => {
       // why: progress not written is progress redone after a restart (at-least-once), not lost.
@@ -518,7 +510,7 @@ export class GroupRuntime {
     const reorder = settings.ordering !== this.settings.ordering;
     this.group = group;
     this.settings = settings;
-    this.matches = matcher(settings.filter);
+    this.feed.update(settings);
     this.dirty = true;
     if (reorder) {
       this.keyQueues.clear();
@@ -531,15 +523,17 @@ export class GroupRuntime {
   }
 
   /** Puts dead letters back with fresh attempts. */
-  redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[]): void {
+  async redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[]): Promise<void> {
     for (const l of letters) {
       this.writes.set(`dead/${this.name}/${l.position}`, { key: `dead/${this.name}/${l.position}`, value: null });
       const record: Restored = { attempts: 0, history: [], redriven: true };
       this.writes.set(`pending/${this.name}/${l.position}`, pendingRecord(this.name, { position: l.position, ...record }));
+      this.restored.set(decodePosition(l.position) ?? 0n, record);
       this.deadLetters--;
-      this.admit(l.position, l.data, l.recordedUs, record);
     }
     this.dirty = true;
+    await this.flush();
+    await this.feed.redrive(letters, this);
     this.schedulePump();
   }
 
@@ -547,26 +541,26 @@ export class GroupRuntime {
     this.deadLetters -= count;
   }
 
-  stats() {
+  async stats() {
     let inFlight = 0;
     let redriven = 0;
+    let oldest: number | undefined;
     for (const e of this.entries.values()) {
       if (e.state === "inflight") inFlight++;
       if (e.redriven) redriven++;
+      if (oldest === undefined || e.recordedUs < oldest) oldest = e.recordedUs;
     }
-    let oldest: number | undefined;
-    for (const e of this.entries.values()) if (oldest === undefined || e.recordedUs < oldest) oldest = e.recordedUs;
-    const floor = this.ackFloor();
-    let doneAbove = 0;
-    for (const d of this.doneAbove) if (d > floor) doneAbove++;
-    return { floor, doneAbove, inFlight, redriven, retrying: this.waiting.size, oldestUs: oldest };
+    const lag = await this.feed.lag(this.group);
+    let retrying = 0;
+    for (const e of this.entries.values()) if (e.state === "waiting") retrying++;
+    return { floor: lag.floor, backlog: lag.backlog + redriven, inFlight, retrying, oldestUs: oldest ?? lag.oldestUs };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.detach();
     clearInterval(this.sweepTimer);
     clearInterval(this.flushTimer);
     await this.flush();
+    await this.feed.close();
   }
 }

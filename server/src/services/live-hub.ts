@@ -6,8 +6,9 @@ import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 
-/** What live subscriptions filter on. */
+/** What live subscriptions filter on (and the id, for forwarding). */
 export interface EventMeta {
+  readonly id: string;
   readonly type: string;
   readonly source: string;
   readonly subject: string;
@@ -47,7 +48,7 @@ const FILL_CHUNK = 1_000;
 /** A hub event from stored bytes (decoded once, for the meta and, when unknown, the recorded time). */
 function fromStored(position: string, data: Uint8Array, recordedUs?: number): HubEvent {
   const e = fromBinary(EventSchema, data);
-  const meta = { type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+  const meta = { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
   const rec = e.recordedTime;
   const us = recordedUs ?? (rec ? Number(rec.seconds) * 1e6 + Math.floor(rec.nanos / 1000) : 0);
   return { seq: decodePosition(position) ?? 0n, position, recordedUs: us, meta, data, frame: messageWithField(1, data) };

@@ -23,7 +23,7 @@ export interface SubscribeDeps {
 }
 
 /** An in-memory test of a compiled filter, for live events. */
-export function matcher(filter: StoreFilter): (m: EventMeta) => boolean {
+export function matcher(filter: StoreFilter): (m: Omit<EventMeta, "id">) => boolean {
   const types = filter.types && new Set(filter.types);
   const sources = filter.sources && new Set(filter.sources);
   const subject = filter.subject;

@@ -1,0 +1,169 @@
+// The event log mirrored into a JetStream stream, so consumer groups can be JetStream durable
+// consumers (ack wait, redelivery, backoff, max deliveries) shared by every broker replica.
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { catalogEntry, type EventType } from "../../../sdk/src/catalog/catalog.js";
+import type { EventStore } from "../store/event-store.js";
+import { encodePosition } from "../store/position.js";
+import { followLog } from "../services/follow-log.js";
+import type { EventMeta, LiveHub } from "../services/live-hub.js";
+import { eventFromBinary } from "../../../sdk/src/event/codec.js";
+import { HEADER_ID, HEADER_POSITION, HEADER_TYPE } from "./nats-bus.js";
+
+export const HEADER_SOURCE = "Event-Source";
+export const HEADER_SUBJECT = "Event-Subject";
+export const HEADER_CORRELATION = "Event-Correlation";
+const WATERMARK_KEY = "jetstream/forwarded";
+const IN_FLIGHT = 1_000;
+const NS_PER_MS = 1_000_000;
+
+/** Where the mirrored log lives. Kept apart from the core fan-out subjects, which it must not capture. */
+export interface DurableLogNames {
+  stream: string;
+  /** `<prefix>_durable`: events go to `<root>.<domain>.<type>`, redrives to `<root>._redrive.<group>`. */
+  root: string;
+}
+
+export function durableLogNames(subjectPrefix: string): DurableLogNames {
+  return { stream: `QINGYU_${subjectPrefix.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`, root: `${subjectPrefix}_durable` };
+}
+
+export function durableSubject(names: DurableLogNames, type: string): string {
+  return `${names.root}.${catalogEntry(type as EventType)?.domain ?? "unknown"}.${type}`;
+}
+
+export interface JetStreamLogOptions {
+  nc: NatsConnection;
+  store: EventStore;
+  hub: LiveHub;
+  names: DurableLogNames;
+  retentionMs: number;
+  log: Logger;
+}
+
+/**
+ * Copies every committed event, in position order, into the stream, with the event id as the
+ * JetStream message id: every replica forwards, and JetStream's duplicate window keeps one copy.
+ * The forwarded position is kept in the store, so a restarted broker resumes where the log was
+ * mirrored up to instead of from the beginning.
+ */
+export class JetStreamLog {
+  readonly js: JetStreamClient;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private acked = 0n;
+  private saved = 0n;
+
+  private constructor(
+    readonly jsm: JetStreamManager,
+    private readonly o: JetStreamLogOptions,
+  ) {
+    this.js = jetstream(o.nc);
+  }
+
+  static async open(o: JetStreamLogOptions): Promise<JetStreamLog> {
+    const jsm = await jetstreamManager(o.nc);
+    const config = {
+      name: o.names.stream,
+      subjects: [`${o.names.root}.>`],
+      max_age: o.retentionMs * NS_PER_MS,
+      duplicate_window: 2 * 60_000 * NS_PER_MS,
+    };
+    try {
+      await jsm.streams.info(o.names.stream);
+      await jsm.streams.update(o.names.stream, { max_age: config.max_age, duplicate_window: config.duplicate_window });
+    } catch {
+      await jsm.streams.add(config);
+    }
+    const self = new JetStreamLog(jsm, o);
+    self.start();
+    return self;
+  }
+
+  /** Follows the log from the saved position and publishes; restarts after failures. */
+  private start(): void {
+    this.running = (async () => {
+      while (!this.abort.signal.aborted) {
+        try {
+          await this.forward();
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          this.o.log.warn({ err }, "forwarding to JetStream failed; resuming from the last acknowledged position");
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })();
+  }
+
+  private async forward(): Promise<void> {
+    const saved = await this.o.store.kvGet(WATERMARK_KEY);
+    const from = saved ? BigInt(Buffer.from(saved).toString()) : 0n;
+    this.acked = from;
+    let failedAt: bigint | undefined;
+    const inflight = new Set<Promise<unknown>>();
+    const timer = setInterval(() => void this.save(), 500);
+    try {
+      for await (const item of followLog({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal: this.abort.signal, start: async () => from })) {
+        if (item.kind === "caughtUp") continue;
+        if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
+        const seq = item.kind === "live" ? item.event.seq : item.seq;
+        const data = item.kind === "live" ? item.event.data : item.data;
+        const meta: EventMeta = item.kind === "live" ? item.event.meta : metaOf(data);
+        const ack = this.js.publish(durableSubject(this.o.names, meta.type), data, { msgID: meta.id, headers: eventHeaders(meta, encodePosition(seq)) });
+        // The watermark only moves past acknowledged events, and never past one that failed.
+        const tracked: Promise<unknown> = ack.then(
+          () => {
+            if (failedAt === undefined && seq > this.acked) this.acked = seq;
+          },
+          () => {
+            if (failedAt === undefined || seq < failedAt) failedAt = seq;
+          },
+        );
+        inflight.add(tracked);
+        void tracked.finally(() => inflight.delete(tracked));
+        if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+    } finally {
+      clearInterval(timer);
+      await this.save();
+    }
+  }
+
+  private async save(): Promise<void> {
+    if (this.acked <= this.saved) return;
+    const value = this.acked;
+    await this.o.store.kvWrite([{ key: WATERMARK_KEY, value: Buffer.from(value.toString()) }]).then(
+      () => void (this.saved = value),
+      (err: unknown) => this.o.log.warn({ err }, "could not save the JetStream watermark"),
+    );
+  }
+
+  /** The sequence up to which every event is in the stream (for tests and stats). */
+  get forwardedSeq(): bigint {
+    return this.acked;
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+}
+
+function metaOf(data: Uint8Array): EventMeta {
+  const e = eventFromBinary(data);
+  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+}
+
+/** Headers of a mirrored event: enough for a group to filter and order without decoding it. */
+export function eventHeaders(meta: EventMeta, position: string) {
+  const h = headers();
+  h.set(HEADER_ID, meta.id);
+  h.set(HEADER_TYPE, meta.type);
+  h.set(HEADER_POSITION, position);
+  h.set(HEADER_SOURCE, meta.source);
+  h.set(HEADER_SUBJECT, meta.subject);
+  h.set(HEADER_CORRELATION, meta.correlationId);
+  return h;
+}
