@@ -17,6 +17,8 @@ import { LiveHub } from "./services/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
 import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
+import { jetstreamFeeds } from "./groups/jetstream-feed.js";
+import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
 import { createMetrics, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
@@ -122,7 +124,11 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   };
   const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
   addService(server, EventBrokerService, handlers, { log, calls, onError });
-  const groups = new GroupManager(store, storeFeeds(store, hub, log), log);
+  const jslog =
+    config.groupBackend === "jetstream" && bus instanceof NatsBus
+      ? await JetStreamLog.open({ nc: bus.nc, store, hub, names: durableLogNames(config.subjectPrefix), retentionMs: config.retentionMs, log })
+      : undefined;
+  const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, log) : storeFeeds(store, hub, log), log);
   await groups.start();
   addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
   addService(server, Health, health.handlers(), { log, calls, onError });
@@ -140,7 +146,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
   health.setAll(ServingStatus.SERVING);
   const stopMaintenance = startMaintenance(store, health, config, log);
-  log.info({ host: config.host, port, metricsPort, store: store.kind, bus: bus.kind, retentionMs: config.retentionMs }, "broker started");
+  log.info({ host: config.host, port, metricsPort, store: store.kind, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs }, "broker started");
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -157,6 +163,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       server.forceShutdown();
       await groups.close();
+      await jslog?.close();
       metricsServer?.close();
       hub.close();
       await bus.close();

@@ -21,6 +21,11 @@ export interface BrokerConfig {
   shutdownGraceMs: number;
   /** Live events a subscriber may have waiting before it is ended as too slow. */
   subscriberBuffer: number;
+  /**
+   * Where consumer groups keep their progress and get redelivery: "jetstream" (durable consumers,
+   * shared by every replica; needs BROKER_NATS_URL) or "store" (inside this broker).
+   */
+  groupBackend: "jetstream" | "store";
   /** Port of the Prometheus /metrics endpoint; undefined turns it off, 0 picks a free port. */
   metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
@@ -113,6 +118,15 @@ function writeConcern(env: Env): "majority" | number {
   throw new ConfigError(`BROKER_MONGODB_WRITE_CONCERN must be 'majority' or a number of nodes, got '${raw}'`);
 }
 
+function groupBackend(env: Env): "jetstream" | "store" {
+  const raw = (env["BROKER_GROUP_BACKEND"] ?? "auto").toLowerCase();
+  const nats = env["BROKER_NATS_URL"] !== undefined && env["BROKER_NATS_URL"] !== "";
+  if (raw === "auto") return nats ? "jetstream" : "store";
+  if (raw !== "jetstream" && raw !== "store") throw new ConfigError(`BROKER_GROUP_BACKEND must be one of auto, jetstream, store, got '${raw}'`);
+  if (raw === "jetstream" && !nats) throw new ConfigError("BROKER_GROUP_BACKEND=jetstream needs BROKER_NATS_URL");
+  return raw;
+}
+
 /**
  * Reads and validates the configuration. The only place that reads the environment.
  * @throws ConfigError naming the first bad setting
@@ -135,6 +149,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),
     subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
+    groupBackend: groupBackend(merged),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
   };

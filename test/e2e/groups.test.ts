@@ -322,3 +322,53 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe("consumer groups on JetStream across two broker replicas", () => {
+  let nats: NatsServer;
+  let a: TestBroker;
+  let b: TestBroker;
+  before(async () => {
+    nats = await startNatsServer();
+    a = await startTestBroker({ BROKER_NATS_URL: nats.url });
+    b = await startTestBroker({ BROKER_NATS_URL: nats.url }, a.dataDir);
+  });
+  after(async () => {
+    await b.close({ keepData: true });
+    await a.close();
+    await nats[Symbol.asyncDispose]();
+  });
+
+  it("mirrors each event into the stream once, however many replicas forward it", async () => {
+    await a.client.publishBatch(Array.from({ length: 50 }, (_, i) => like(`m${i}`)));
+    await b.client.publishBatch(Array.from({ length: 50 }, (_, i) => like(`n${i}`)));
+    const { connect } = await import("@nats-io/transport-node");
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await until(async () => (await jsm.streams.info("QINGYU_EVENTS")).state.messages >= 100, "100 events mirrored");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await jsm.streams.info("QINGYU_EVENTS")).state.messages, 100);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("shares one group between members on both replicas: each event to one member", async () => {
+    await a.client.groups.create({ name: "shared", filter: { sources: ["shared-svc"] }, start: "now" });
+    const got = new Map<string, string[]>();
+    const on = (replica: string) => (e: Event) => void got.set(userOf(e), [...(got.get(userOf(e)) ?? []), replica]);
+    const ca = a.client.consume("shared", on("a"), { concurrency: 8 });
+    const cb = b.client.consume("shared", on("b"), { concurrency: 8 });
+    await new Promise((r) => setTimeout(r, 300));
+    const users = Array.from({ length: 200 }, (_, i) => `sh${i}`);
+    await a.client.publishBatch(users.slice(0, 100).map((u) => Object.assign(like(u), { source: "shared-svc" })));
+    await b.client.publishBatch(users.slice(100).map((u) => Object.assign(like(u), { source: "shared-svc" })));
+    await until(() => got.size === users.length, "every event handled");
+    await new Promise((r) => setTimeout(r, 300));
+    for (const [user, by] of got) assert.equal(by.length, 1, `${user} delivered ${by.length} times`);
+    const onA = [...got.values()].filter((by) => by[0] === "a").length;
+    assert.ok(onA > 0 && onA < users.length, `work not shared across replicas: ${onA} on a`);
+    await Promise.all([ca.stop(), cb.stop()]);
+  });
+});

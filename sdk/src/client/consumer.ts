@@ -83,6 +83,8 @@ export class Consumer {
   ) {
     options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
     this.done = this.loop();
+    // Observed by stop() and by callers who await it; never an unhandled rejection otherwise.
+    this.done.catch(() => undefined);
   }
 
   /** Lets running handlers finish and answer, then leaves the group. */

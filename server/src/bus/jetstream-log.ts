@@ -140,6 +140,10 @@ export class JetStreamLog {
     );
   }
 
+  get names(): DurableLogNames {
+    return this.o.names;
+  }
+
   /** The sequence up to which every event is in the stream (for tests and stats). */
   get forwardedSeq(): bigint {
     return this.acked;

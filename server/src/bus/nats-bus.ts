@@ -26,7 +26,8 @@ export class NatsBus implements EventBus {
   private resync: (() => void) | undefined;
 
   private constructor(
-    private readonly nc: NatsConnection,
+    /** The connection, shared with the JetStream log of consumer groups. */
+    readonly nc: NatsConnection,
     private readonly options: NatsBusOptions,
   ) {}
 

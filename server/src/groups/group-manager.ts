@@ -23,6 +23,9 @@ import { GroupRuntime, type GroupFeed } from "./group-runtime.js";
 import { StoreFeed } from "./store-feed.js";
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
+const SYNC_INTERVAL_MS = 2_000;
+
+const updated = (g: ConsumerGroup): number => (g.updateTime ? timestampDate(g.updateTime).getTime() : 0);
 
 function notFound(name: string): DomainError {
   return new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${name}' not found`);
@@ -36,6 +39,11 @@ export interface FeedFactory {
   resume(record: GroupRecord, settings: GroupSettings): Promise<GroupFeed>;
   /** Removes what `create` set up. */
   destroy(name: string): Promise<void>;
+  /**
+   * Groups live outside this broker (JetStream) and every replica may serve them: definitions
+   * made on one broker are picked up by the others.
+   */
+  readonly shared: boolean;
 }
 
 /** The embedded feeds: the store and the live hub. */
@@ -45,6 +53,7 @@ export function storeFeeds(store: EventStore, hub: LiveHub, log: Logger): FeedFa
     resume: async (record, settings) =>
       new StoreFeed(store, hub, log, settings, { floor: decodePosition(record.ackFloor) ?? 0n, doneAbove: record.doneAbove.map((p) => decodePosition(p) ?? 0n) }),
     destroy: async () => undefined,
+    shared: false,
   };
 }
 
@@ -65,6 +74,8 @@ export class GroupManager {
   private readonly runtimes = new Map<string, GroupRuntime>();
   /** Members to disconnect when their group goes away. */
   private readonly onDelete = new Map<string, Set<() => void>>();
+  private syncing: Promise<void> | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -74,14 +85,20 @@ export class GroupManager {
 
   /** Loads every group from the store and starts it where it left off. */
   async start(): Promise<void> {
-    for (const record of await loadGroups(this.store)) {
-      const group = record.group;
-      if (!group) continue;
-      const pending = await loadPending(this.store, group.name);
-      const dead = (await this.store.kvScan(deadPrefix(group.name))).length;
-      await this.run(group, await this.feeds.resume(record, settingsOf(group)), { pending, deadLetters: dead });
-    }
+    for (const record of await loadGroups(this.store)) await this.resume(record);
     if (this.runtimes.size > 0) this.log.info({ groups: [...this.runtimes.keys()] }, "consumer groups resumed");
+    if (this.feeds.shared) {
+      this.syncTimer = setInterval(() => void this.sync().catch((err: unknown) => this.log.warn({ err }, "group sync failed")), SYNC_INTERVAL_MS);
+      this.syncTimer.unref();
+    }
+  }
+
+  private async resume(record: GroupRecord): Promise<void> {
+    const group = record.group;
+    if (!group) return;
+    const pending = await loadPending(this.store, group.name);
+    const dead = (await this.store.kvScan(deadPrefix(group.name))).length;
+    await this.run(group, await this.feeds.resume(record, settingsOf(group)), { pending, deadLetters: dead });
   }
 
   private async run(group: ConsumerGroup, feed: GroupFeed, state: ConstructorParameters<typeof GroupRuntime>[5]): Promise<GroupRuntime> {
@@ -91,10 +108,40 @@ export class GroupManager {
     return runtime;
   }
 
-  get(name: string): GroupRuntime {
+  /**
+   * The group's runtime. With shared groups, one this broker has not seen yet (created on another
+   * replica) is picked up from the store first.
+   * @throws DomainError GROUP_NOT_FOUND
+   */
+  async find(name: string): Promise<GroupRuntime> {
+    if (!this.runtimes.has(name) && this.feeds.shared) await this.sync();
     const runtime = this.runtimes.get(name);
     if (!runtime) throw notFound(name);
     return runtime;
+  }
+
+  /** Picks up groups created, changed or deleted by other brokers (shared groups only). */
+  async sync(): Promise<void> {
+    this.syncing ??= (async () => {
+      const records = await loadGroups(this.store);
+      const names = new Set<string>();
+      for (const record of records) {
+        const group = record.group;
+        if (!group) continue;
+        names.add(group.name);
+        const runtime = this.runtimes.get(group.name);
+        if (!runtime) await this.resume(record);
+        else if (updated(group) > updated(runtime.config)) runtime.update(group, settingsOf(group));
+      }
+      for (const [name, runtime] of this.runtimes) {
+        if (names.has(name)) continue;
+        this.runtimes.delete(name);
+        await runtime.close();
+        for (const end of this.onDelete.get(name) ?? []) end();
+        this.onDelete.delete(name);
+      }
+    })().finally(() => (this.syncing = undefined));
+    await this.syncing;
   }
 
   list(): ConsumerGroup[] {
@@ -103,6 +150,7 @@ export class GroupManager {
 
   async create(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
     const settings = settingsOf(input);
+    if (this.feeds.shared) await this.sync();
     if (this.runtimes.has(settings.name)) throw new DomainError(ErrorReason.GROUP_EXISTS, `consumer group '${settings.name}' already exists`);
     const group = normalized(input as ConsumerGroup, settings);
     const feed = await this.feeds.create(group, settings);
@@ -113,7 +161,7 @@ export class GroupManager {
   }
 
   async update(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
-    const runtime = this.get(input?.name ?? "");
+    const runtime = await this.find(input?.name ?? "");
     const settings = settingsOf({ ...(input as ConsumerGroup), name: runtime.name });
     const group = normalized({ ...(input as ConsumerGroup), name: runtime.name, start: runtime.config.start }, settings, runtime.config.createTime);
     runtime.update(group, settings);
@@ -123,7 +171,7 @@ export class GroupManager {
   }
 
   async delete(name: string, caller: string): Promise<void> {
-    const runtime = this.get(name);
+    const runtime = await this.find(name);
     this.runtimes.delete(name);
     await runtime.close();
     for (const end of this.onDelete.get(name) ?? []) end();
@@ -142,7 +190,7 @@ export class GroupManager {
   }
 
   async stats(name: string): Promise<GroupStats> {
-    const runtime = this.get(name);
+    const runtime = await this.find(name);
     const s = await runtime.stats();
     return create(GroupStatsSchema, {
       backlog: BigInt(s.backlog),
@@ -165,7 +213,7 @@ export class GroupManager {
 
   async listDeadLetters(name: string, pageSize: number, pageToken: string): Promise<{ letters: DeadLetter[]; next: string }> {
     // Dead letters are written with the group's progress; write it now so the list is current.
-    await this.get(name).flush();
+    await (await this.find(name)).flush();
     if (pageSize < 0 || pageSize > 1000) throw invalidRequest("page_size", "range", `'page_size' must be 0-1000, got ${pageSize}`);
     if (pageToken !== "" && !isPosition(pageToken)) throw invalidRequest("page_token", "page_token", "'page_token' is not a token this broker issued");
     const size = pageSize || DEFAULT_DEAD_LETTER_PAGE;
@@ -175,7 +223,7 @@ export class GroupManager {
   }
 
   private async select(name: string, selector: DeadLetterSelector | undefined): Promise<DeadLetter[]> {
-    await this.get(name).flush();
+    await (await this.find(name)).flush();
     const letters = await loadDeadLetters(this.store, name);
     const sel = selector?.select;
     switch (sel?.case) {
@@ -195,7 +243,7 @@ export class GroupManager {
   }
 
   async redrive(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
-    const runtime = this.get(name);
+    const runtime = await this.find(name);
     const letters = await this.select(name, selector);
     await runtime.redrive(
       letters.flatMap((l) => (l.event ? [{ position: l.position, data: eventToBinary(l.event), recordedUs: l.event.recordedTime ? timestampDate(l.event.recordedTime).getTime() * 1000 : 0 }] : [])),
@@ -205,7 +253,7 @@ export class GroupManager {
   }
 
   async purge(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
-    const runtime = this.get(name);
+    const runtime = await this.find(name);
     const letters = await this.select(name, selector);
     await this.store.kvWrite(letters.map((l) => ({ key: deadPrefix(name) + l.position, value: null })));
     runtime.purged(letters.length);
@@ -214,6 +262,8 @@ export class GroupManager {
   }
 
   async close(): Promise<void> {
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    await this.syncing;
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     this.runtimes.clear();
   }

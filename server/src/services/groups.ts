@@ -63,7 +63,7 @@ export function groupHandlers(groups: GroupManager) {
       await groups.delete(req.name, ctx.caller);
       return {};
     },
-    getGroup: async (req: GetGroupRequest) => ({ group: groups.get(req.name).config, stats: await groups.stats(req.name) }),
+    getGroup: async (req: GetGroupRequest) => ({ group: (await groups.find(req.name)).config, stats: await groups.stats(req.name) }),
     listGroups: async () => ({ groups: groups.list() }),
     listDeadLetters: async (req: ListDeadLettersRequest) => {
       const { letters, next } = await groups.listDeadLetters(req.group, req.pageSize, req.pageToken);
@@ -80,7 +80,7 @@ export function groupHandlers(groups: GroupManager) {
     async *consume(reqs: AsyncIterable<ConsumeRequest>, ctx: HandlerContext): AsyncIterable<Frame> {
       const input = reqs[Symbol.asyncIterator]();
       const join = await joinOf(input);
-      const runtime = groups.get(join.group);
+      const runtime = await groups.find(join.group);
       const outbox: Frame[] = [];
       let wake: (() => void) | undefined;
       const push = (f: Frame) => {
