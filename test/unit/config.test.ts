@@ -44,6 +44,14 @@ describe("loadConfig()", () => {
     });
   }
 
+  it("puts consumer groups on JetStream when NATS is configured, unless told otherwise", () => {
+    assert.equal(loadConfig({}).groupBackend, "store");
+    assert.equal(loadConfig({ BROKER_NATS_URL: "nats://127.0.0.1:4222" }).groupBackend, "jetstream");
+    assert.equal(loadConfig({ BROKER_NATS_URL: "nats://127.0.0.1:4222", BROKER_GROUP_BACKEND: "store" }).groupBackend, "store");
+    assert.throws(() => loadConfig({ BROKER_GROUP_BACKEND: "jetstream" }), /needs BROKER_NATS_URL/);
+    assert.throws(() => loadConfig({ BROKER_GROUP_BACKEND: "redis" }), ConfigError);
+  });
+
   it("refuses unknown arguments and flags without a value", () => {
     assert.throws(() => loadConfig({}, ["serve"]), ConfigError);
     assert.throws(() => loadConfig({}, ["--grpc-port"]), ConfigError);
