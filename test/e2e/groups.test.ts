@@ -339,6 +339,9 @@ describe("consumer groups on JetStream across two broker replicas", () => {
   });
 
   it("mirrors each event into the stream once, however many replicas forward it", async () => {
+    // The mirror runs once a JetStream-backed group exists (on each replica that serves one).
+    await a.client.groups.create({ name: "mirror-probe", filter: { sources: ["nobody"] } });
+    await b.client.groups.get("mirror-probe");
     await a.client.publishBatch(Array.from({ length: 50 }, (_, i) => like(`m${i}`)));
     await b.client.publishBatch(Array.from({ length: 50 }, (_, i) => like(`n${i}`)));
     const { connect } = await import("@nats-io/transport-node");

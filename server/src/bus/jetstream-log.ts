@@ -76,13 +76,15 @@ export class JetStreamLog {
     } catch {
       await jsm.streams.add(config);
     }
-    const self = new JetStreamLog(jsm, o);
-    self.start();
-    return self;
+    return new JetStreamLog(jsm, o);
   }
 
-  /** Follows the log from the saved position and publishes; restarts after failures. */
-  private start(): void {
+  /**
+   * Starts mirroring (idempotent). Called when the first consumer group needs the stream, so a
+   * broker without groups pays nothing for it.
+   */
+  ensureRunning(): void {
+    if (this.running) return;
     this.running = (async () => {
       while (!this.abort.signal.aborted) {
         try {

@@ -12,7 +12,10 @@ import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
 import { matcher } from "../services/subscribe.js";
 import type { KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
-import type { FeedFactory } from "./group-manager.js";
+import { startFloor, type FeedFactory } from "./group-manager.js";
+import type { EventStore } from "../store/event-store.js";
+import type { LiveHub } from "../services/live-hub.js";
+import { decodePosition, encodePosition } from "../store/position.js";
 import { groupRecord } from "./group-records.js";
 import { WINDOW, type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
 
@@ -40,6 +43,8 @@ class JetStreamFeed implements GroupFeed {
     private readonly group: string,
     private settings: GroupSettings,
     private readonly log: Logger,
+    /** Events at or before this position are before the group's start: skipped. */
+    private readonly startSeq: bigint,
   ) {
     this.matches = matcher(settings.filter);
   }
@@ -74,7 +79,9 @@ class JetStreamFeed implements GroupFeed {
       return;
     }
     const meta = { type: h?.get(HEADER_TYPE) ?? "", source: h?.get(HEADER_SOURCE) ?? "", subject: h?.get(HEADER_SUBJECT) ?? "", correlationId: h?.get(HEADER_CORRELATION) ?? "" };
-    if (!this.matches(meta)) {
+    // The stream's arrival order is not a start point (the mirror may be catching up): the
+    // group's start is a position.
+    if (!this.matches(meta) || (decodePosition(position) ?? 0n) <= this.startSeq) {
       m.ack();
       return;
     }
@@ -120,7 +127,8 @@ class JetStreamFeed implements GroupFeed {
   }
 
   progress(group: ConsumerGroup): KvWrite[] {
-    return [groupRecord(group, "", [])]; // JetStream keeps the position
+    // JetStream keeps the progress; the record keeps the definition and where the group starts.
+    return [groupRecord(group, encodePosition(this.startSeq), [])];
   }
 
   async lag(): Promise<{ backlog: number; floor: string }> {
@@ -152,31 +160,26 @@ class JetStreamFeed implements GroupFeed {
 }
 
 /** Feeds of consumer groups backed by JetStream durable consumers. */
-export function jetstreamFeeds(jslog: JetStreamLog, log: Logger): FeedFactory {
+export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: LiveHub, log: Logger): FeedFactory {
   const stream = jslog.names.stream;
-  const config = (group: ConsumerGroup, settings: GroupSettings) => {
-    const start = group.start?.start;
-    const deliver =
-      start?.case === "fromBeginning"
-        ? { deliver_policy: DeliverPolicy.All }
-        : start?.case === "fromTime"
-          ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: timestampDate(start.value).toISOString() }
-          : { deliver_policy: DeliverPolicy.New };
-    return {
-      durable_name: consumerName(group.name),
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: ackWaitNs(settings),
-      max_ack_pending: WINDOW + PULL_BATCH * 4,
-      filter_subject: `${jslog.names.root}.>`,
-      ...deliver,
-    };
-  };
+  // Every consumer reads the whole mirrored log and skips what lies before the group's start.
+  const config = (group: ConsumerGroup, settings: GroupSettings) => ({
+    durable_name: consumerName(group.name),
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: ackWaitNs(settings),
+    max_ack_pending: WINDOW + PULL_BATCH * 4,
+    filter_subject: `${jslog.names.root}.>`,
+    deliver_policy: DeliverPolicy.All,
+  });
   return {
     async create(group, settings) {
+      jslog.ensureRunning();
+      const startSeq = await startFloor(store, hub.lastSeq, group);
       await jslog.jsm.consumers.add(stream, config(group, settings));
-      return new JetStreamFeed(jslog, group.name, settings, log);
+      return new JetStreamFeed(jslog, group.name, settings, log, startSeq);
     },
     async resume(record: GroupRecord, settings) {
+      jslog.ensureRunning();
       const group = record.group as ConsumerGroup;
       try {
         await jslog.jsm.consumers.info(stream, consumerName(group.name));
@@ -186,7 +189,7 @@ export function jetstreamFeeds(jslog: JetStreamLog, log: Logger): FeedFactory {
         log.warn({ group: group.name }, "JetStream consumer missing; recreating it");
         await jslog.jsm.consumers.add(stream, config(group, settings));
       }
-      return new JetStreamFeed(jslog, group.name, settings, log);
+      return new JetStreamFeed(jslog, group.name, settings, log, decodePosition(record.ackFloor) ?? 0n);
     },
     async destroy(name) {
       await jslog.jsm.consumers.delete(stream, consumerName(name)).catch(() => undefined);
