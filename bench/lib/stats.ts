@@ -11,7 +11,8 @@ export function latencySummary(values: number[]): { p50: number; p99: number; p9
 
 /** Prints one JSON result line: the orchestrator reads the last line a load process writes. */
 export function report(result: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ ...result, cpuUs: cpu.user + cpu.system })}\n`);
 }
 
 /** Arguments passed by the orchestrator as one JSON string. */

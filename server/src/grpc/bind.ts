@@ -108,26 +108,41 @@ export type OnCallError = (method: string, code: string) => void;
 
 function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: CallRegistry, onError?: OnCallError) {
   const entry = calls.open();
-  const rpc = `${method.parent.typeName}/${method.name}`;
-  const log = root.child({ rpc, reqId: entry.reqId });
-  call.on("cancelled", () => entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client")));
-  const deadline = deadlineOf(call);
+  let open = true;
+  // grpc-js reports every call as cancelled once its status is sent: only a cancellation while the
+  // handler still runs means anything, and building an error for the others would cost every call.
+  call.on("cancelled", () => {
+    if (open) entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
+  });
+  // A child logger serialises its bindings when made: made on first use, as most calls never log.
+  let log: Logger | undefined;
+  const logger = (): Logger => (log ??= root.child({ rpc: `${method.parent.typeName}/${method.name}`, reqId: entry.reqId }));
   const ctx: HandlerContext = {
-    log,
+    get log() {
+      return logger();
+    },
     signal: entry.controller.signal,
-    deadline,
-    peer: call.getPeer(),
-    caller: String(call.metadata.get("x-operator")[0] ?? call.getPeer()),
+    deadline: deadlineOf(call),
+    get peer() {
+      return call.getPeer();
+    },
+    get caller() {
+      return String(call.metadata.get("x-operator")[0] ?? call.getPeer());
+    },
     end: (reason) => entry.controller.abort(reason),
   };
   const fail = (err: unknown): grpc.StatusObject => {
-    const status = toGrpcStatus(err, log);
+    const status = toGrpcStatus(err, logger());
     const level = status.code === grpc.status.INTERNAL ? "error" : "warn";
-    log[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
+    logger()[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
     onError?.(method.name, grpc.status[status.code] ?? String(status.code));
     return status;
   };
-  return { ctx, fail, close: entry.close };
+  const close = (): void => {
+    open = false;
+    entry.close();
+  };
+  return { ctx, fail, close };
 }
 
 type OutCall = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
@@ -153,10 +168,16 @@ function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMe
     Promise.resolve()
       .then(() => handler(checked(call.request) as never, ctx))
       .then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(fail(err)),
-      )
-      .finally(close);
+        (res) => {
+          close();
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const status = fail(err);
+          close();
+          callback(status);
+        },
+      );
   };
 }
 

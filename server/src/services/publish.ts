@@ -46,11 +46,11 @@ export function publishHandlers({ committer, limits, onDuplicate }: PublishDeps)
     return result(ne.id, appended as Appended);
   }
 
-  async function ack(req: PublishStreamRequest, log: HandlerContext["log"]): Promise<StreamAck> {
+  async function ack(req: PublishStreamRequest, ctx: HandlerContext): Promise<StreamAck> {
     try {
       return await publishOne(req.event);
     } catch (err) {
-      return { id: req.event?.id ?? "", error: toStatusMessage(toDomainError(err, log)) };
+      return { id: req.event?.id ?? "", error: toStatusMessage(toDomainError(err, ctx.log)) };
     }
   }
 
@@ -81,7 +81,7 @@ export function publishHandlers({ committer, limits, onDuplicate }: PublishDeps)
         try {
           for await (const req of reqs) {
             if (ctx.signal.aborted) break;
-            owed.push(ack(req, ctx.log));
+            owed.push(ack(req, ctx));
             wakeWriter?.();
             while (owed.length >= MAX_STREAM_IN_FLIGHT && !ctx.signal.aborted) await new Promise<void>((r) => (wakeReader = r));
           }
