@@ -12,6 +12,7 @@ import {
   newEvent,
   type Event,
 } from "../../sdk/src/index.js";
+import { coalescing } from "../../server/src/grpc/bind.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 
@@ -153,6 +154,21 @@ describe("BrokerClient publishing", () => {
       assert.deepEqual([...positions].sort(), positions);
       assert.equal(new Set(positions).size, 3000);
       assert.equal(await t.client.countEvents({ subject: "book/stream" }), 3000);
+    });
+
+    it("writes acknowledgements that queue up together, several gRPC messages per HTTP/2 write", async () => {
+      const before = { ...coalescing };
+      const pub = t.client.publisher({ window: 2000 });
+      const events = Array.from({ length: 2000 }, (_, i) => like(`burst-${i}`, { subject: "book/burst" }));
+      const acks = await Promise.all(events.map((e) => pub.publish(e)));
+      await pub.close();
+      assert.deepEqual(acks.map((a) => a.id), events.map((e) => e.id));
+      // Coalescing hooks into grpc-js's call object: if an upgrade changed its shape, this fails
+      // rather than the broker silently writing one message at a time.
+      assert.equal(coalescing.calls - before.calls, 1, "the stream's writes are coalesced");
+      const writes = coalescing.writes - before.writes;
+      const messages = coalescing.messages - before.messages;
+      assert.ok(writes > 0 && messages > writes, `${messages} messages in ${writes} coalesced writes`);
     });
 
     it("rejects only the refused event and goes on with the stream", async () => {

@@ -94,6 +94,8 @@ interface CallLike {
   readonly metadata: grpc.Metadata;
   getPeer(): string;
   getDeadline(): grpc.Deadline;
+  /** Set by grpc-js when the call is over: cancelled by the client, or its status sent. */
+  readonly cancelled: boolean;
   on(event: "cancelled", listener: () => void): unknown;
 }
 
@@ -108,11 +110,14 @@ export type OnCallError = (method: string, code: string) => void;
 
 function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: CallRegistry, onError?: OnCallError) {
   const entry = calls.open();
-  let open = true;
-  // grpc-js reports every call as cancelled once its status is sent: only a cancellation while the
-  // handler still runs means anything, and building an error for the others would cost every call.
+  let handlerDone = false;
+  let ended: (() => void) | undefined;
+  // grpc-js reports every call as cancelled once its status is sent, not only a client's
+  // cancellation: only one that comes while the handler runs means anything, and building an error
+  // for the others would cost every call.
   call.on("cancelled", () => {
-    if (open) entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
+    if (!handlerDone) entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
+    ended?.();
   });
   // A child logger serialises its bindings when made: made on first use, as most calls never log.
   let log: Logger | undefined;
@@ -138,14 +143,64 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
     onError?.(method.name, grpc.status[status.code] ?? String(status.code));
     return status;
   };
+  /** The handler is done; a unary call's response is about to be sent. */
   const close = (): void => {
-    open = false;
+    handlerDone = true;
     entry.close();
   };
-  return { ctx, fail, close };
+  /**
+   * The handler is done and the stream's end (status) is on its way: the call stays live until
+   * grpc-js has sent it after the responses still queued, so that shutdown does not cut it short.
+   */
+  const closeWhenEnded = (): void => {
+    handlerDone = true;
+    if (call.cancelled) entry.close();
+    else ended = entry.close;
+  };
+  return { ctx, fail, close, closeWhenEnded };
 }
 
 type OutCall = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
+/** The parts of grpc-js's own call object (BaseServerInterceptingCall) that coalescing needs. */
+interface BaseCall {
+  serializeMessage(message: unknown): Buffer;
+  maybeSendMetadata(): void;
+  checkCancelled(): boolean;
+  stream: { write(data: Buffer, cb: (err?: Error | null) => void): boolean };
+}
+
+function baseCallOf(call: OutCall): BaseCall | undefined {
+  const base = (call as unknown as { call?: Partial<BaseCall> }).call;
+  return base && typeof base.serializeMessage === "function" && typeof base.maybeSendMetadata === "function" && typeof base.checkCancelled === "function" && typeof base.stream?.write === "function"
+    ? (base as BaseCall)
+    : undefined;
+}
+
+/** How often coalescing was set up and used, since start: lets tests see that it works. */
+export const coalescing = { calls: 0, writes: 0, messages: 0 };
+
+/**
+ * grpc-js writes one message per HTTP/2 write and waits for it before the next: a stream of small
+ * messages (acknowledgements, deliveries) costs a DATA frame and a socket write each. Messages that
+ * queue up meanwhile are written together here, as one write of consecutive gRPC frames (which the
+ * protocol allows: a DATA frame may carry several messages). Used only when grpc-js's call has the
+ * shape this was written against (1.14); otherwise grpc-js writes each message itself.
+ */
+function coalesceWrites(call: OutCall): void {
+  const base = baseCallOf(call);
+  if (!base) return;
+  coalescing.calls++;
+  const writable = call as unknown as { _writev?: (chunks: { chunk: unknown }[], cb: (err?: Error | null) => void) => void };
+  writable._writev = (chunks, cb) => {
+    if (base.checkCancelled()) return;
+    const frames = chunks.map((c) => base.serializeMessage(c.chunk));
+    coalescing.writes++;
+    coalescing.messages += frames.length;
+    base.maybeSendMetadata();
+    base.stream.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames), (err) => cb(err ?? null));
+  };
+}
 
 /** Writes responses with back-pressure: waits for 'drain' whenever grpc-js's buffer is full. */
 async function writeAll(call: OutCall, responses: AsyncIterable<unknown>, signal: AbortSignal): Promise<void> {
@@ -183,29 +238,78 @@ function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMe
 
 function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, close } = contextFor(call, method, o.log, o.calls, o.onError);
+    const { ctx, fail, closeWhenEnded } = contextFor(call, method, o.log, o.calls, o.onError);
+    coalesceWrites(call);
     Promise.resolve()
       .then(() => writeAll(call, handler(checked(call.request) as never, ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
       .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
-      .finally(close);
+      .finally(closeWhenEnded);
   };
 }
 
+/** Requests a bidi stream reads ahead of its handler before it pauses the client. */
+const REQUEST_READ_AHEAD = 64;
+
+/**
+ * A bidi call's requests. Read from 'data' events rather than the stream's own async iterator: that
+ * one destroys the stream when an 'error' event reaches it, and grpc-js takes the error that ends a
+ * call (a shutdown, a slow consumer) as an 'error' event, so the responses still queued and the
+ * status would be lost. Ends when the client half-closes or the call ends.
+ */
 async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<T> {
-  // A plain `for await` destroys the stream when it ends, which would cancel the call before the
-  // handler has written its last responses and status.
-  for await (const req of call.iterator({ destroyOnReturn: false })) yield checked(req as T | DecodeFailure);
+  const queue: unknown[] = [];
+  let head = 0;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const onData = (req: unknown) => {
+    queue.push(req);
+    if (queue.length - head >= REQUEST_READ_AHEAD) call.pause();
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  call.on("data", onData);
+  call.on("end", onEnd);
+  call.on("error", onEnd);
+  call.on("close", onEnd);
+  try {
+    for (;;) {
+      if (head < queue.length) {
+        const req = queue[head];
+        queue[head++] = undefined;
+        if (head === queue.length) {
+          queue.length = 0;
+          head = 0;
+          if (call.isPaused()) call.resume();
+        }
+        yield checked(req as T | DecodeFailure);
+      } else if (ended) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    }
+  } finally {
+    call.off("data", onData);
+    call.off("end", onEnd);
+    call.off("error", onEnd);
+    call.off("close", onEnd);
+  }
 }
 
 function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, close } = contextFor(call, method, o.log, o.calls, o.onError);
+    const { ctx, fail, closeWhenEnded } = contextFor(call, method, o.log, o.calls, o.onError);
+    coalesceWrites(call);
     Promise.resolve()
       .then(() => writeAll(call, handler(requests(call), ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
       .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
-      .finally(close);
+      .finally(closeWhenEnded);
   };
 }
 
