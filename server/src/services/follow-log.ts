@@ -4,6 +4,8 @@ import type { HubEvent, LiveHub } from "./live-hub.js";
 
 export const CATCH_UP_CHUNK = 512;
 
+type StoredRows = Awaited<ReturnType<EventStore["scan"]>>;
+
 /**
  * Live events for one subscriber, bounded. Attached to the hub before the catch-up starts, so
  * nothing committed meanwhile is missed; while the subscriber reads history, an overflow just drops
@@ -106,10 +108,20 @@ export async function* followLog(o: FollowOptions): AsyncGenerator<LogItem> {
     let caughtUp = false;
     for (;;) {
       live = false;
-      while (cursor < queue.floor && !o.signal.aborted) {
-        const rows = await o.store.scan({ filter: o.filter, afterPosition: encodePosition(cursor), beforePosition: encodePosition(queue.floor + 1n), limit: CATCH_UP_CHUNK });
-        for (const r of rows) yield { kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data };
-        cursor = rows.length === CATCH_UP_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? queue.floor) : queue.floor;
+      // History up to the floor, in chunks; the next chunk is read while this one is yielded.
+      const floor = queue.floor;
+      const scan = (after: bigint) => o.store.scan({ filter: o.filter, afterPosition: encodePosition(after), beforePosition: encodePosition(floor + 1n), limit: CATCH_UP_CHUNK });
+      let next = cursor < floor ? scan(cursor) : undefined;
+      try {
+        while (next && !o.signal.aborted) {
+          const rows: StoredRows = await next;
+          const last = rows.length === CATCH_UP_CHUNK ? decodePosition(rows.at(-1)?.position ?? "") : undefined;
+          next = last !== undefined && last < floor ? scan(last) : undefined;
+          for (const r of rows) yield { kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data };
+          cursor = last ?? floor;
+        }
+      } finally {
+        next?.catch(() => undefined);
       }
       if (queue.overflowed) {
         queue.reset();

@@ -19,6 +19,8 @@ export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
 
+type StoredRows = Awaited<ReturnType<EventStore["scan"]>>;
+
 export interface QueryDeps {
   store: EventStore;
   subjectPrefix: string;
@@ -108,16 +110,25 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
     async *replay(req: ReplayRequest, ctx: HandlerContext): AsyncIterable<Uint8Array> {
       const filter = compileFilter(req.filter);
       const bounds = timeBounds(req.fromTime, req.toTime);
-      let after = afterPosition(req.afterPosition, "after_position");
+      const after = afterPosition(req.afterPosition, "after_position");
       // Replay ends at the head as of its start, so a busy log cannot keep it running for ever.
       const head = await store.headPosition();
       if (head === "") return;
-      while (!ctx.signal.aborted) {
-        const rows = await store.scan({ filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) });
-        for (const r of rows) yield messageWithField(1, r.data);
-        const last = rows.at(-1);
-        if (!last || rows.length < REPLAY_CHUNK) return;
-        after = last.position;
+      const scan = (afterPos: string | undefined) =>
+        store.scan({ filter, ...bounds, limit: REPLAY_CHUNK, ...(afterPos === undefined ? {} : { afterPosition: afterPos }), beforePosition: nextAfter(head) });
+      // The next chunk is read while this one is written out: the store's reader works while the
+      // stream waits for the client.
+      let next: Promise<StoredRows> | undefined = scan(after);
+      try {
+        while (next && !ctx.signal.aborted) {
+          const rows: StoredRows = await next;
+          const last = rows.at(-1);
+          next = last && rows.length === REPLAY_CHUNK ? scan(last.position) : undefined;
+          for (const r of rows) yield messageWithField(1, r.data);
+        }
+      } finally {
+        // A replay cut short leaves at most one read in flight: its result is not wanted.
+        next?.catch(() => undefined);
       }
     },
 
