@@ -129,6 +129,7 @@ export class BrokerClient {
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.max_receive_message_length": 64 << 20,
+      "grpc-node.flow_control_window": 1 << 20,
       ...options.channelOptions,
     });
     this.rpc = new Rpc(this.channel, [...EventBrokerService.methods, ...ConsumerGroupService.methods], options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS);
