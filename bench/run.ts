@@ -19,6 +19,11 @@ const QUICK = process.argv.includes("--quick");
 const WRITE = process.argv.includes("--write");
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
 const LOAD_SRC = new URL("./load/", import.meta.url).pathname;
+// Extra Node options for the broker and for load generators, e.g. to profile a phase:
+// BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --only=reads
+const nodeArgs = (name: string): string[] => (process.env[name] ?? "").split(" ").filter((a) => a !== "");
+const BROKER_NODE_ARGS = nodeArgs("BENCH_BROKER_NODE_ARGS");
+const LOAD_NODE_ARGS = nodeArgs("BENCH_LOAD_NODE_ARGS");
 // Load generators are bundled once into plain JavaScript: starting each through tsx costs a second
 // or more, which a quick run pays dozens of times.
 const LOAD_DIR = new URL("./.build/", import.meta.url).pathname;
@@ -69,7 +74,7 @@ async function bundleLoads(): Promise<void> {
 }
 
 function load(script: string, params: Record<string, unknown>): LoadHandle {
-  const child = spawn(process.execPath, [join(LOAD_DIR, `${script}.mjs`), JSON.stringify(params)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...LOAD_NODE_ARGS, join(LOAD_DIR, `${script}.mjs`), JSON.stringify(params)], { stdio: ["ignore", "pipe", "inherit"] });
   let last = "";
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
@@ -113,7 +118,7 @@ function tempDir(): string {
 }
 
 async function spawn_(extra: Record<string, string>, dataDir: string): Promise<BrokerProcess> {
-  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000);
+  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, BROKER_NODE_ARGS);
 }
 
 /**
