@@ -51,6 +51,11 @@ export interface BrokerClientOptions {
   retries?: number;
   /** @defaultValue insecure (plaintext) */
   credentials?: grpc.ChannelCredentials;
+  /**
+   * grpc-js channel options, over the SDK's: keepalive 30 s, 64 MiB receive limit, and a 1 MiB
+   * flow-control window per stream (`grpc-node.flow_control_window`), which lets replays and
+   * subscriptions stream without waiting on window updates; lower it to bound a slow reader's buffer.
+   */
   channelOptions?: grpc.ChannelOptions;
   logger?: SdkLogger;
 }
