@@ -2,6 +2,7 @@
 // reports deliveries/s (first to last delivery), losses, and publish-to-delivery latency from the
 // event's `time` (set by the publisher when it sent the event).
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { setMaxListeners } from "node:events";
 import { createBrokerClient } from "../../sdk/src/index.js";
 import { args, latencySummary, report } from "../lib/stats.js";
 
@@ -13,6 +14,7 @@ let last = 0;
 let delivered = 0;
 const counts = new Array<number>(subscribers).fill(0);
 const ac = new AbortController();
+setMaxListeners(subscribers + 10, ac.signal); // one listener per subscription on the shared signal
 let ready = 0;
 const done = Promise.all(Array.from({ length: subscribers }, async (_, s) => {
   const client = clients[s % clients.length]!;
@@ -30,4 +32,6 @@ await done.catch(() => undefined);
 clearTimeout(timer);
 for (const c of clients) c.close();
 const ms = last - first;
-report({ subscribers, delivered, expected: subscribers * expect, lost: subscribers * expect - delivered, ms, deliveriesPerSec: ms > 0 ? (delivered / ms) * 1000 : 0, ...latencySummary(latencies) });
+// firstAt/lastAt (epoch ms) let the orchestrator combine processes that share a fan-out.
+const epoch = (t: number) => performance.timeOrigin + t;
+report({ subscribers, delivered, expected: subscribers * expect, lost: subscribers * expect - delivered, ms, deliveriesPerSec: ms > 0 ? (delivered / ms) * 1000 : 0, firstAt: epoch(first), lastAt: epoch(last), ...latencySummary(latencies) });
