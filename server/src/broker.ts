@@ -115,6 +115,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       hub.offerLocal(events);
       bus.publish(events);
     },
+    onCommitTime: (seconds) => metrics.commitSeconds.observe(seconds),
   });
   const calls = new CallRegistry();
   const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);

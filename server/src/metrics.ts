@@ -11,6 +11,7 @@ export interface BrokerMetrics {
   readonly duplicates: client.Counter;
   readonly rpcErrors: client.Counter<"method" | "code">;
   readonly commits: client.Histogram;
+  readonly commitSeconds: client.Histogram;
   readonly subscribers: client.Gauge;
   readonly deliveries: client.Counter;
   readonly slowConsumers: client.Counter;
@@ -25,6 +26,7 @@ export function createMetrics(): BrokerMetrics {
     duplicates: new client.Counter({ name: "broker_events_duplicate_total", help: "Publishes of an id already stored with the same content", registers: [registry] }),
     rpcErrors: new client.Counter({ name: "broker_rpc_errors_total", help: "Failed calls by method and gRPC code", labelNames: ["method", "code"] as const, registers: [registry] }),
     commits: new client.Histogram({ name: "broker_store_commit_events", help: "Events per store commit (group commit)", buckets: [1, 4, 16, 64, 256, 1024, 4096], registers: [registry] }),
+    commitSeconds: new client.Histogram({ name: "broker_store_commit_seconds", help: "Time of a store commit, from hand-over to durable outcome", buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5], registers: [registry] }),
     subscribers: new client.Gauge({ name: "broker_subscribers", help: "Open Subscribe streams", registers: [registry] }),
     deliveries: new client.Counter({ name: "broker_subscription_deliveries_total", help: "Events written to Subscribe streams", registers: [registry] }),
     slowConsumers: new client.Counter({ name: "broker_slow_consumers_total", help: "Subscribers ended for being too slow", registers: [registry] }),

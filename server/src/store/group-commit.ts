@@ -13,6 +13,8 @@ export interface GroupCommitOptions {
   maxBatchEvents?: number;
   /** Called after each commit with the newly stored events, in position order. */
   onCommitted?: (events: readonly CommittedEvent[]) => void;
+  /** Called after each store commit with how long it took, from hand-over to outcome, in seconds. */
+  onCommitTime?: (seconds: number) => void;
 }
 
 interface Waiter {
@@ -75,8 +77,9 @@ export class GroupCommitter {
     while (this.queue.length > 0 || inflight.length > 0) {
       if (this.queue.length > 0 && inflight.length < depth) {
         const batch = this.takeBatch();
+        const started = performance.now();
         const outcomes = this.store.append(batch.map((w) => w.group));
-        outcomes.catch(() => undefined); // settled below, in order
+        outcomes.then(() => this.options.onCommitTime?.((performance.now() - started) / 1000)).catch(() => undefined); // settled below, in order
         inflight.push((inflight.at(-1) ?? Promise.resolve()).then(() => this.settle(batch, outcomes)));
       } else {
         await inflight.shift();
