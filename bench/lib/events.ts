@@ -1,6 +1,6 @@
 // Benchmark events: about 500 bytes encoded, each with its own UUIDv7.
 import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { PublishRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { TargetType, eventToBinary, newEvent, newEventId, type Event } from "../../sdk/src/index.js";
 
@@ -14,7 +14,8 @@ export function benchEvent(source = "bench-svc", i = 0, time?: number): Event {
     { userId: `u-${i % 1000}`, targetType: TargetType.BOOK, targetId: `b-${i % 97}`, commentId: `c-${i}`, content: "" },
     { source, subject: `book/b-${i % 97}`, correlationId: `flow-${i % 5000}` },
   );
-  if (time !== undefined) e.time = timestampFromMs(time);
+  // `time` in epoch milliseconds, fractions kept (to the nanosecond field).
+  if (time !== undefined) e.time = create(TimestampSchema, { seconds: BigInt(Math.floor(time / 1000)), nanos: Math.round((time % 1000) * 1e6) % 1e9 });
   const base = eventToBinary(e).length;
   (e.payload.value as { content: string }).content = CONTENT.slice(0, Math.max(0, Math.floor((EVENT_BYTES - base - 3) / 3)));
   return e;

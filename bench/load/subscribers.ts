@@ -1,12 +1,12 @@
 // `subscribers` live subscriptions through the SDK. Each expects `expect` events from `source`;
 // reports deliveries/s (first to last delivery), losses, and publish-to-delivery latency from the
-// event's `time` (set by the publisher when it sent the event).
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+// event's `time` (set by the publisher when it sent the event), leaving out each subscriber's
+// first `skip` events (the publisher's warm-up).
 import { setMaxListeners } from "node:events";
 import { createBrokerClient } from "../../sdk/src/index.js";
 import { args, latencySummary, report } from "../lib/stats.js";
 
-const { address, subscribers, expect, source, timeoutMs } = args<{ address: string; subscribers: number; expect: number; source: string; timeoutMs: number }>();
+const { address, subscribers, expect, skip = 0, source, timeoutMs } = args<{ address: string; subscribers: number; expect: number; skip?: number; source: string; timeoutMs: number }>();
 const clients = Array.from({ length: Math.min(subscribers, 8) }, () => createBrokerClient({ address }));
 const latencies: number[] = [];
 let first = 0;
@@ -19,11 +19,11 @@ let ready = 0;
 const done = Promise.all(Array.from({ length: subscribers }, async (_, s) => {
   const client = clients[s % clients.length]!;
   for await (const e of client.subscribe({ sources: [source] }, { signal: ac.signal, onCaughtUp: () => ++ready === subscribers && process.stdout.write("READY\n") })) {
-    const now = Date.now();
+    const now = performance.timeOrigin + performance.now();
     if (first === 0) first = performance.now();
     last = performance.now();
     delivered++;
-    if (e.time && s % Math.max(1, Math.floor(subscribers / 10)) === 0) latencies.push(now - timestampMs(e.time));
+    if (e.time && counts[s]! >= skip && s % Math.max(1, Math.floor(subscribers / 10)) === 0) latencies.push(now - (Number(e.time.seconds) * 1000 + e.time.nanos / 1e6));
     if (++counts[s]! >= expect) break;
   }
 }));
