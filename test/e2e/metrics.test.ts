@@ -13,7 +13,7 @@ describe("metrics endpoint", () => {
   before(async () => (t = await startTestBroker({ BROKER_METRICS_PORT: "0" })));
   after(() => t.close());
 
-  it("serves Prometheus metrics: publishes, duplicates, errors, process memory and GC", async () => {
+  it("serves Prometheus metrics: publishes, duplicates, commit times, errors, process memory and GC", async () => {
     const e = newEvent("like.added", { userId: "m1", targetType: TargetType.BOOK, targetId: "b1" });
     await t.client.publish(e);
     await t.client.publish(e);
@@ -21,6 +21,8 @@ describe("metrics endpoint", () => {
     const text = await (await fetch(`http://127.0.0.1:${t.broker.metricsPort}/metrics`)).text();
     assert.equal(value(text, "broker_events_published_total"), 1);
     assert.equal(value(text, "broker_events_duplicate_total"), 1);
+    assert.ok(value(text, "broker_store_commit_seconds_count") >= 1);
+    assert.ok(value(text, "broker_store_commit_seconds_sum") > 0);
     assert.match(text, /broker_rpc_errors_total\{method="GetEvent",code="NOT_FOUND"\} 1/);
     assert.ok(value(text, "process_resident_memory_bytes") > 0);
     assert.match(text, /nodejs_gc_duration_seconds/);
