@@ -255,6 +255,8 @@ async function reads(p: Record<string, number>): Promise<void> {
   try {
     const q = await withGc(b, () => run("read", { address: b.address, mode: "query", calls: SIZE.queries }));
     rows.push({ section, metric: "QueryEvents newest 100 of a type", value: q.r["p99"] ?? 0, unit: "ms p99", target: { op: "<=", value: 5 }, gcMs: q.gcMs, note: `p50 ${q.r["p50"]?.toFixed(2)} ms` });
+    const qt = await withGc(b, () => run("read", { address: b.address, mode: "query-thin", calls: SIZE.queries }));
+    rows.push({ section, metric: "the same, thin client (no decoding: the broker's part)", value: qt.r["p99"] ?? 0, unit: "ms p99", gcMs: qt.gcMs, note: `p50 ${qt.r["p50"]?.toFixed(2)} ms` });
     const r = await withGc(b, () => run("read", { address: b.address, mode: "replay" }));
     rows.push({ section, metric: "Replay to one client", value: r.r["perSec"] ?? 0, unit: "ev/s", target: { op: ">=", value: 100_000 }, peer: { name: "SQLite read", value: p["sqliteRead"] ?? 0 }, gcMs: r.gcMs });
   } finally {

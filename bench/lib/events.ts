@@ -2,6 +2,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { PublishRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
+import { framed } from "./thin-client.js";
 import { TargetType, eventToBinary, newEvent, newEventId, type Event } from "../../sdk/src/index.js";
 
 export const EVENT_BYTES = 500;
@@ -36,10 +37,7 @@ export class RequestTemplate {
   }
   /** A gRPC-framed (5-byte prefix) PublishRequest with a fresh id. */
   frame(): Buffer {
-    const out = Buffer.allocUnsafe(5 + this.template.length);
-    out[0] = 0;
-    out.writeUInt32BE(this.template.length, 1);
-    this.template.copy(out, 5);
+    const out = framed(this.template);
     out.write(newEventId(), 5 + this.idOffset, "latin1");
     return out;
   }

@@ -2,6 +2,15 @@
 // does to answer it, so it would measure itself.
 import { connect, constants, type ClientHttp2Session } from "node:http2";
 
+/** A message with the 5-byte gRPC prefix (uncompressed, length). */
+export function framed(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
 export class ThinClient {
   private readonly session: ClientHttp2Session;
   constructor(address: string) {
