@@ -1,17 +1,27 @@
-# The broker image: Node 20, production dependencies, TypeScript run through tsx.
-FROM node:20-bookworm-slim
+# The broker image: Node 20, production dependencies, the broker compiled to JavaScript (dist/).
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 compiles from source when no prebuilt binary matches.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-COPY proto ./proto
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY sdk ./sdk
 COPY server ./server
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 ENV BROKER_HOST=0.0.0.0 \
     BROKER_GRPC_PORT=50051 \
     BROKER_DATA_DIR=/data
+# A new named volume takes the ownership of the image's /data: writable by the node user.
+RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 EXPOSE 50051
 USER node
-CMD ["node", "--import", "tsx", "server/src/main.ts"]
+CMD ["node", "dist/server/src/main.js"]

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pino } from "pino";
-import { spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
+import { DIST_MAIN, spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
 import { openSqliteStore } from "../server/src/store/sqlite/sqlite-store.js";
 import { prepareEvent } from "../server/src/services/prepare-event.js";
@@ -118,7 +118,7 @@ function tempDir(): string {
 }
 
 async function spawn_(extra: Record<string, string>, dataDir: string): Promise<BrokerProcess> {
-  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, BROKER_NODE_ARGS);
+  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, BROKER_NODE_ARGS, DIST_MAIN);
 }
 
 /**
@@ -318,6 +318,8 @@ function machine(): Record<string, string> {
 async function main(): Promise<void> {
   const started = Date.now();
   await bundleLoads();
+  // The broker runs compiled, as in production (npm run build; the Docker image).
+  execFileSync("npm", ["run", "-s", "build"], { stdio: "inherit" });
   const nats = await startNatsServer();
   try {
     const scenarios: [string, () => Promise<unknown>][] = [];

@@ -18,10 +18,15 @@ export interface BrokerProcess {
 }
 
 const MAIN = new URL("../../server/src/main.ts", import.meta.url).pathname;
+/** The compiled broker (`npm run build`). */
+export const DIST_MAIN = new URL("../../dist/server/src/main.js", import.meta.url).pathname;
 
-/** Starts `node --import tsx server/src/main.ts` with `env` and resolves once it logged its port. */
-export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<BrokerProcess> {
-  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN], {
+/**
+ * Starts `node --import tsx server/src/main.ts` (or, with `main`, a compiled entry such as
+ * {@link DIST_MAIN}) with `env` and resolves once it logged its port.
+ */
+export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = [], main?: string): Promise<BrokerProcess> {
+  const proc = spawn(process.execPath, [...nodeArgs, ...(main ? [main] : ["--import", "tsx", MAIN])], {
     env: { ...process.env, BROKER_GRPC_PORT: "0", BROKER_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
