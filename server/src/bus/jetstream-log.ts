@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { catalogEntry, type EventType } from "../../../sdk/src/catalog/catalog.js";
 import type { EventStore } from "../store/event-store.js";
 import { encodePosition } from "../store/position.js";
-import { followLog } from "../services/follow-log.js";
+import { followLogBatches } from "../services/follow-log.js";
 import type { EventMeta, LiveHub } from "../services/live-hub.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { HEADER_ID, HEADER_POSITION, HEADER_TYPE } from "./nats-bus.js";
@@ -106,25 +106,29 @@ export class JetStreamLog {
     const inflight = new Set<Promise<unknown>>();
     const timer = setInterval(() => void this.save(), 500);
     try {
-      for await (const item of followLog({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal: this.abort.signal, start: async () => from })) {
-        if (item.kind === "caughtUp") continue;
-        if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
-        const seq = item.kind === "live" ? item.event.seq : item.seq;
-        const data = item.kind === "live" ? item.event.data : item.data;
-        const meta: EventMeta = item.kind === "live" ? item.event.meta : metaOf(data);
-        const ack = this.js.publish(durableSubject(this.o.names, meta.type), data, { msgID: meta.id, headers: eventHeaders(meta, encodePosition(seq)) });
-        // The watermark only moves past acknowledged events, and never past one that failed.
-        const tracked: Promise<unknown> = ack.then(
-          () => {
-            if (failedAt === undefined && seq > this.acked) this.acked = seq;
-          },
-          () => {
-            if (failedAt === undefined || seq < failedAt) failedAt = seq;
-          },
-        );
-        inflight.add(tracked);
-        void tracked.finally(() => inflight.delete(tracked));
-        if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+      // A batch (a chunk of history, or the live events queued meanwhile) is published in one
+      // synchronous run, so the NATS client sends it in one write rather than one per event.
+      for await (const batch of followLogBatches({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal: this.abort.signal, start: async () => from })) {
+        for (const item of batch) {
+          if (item.kind === "caughtUp") continue;
+          if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
+          const seq = item.kind === "live" ? item.event.seq : item.seq;
+          const data = item.kind === "live" ? item.event.data : item.data;
+          const meta: EventMeta = item.kind === "live" ? item.event.meta : metaOf(data);
+          const ack = this.js.publish(durableSubject(this.o.names, meta.type), data, { msgID: meta.id, headers: eventHeaders(meta, encodePosition(seq)) });
+          // The watermark only moves past acknowledged events, and never past one that failed.
+          const tracked: Promise<unknown> = ack.then(
+            () => {
+              if (failedAt === undefined && seq > this.acked) this.acked = seq;
+            },
+            () => {
+              if (failedAt === undefined || seq < failedAt) failedAt = seq;
+            },
+          );
+          inflight.add(tracked);
+          void tracked.finally(() => inflight.delete(tracked));
+          if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+        }
       }
       await Promise.all(inflight);
     } finally {

@@ -14,7 +14,6 @@ type StoredRows = Awaited<ReturnType<EventStore["scan"]>>;
  */
 export class LiveQueue {
   private items: HubEvent[] = [];
-  private head = 0;
   private wake: (() => void) | undefined;
   overflowed = false;
   /** Events at or below the floor are read from the store, not from this queue. */
@@ -30,10 +29,9 @@ export class LiveQueue {
 
   push = (e: HubEvent): void => {
     if (this.overflowed) return;
-    if (this.items.length - this.head >= this.max) {
+    if (this.items.length >= this.max) {
       this.overflowed = true;
       this.items = [];
-      this.head = 0;
       this.onOverflow();
     } else {
       this.items.push(e);
@@ -47,18 +45,21 @@ export class LiveQueue {
     this.floor = this.hub.lastSeq;
   }
 
-  async next(signal: AbortSignal): Promise<HubEvent | undefined> {
-    while (this.head >= this.items.length) {
+  /**
+   * Every queued event at once, waiting for one if there is none (undefined once aborted or
+   * overflowed): a consumer works through a burst synchronously. The queue bound applies to what
+   * is queued, so a consumer holds at most one batch more.
+   */
+  async nextBatch(signal: AbortSignal): Promise<HubEvent[] | undefined> {
+    while (this.items.length === 0) {
       if (signal.aborted || this.overflowed) return undefined;
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
     }
-    const e = this.items[this.head++] as HubEvent;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return e;
+    if (this.overflowed) return undefined;
+    const batch = this.items;
+    this.items = [];
+    return batch;
   }
 
   interrupt = (): void => this.wake?.();
@@ -97,6 +98,15 @@ export interface FollowOptions {
  * read, and an overflow just sends the follower back to the store.
  */
 export async function* followLog(o: FollowOptions): AsyncGenerator<LogItem> {
+  for await (const batch of followLogBatches(o)) yield* batch;
+}
+
+/**
+ * {@link followLog} in batches: a chunk of history, or every live event queued so far. A consumer
+ * that hands events on (to NATS, say) can then do so for a whole burst in one synchronous run,
+ * which lets the client library send them in one write.
+ */
+export async function* followLogBatches(o: FollowOptions): AsyncGenerator<LogItem[]> {
   let live = false;
   const queue = new LiveQueue(o.hub, o.maxBuffered, () => {
     if (live) o.onLiveOverflow?.();
@@ -117,7 +127,7 @@ export async function* followLog(o: FollowOptions): AsyncGenerator<LogItem> {
           const rows: StoredRows = await next;
           const last = rows.length === CATCH_UP_CHUNK ? decodePosition(rows.at(-1)?.position ?? "") : undefined;
           next = last !== undefined && last < floor ? scan(last) : undefined;
-          for (const r of rows) yield { kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data };
+          if (rows.length > 0) yield rows.map((r): LogItem => ({ kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data }));
           cursor = last ?? floor;
         }
       } finally {
@@ -131,12 +141,16 @@ export async function* followLog(o: FollowOptions): AsyncGenerator<LogItem> {
       live = true;
       if (!caughtUp) {
         caughtUp = true;
-        yield { kind: "caughtUp", seq: cursor };
+        yield [{ kind: "caughtUp", seq: cursor }];
       }
-      for (let e = await queue.next(o.signal); e; e = await queue.next(o.signal)) {
-        if (e.seq <= cursor) continue;
-        cursor = e.seq;
-        yield { kind: "live", event: e };
+      for (let events = await queue.nextBatch(o.signal); events; events = await queue.nextBatch(o.signal)) {
+        const items: LogItem[] = [];
+        for (const e of events) {
+          if (e.seq <= cursor) continue;
+          cursor = e.seq;
+          items.push({ kind: "live", event: e });
+        }
+        if (items.length > 0) yield items;
       }
       if (o.signal.aborted || o.onLiveOverflow || !queue.overflowed) return;
       queue.reset();
