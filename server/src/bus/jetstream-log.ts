@@ -9,6 +9,7 @@ import { encodePosition } from "../store/position.js";
 import { followLogBatches } from "../services/follow-log.js";
 import type { EventMeta, LiveHub } from "../services/live-hub.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
+import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { HEADER_ID, HEADER_POSITION, HEADER_TYPE } from "./nats-bus.js";
 
 export const HEADER_SOURCE = "Event-Source";
@@ -103,7 +104,15 @@ export class JetStreamLog {
     const from = saved ? BigInt(Buffer.from(saved).toString()) : 0n;
     this.acked = from;
     let failedAt: bigint | undefined;
-    const inflight = new Set<Promise<unknown>>();
+    // Publishes in flight, and whoever waits for a slot (at IN_FLIGHT) or for none (at the end).
+    let inflight = 0;
+    let wake: (() => void) | undefined;
+    const settled = () => {
+      inflight--;
+      wake?.();
+      wake = undefined;
+    };
+    const publisher = new JetStreamPublisher(this.o.nc);
     const timer = setInterval(() => void this.save(), 500);
     try {
       // A batch (a chunk of history, or the live events queued meanwhile) is published in one
@@ -115,24 +124,25 @@ export class JetStreamLog {
           const seq = item.kind === "live" ? item.event.seq : item.seq;
           const data = item.kind === "live" ? item.event.data : item.data;
           const meta: EventMeta = item.kind === "live" ? item.event.meta : metaOf(data);
-          const ack = this.js.publish(durableSubject(this.o.names, meta.type), data, { msgID: meta.id, headers: eventHeaders(meta, encodePosition(seq)) });
+          inflight++;
           // The watermark only moves past acknowledged events, and never past one that failed.
-          const tracked: Promise<unknown> = ack.then(
+          publisher.publish(durableSubject(this.o.names, meta.type), data, eventHeaders(meta, encodePosition(seq), meta.id)).then(
             () => {
               if (failedAt === undefined && seq > this.acked) this.acked = seq;
+              settled();
             },
             () => {
               if (failedAt === undefined || seq < failedAt) failedAt = seq;
+              settled();
             },
           );
-          inflight.add(tracked);
-          void tracked.finally(() => inflight.delete(tracked));
-          if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+          while (inflight >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
         }
       }
-      await Promise.all(inflight);
+      while (inflight > 0) await new Promise<void>((r) => (wake = r));
     } finally {
       clearInterval(timer);
+      publisher.close();
       await this.save();
     }
   }
@@ -166,9 +176,13 @@ function metaOf(data: Uint8Array): EventMeta {
   return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
 }
 
-/** Headers of a mirrored event: enough for a group to filter and order without decoding it. */
-export function eventHeaders(meta: EventMeta, position: string) {
+/**
+ * Headers of a mirrored event: enough for a group to filter and order without decoding it. With
+ * `msgId`, also JetStream's message id (Nats-Msg-Id), by which the stream keeps one copy.
+ */
+export function eventHeaders(meta: EventMeta, position: string, msgId?: string) {
   const h = headers();
+  if (msgId !== undefined) h.set("Nats-Msg-Id", msgId);
   h.set(HEADER_ID, meta.id);
   h.set(HEADER_TYPE, meta.type);
   h.set(HEADER_POSITION, position);
