@@ -12,7 +12,7 @@ import { DIST_MAIN, spawnBroker, type BrokerProcess } from "../test/helpers/brok
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
 import { openSqliteStore } from "../server/src/store/sqlite/sqlite-store.js";
 import { prepareEvent } from "../server/src/services/prepare-event.js";
-import { newEvent, newEventId, TargetType } from "../sdk/src/index.js";
+import { createBrokerClient, newEvent, newEventId, TargetType } from "../sdk/src/index.js";
 import { benchEvent } from "./lib/events.js";
 
 const QUICK = process.argv.includes("--quick");
@@ -181,6 +181,26 @@ async function ingest(p: Record<string, number>, mode: "embedded" | "nats", nats
   }
 }
 
+/**
+ * NATS mode with a consumer group defined: the broker then mirrors the log into a JetStream stream
+ * (a publish-ack per event) besides storing it. The group matches nothing, so what is measured is
+ * the mirror, not a consumer.
+ */
+async function mirrored(p: Record<string, number>, nats: NatsServer): Promise<void> {
+  const section = "ingest (nats)";
+  const b = await broker({ BROKER_NATS_URL: nats.url, BROKER_SUBJECT_PREFIX: "mirrored" });
+  try {
+    const client = createBrokerClient({ address: b.address });
+    await client.groups.create({ name: "bench-mirror", filter: { sources: ["no-such-source"] }, start: "now" });
+    client.close();
+    const source = "ingest-mirrored";
+    const s = await withGc(b, () => run("stream", { address: b.address, count: SIZE.stream, window: 5_000, source }));
+    rows.push({ section, metric: "PublishStream with a consumer group (log mirrored to JetStream)", value: s.r["perSec"] ?? 0, unit: "ev/s", peer: { name: "JetStream publish-ack", value: p["jetstream"] ?? 0 }, gcMs: s.gcMs, note: `broker CPU ${(s.cpuUs / SIZE.stream).toFixed(0)} µs/event` });
+  } finally {
+    await b.stop();
+  }
+}
+
 async function latency(mode: "embedded" | "nats", nats: NatsServer): Promise<void> {
   const section = `latency at 2,000 ev/s, 10 subscribers (${mode})`;
   const b = await broker(mode === "nats" ? { BROKER_NATS_URL: nats.url } : {});
@@ -332,7 +352,8 @@ async function main(): Promise<void> {
     scenarios.push(["idle", () => idle()]);
     scenarios.push(["nats", async () => {
       await ingest(p, "nats", nats);
-      if (QUICK) return; // the quick run keeps one NATS-mode figure
+      await mirrored(p, nats);
+      if (QUICK) return; // the quick run keeps two NATS-mode figures
       await latency("nats", nats);
       await fanout(p, "nats", nats);
     }]);
