@@ -167,14 +167,41 @@ interface BaseCall {
   serializeMessage(message: unknown): Buffer;
   maybeSendMetadata(): void;
   checkCancelled(): boolean;
+  sendStatus(status: { code: grpc.status; details: string; metadata: grpc.Metadata | null }): void;
+  /** -1: no limit. */
+  maxSendMessageSize: number;
   stream: { write(data: Buffer, cb: (err?: Error | null) => void): boolean };
 }
 
 function baseCallOf(call: OutCall): BaseCall | undefined {
   const base = (call as unknown as { call?: Partial<BaseCall> }).call;
-  return base && typeof base.serializeMessage === "function" && typeof base.maybeSendMetadata === "function" && typeof base.checkCancelled === "function" && typeof base.stream?.write === "function"
-    ? (base as BaseCall)
-    : undefined;
+  const fits =
+    base &&
+    typeof base.serializeMessage === "function" &&
+    typeof base.maybeSendMetadata === "function" &&
+    typeof base.checkCancelled === "function" &&
+    typeof base.sendStatus === "function" &&
+    typeof base.maxSendMessageSize === "number" &&
+    typeof base.stream?.write === "function";
+  return fits ? (base as BaseCall) : undefined;
+}
+
+/** Frames messages as grpc-js's own write would, with its checks: undefined once it sent an error status. */
+function framesFor(base: BaseCall, chunks: readonly { chunk: unknown }[]): Buffer[] | undefined {
+  const frames: Buffer[] = [];
+  try {
+    for (const c of chunks) frames.push(base.serializeMessage(c.chunk));
+  } catch {
+    base.sendStatus({ code: grpc.status.INTERNAL, details: "Error serializing response", metadata: null });
+    return undefined;
+  }
+  const limit = base.maxSendMessageSize;
+  const tooLarge = limit === -1 ? undefined : frames.find((f) => f.length - 5 > limit);
+  if (tooLarge) {
+    base.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${tooLarge.length - 5} vs. ${limit})`, metadata: null });
+    return undefined;
+  }
+  return frames;
 }
 
 /** How often coalescing was set up and used, since start: lets tests see that it works. */
@@ -192,9 +219,12 @@ function coalesceWrites(call: OutCall): void {
   if (!base) return;
   coalescing.calls++;
   const writable = call as unknown as { _writev?: (chunks: { chunk: unknown }[], cb: (err?: Error | null) => void) => void };
+  // As in grpc-js, a call that is over (cancelled, or ended with an error status) takes no more
+  // writes and does not call back: its stream is done.
   writable._writev = (chunks, cb) => {
     if (base.checkCancelled()) return;
-    const frames = chunks.map((c) => base.serializeMessage(c.chunk));
+    const frames = framesFor(base, chunks);
+    if (!frames) return;
     coalescing.writes++;
     coalescing.messages += frames.length;
     base.maybeSendMetadata();
