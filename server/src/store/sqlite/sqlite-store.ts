@@ -212,7 +212,10 @@ class SqliteStore implements EventStore {
 
   async close(): Promise<void> {
     clearInterval(this.checkpointTimer);
-    await Promise.allSettled([this.writer.call({ op: "close" }), this.reader.call({ op: "close" })]);
+    // One after the other: the last connection to close checkpoints the WAL into the database and
+    // removes it, and two closing at once can each see the other still open and both skip it.
+    await this.reader.call({ op: "close" }).catch(() => undefined);
+    await this.writer.call({ op: "close" }).catch(() => undefined);
     await Promise.all([this.writer.terminate(), this.reader.terminate()]);
   }
 }
