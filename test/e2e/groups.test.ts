@@ -165,7 +165,7 @@ for (const mode of MODES) {
       await c.stop();
     });
 
-    it("parks a rejected event at once, and purges dead letters", async () => {
+    it("parks a rejected event at once, lists dead letters page by page, and purges them", async () => {
       const g = await group();
       const c = consume(t.client, g.name, (e) => {
         if (userOf(e).startsWith("bad")) throw new RejectError("malformed royalty rate");
@@ -173,7 +173,7 @@ for (const mode of MODES) {
       await publish(t.client, g.source, ["bad-1", "ok", "bad-2"]);
       await until(async () => (await t.client.groups.get(g.name)).stats.deadLetters === 2n, "two dead letters");
       const letters = [];
-      for await (const d of t.client.groups.deadLetters(g.name)) letters.push(d);
+      for await (const d of t.client.groups.deadLetters(g.name, { pageSize: 1 })) letters.push(d); // a page each
       assert.deepEqual(letters.map((l) => [userOf(l.event!), l.reason, l.attempts.length]), [["bad-1", "rejected", 1], ["bad-2", "rejected", 1]]);
       assert.equal(await t.client.groups.purge(g.name, { positions: [letters[0]!.position] }), 1);
       assert.equal((await t.client.groups.get(g.name)).stats.deadLetters, 1n);

@@ -280,6 +280,26 @@ for (const makeBackend of backends) {
       assert.deepEqual((await store.kvScan(p)).map((e) => Buffer.from(e.value).toString()), ["20", "3"]);
     });
 
+    it("scans key-value records a page at a time: after a key, at most a limit", async () => {
+      const p = `kvpage-${randomUUID()}/`;
+      const keys = Array.from({ length: 25 }, (_, i) => `${p}${String(i).padStart(4, "0")}`);
+      await store.kvWrite([...keys].reverse().map((key) => ({ key, value: new TextEncoder().encode(key) })));
+      await store.kvWrite([{ key: `${p.slice(0, -1)}0`, value: new Uint8Array([1]) }]); // sorts just after the prefix range
+      const pages: string[][] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await store.kvScan(p, { after, limit: 10 });
+        pages.push(page.map((e) => e.key));
+        if (page.length < 10) break;
+        after = page.at(-1)?.key;
+      }
+      assert.deepEqual(pages.map((pg) => pg.length), [10, 10, 5]);
+      assert.deepEqual(pages.flat(), keys);
+      assert.deepEqual((await store.kvScan(p, { limit: 3 })).map((e) => e.key), keys.slice(0, 3));
+      assert.deepEqual((await store.kvScan(p, { after: keys[23] })).map((e) => e.key), [keys[24]]);
+      // A key before the prefix range means "from the start of it".
+      assert.deepEqual((await store.kvScan(p, { after: "a", limit: 2 })).map((e) => e.key), keys.slice(0, 2));
+    });
+
     it("answers ping, and STORE_UNAVAILABLE once closed", async () => {
       await store.ping();
       const extra = await backend.open();

@@ -217,9 +217,10 @@ export class GroupManager {
     if (pageSize < 0 || pageSize > 1000) throw invalidRequest("page_size", "range", `'page_size' must be 0-1000, got ${pageSize}`);
     if (pageToken !== "" && !isPosition(pageToken)) throw invalidRequest("page_token", "page_token", "'page_token' is not a token this broker issued");
     const size = pageSize || DEFAULT_DEAD_LETTER_PAGE;
-    const all = (await loadDeadLetters(this.store, name)).filter((l) => pageToken === "" || l.position > pageToken);
-    const letters = all.slice(0, size);
-    return { letters, next: all.length > size ? (letters.at(-1)?.position ?? "") : "" };
+    // One page (and one more record, to know whether another page follows) read from the store.
+    const page = await loadDeadLetters(this.store, name, { after: pageToken === "" ? undefined : pageToken, limit: size + 1 });
+    const letters = page.slice(0, size);
+    return { letters, next: page.length > size ? (letters.at(-1)?.position ?? "") : "" };
   }
 
   private async select(name: string, selector: DeadLetterSelector | undefined): Promise<DeadLetter[]> {

@@ -47,8 +47,11 @@ export async function loadPending(store: EventStore, group: string): Promise<Pen
   return (await store.kvScan(pendingPrefix(group))).map((e) => fromBinary(PendingRecordSchema, e.value));
 }
 
-export async function loadDeadLetters(store: EventStore, group: string): Promise<DeadLetter[]> {
-  return (await store.kvScan(deadPrefix(group))).map((e) => fromBinary(DeadLetterSchema, e.value));
+/** A group's dead letters in position order: all, or a page after position `page.after`. */
+export async function loadDeadLetters(store: EventStore, group: string, page: { after?: string | undefined; limit?: number | undefined } = {}): Promise<DeadLetter[]> {
+  const prefix = deadPrefix(group);
+  const entries = await store.kvScan(prefix, { after: page.after === undefined ? undefined : prefix + page.after, limit: page.limit });
+  return entries.map((e) => fromBinary(DeadLetterSchema, e.value));
 }
 
 /** Deletes every record of a group. */

@@ -65,6 +65,13 @@ export interface ScanQuery extends StoreRange {
   readonly newestFirst?: boolean;
 }
 
+/** A page of a key-value scan. */
+export interface KvPage {
+  /** Only keys after this one. */
+  after?: string | undefined;
+  limit?: number | undefined;
+}
+
 export interface KvEntry {
   readonly key: string;
   readonly value: Uint8Array;
@@ -98,8 +105,11 @@ export interface EventStore {
   ping(): Promise<void>;
   /** A small record of broker state (consumer groups), or undefined. */
   kvGet(key: string): Promise<Uint8Array | undefined>;
-  /** Every record whose key starts with `prefix`, in key order. */
-  kvScan(prefix: string): Promise<KvEntry[]>;
+  /**
+   * Records whose key starts with `prefix`, in key order: all of them, or with `page` those after
+   * the key `page.after` (when given), at most `page.limit`.
+   */
+  kvScan(prefix: string, page?: KvPage): Promise<KvEntry[]>;
   /** Writes records atomically; a null value deletes the key. Durable once resolved. */
   kvWrite(entries: readonly KvWrite[]): Promise<void>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import { Binary, MongoClient, type ClientSession, type Collection, type Filter } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
 import { sameContent } from "../same-content.js";
@@ -225,9 +225,11 @@ class MongoStore implements EventStore {
     }
   }
 
-  async kvScan(prefix: string): Promise<KvEntry[]> {
+  async kvScan(prefix: string, page: KvPage = {}): Promise<KvEntry[]> {
     try {
-      const docs = await this.kv.find({ _id: { $gte: prefix, $lt: prefix + MAX_CHAR } }).sort({ _id: 1 }).toArray();
+      const from = page.after !== undefined && page.after >= prefix ? { $gt: page.after } : { $gte: prefix };
+      const cursor = this.kv.find({ _id: { ...from, $lt: prefix + MAX_CHAR } }).sort({ _id: 1 });
+      const docs = await (page.limit === undefined ? cursor : cursor.limit(page.limit)).toArray();
       return docs.map((d) => ({ key: d._id, value: d.v.buffer }));
     } catch (err) {
       throw translateMongoError(err);

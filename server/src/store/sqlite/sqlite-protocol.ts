@@ -18,7 +18,7 @@ export type WorkerRequest = { id: number } & (
   | { op: "checkpoint" }
   | { op: "ping" }
   | { op: "kvGet"; key: string }
-  | { op: "kvScan"; prefix: string }
+  | { op: "kvScan"; prefix: string; after?: string | undefined; limit?: number | undefined }
   | { op: "kvWrite"; entries: KvWrite[] }
   | { op: "close" }
 );

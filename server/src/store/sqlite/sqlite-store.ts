@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
@@ -202,8 +202,8 @@ class SqliteStore implements EventStore {
     return ((await this.reader.call({ op: "kvGet", key })) as KvEntry[])[0]?.value;
   }
 
-  async kvScan(prefix: string): Promise<KvEntry[]> {
-    return (await this.reader.call({ op: "kvScan", prefix })) as KvEntry[];
+  async kvScan(prefix: string, page: KvPage = {}): Promise<KvEntry[]> {
+    return (await this.reader.call({ op: "kvScan", prefix, after: page.after, limit: page.limit })) as KvEntry[];
   }
 
   async kvWrite(entries: readonly KvWrite[]): Promise<void> {

@@ -202,8 +202,13 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
       const row = stmt("SELECT key, value FROM kv WHERE key = ?").get(req.key) as KvEntry | undefined;
       return row ? [row] : [];
     }
-    case "kvScan":
-      return stmt("SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key").all(req.prefix, req.prefix + MAX_CHAR) as KvEntry[];
+    case "kvScan": {
+      const from = req.after !== undefined && req.after >= req.prefix ? req.after : undefined;
+      const sql = `SELECT key, value FROM kv WHERE key ${from === undefined ? ">=" : ">"} ? AND key < ? ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`;
+      const params: (string | number)[] = [from ?? req.prefix, req.prefix + MAX_CHAR];
+      if (req.limit !== undefined) params.push(req.limit);
+      return stmt(sql).all(...params) as KvEntry[];
+    }
     case "kvWrite":
       kvWriteTx.immediate(req.entries);
       return 0;
