@@ -1,7 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
 import {
+  DeadLetterSchema,
   GroupStatsSchema,
   type ConsumerGroup,
   type DeadLetter,
@@ -23,6 +24,8 @@ import { GroupRuntime, type GroupFeed } from "./group-runtime.js";
 import { StoreFeed } from "./store-feed.js";
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
+/** Dead letters a redrive or purge reads and acts on at once. */
+const DEAD_LETTER_CHUNK = 1_000;
 const SYNC_INTERVAL_MS = 2_000;
 
 const updated = (g: ConsumerGroup): number => (g.updateTime ? timestampDate(g.updateTime).getTime() : 0);
@@ -223,43 +226,70 @@ export class GroupManager {
     return { letters, next: page.length > size ? (letters.at(-1)?.position ?? "") : "" };
   }
 
-  private async select(name: string, selector: DeadLetterSelector | undefined): Promise<DeadLetter[]> {
-    await (await this.find(name)).flush();
-    const letters = await loadDeadLetters(this.store, name);
+  /**
+   * The dead letters a selector names, a chunk at a time, so a redrive or purge of a large dead
+   * letter queue never holds all of it: positions are read one by one, "all" and filters page
+   * through the queue in position order.
+   */
+  private async *selected(name: string, selector: DeadLetterSelector | undefined): AsyncGenerator<DeadLetter[]> {
     const sel = selector?.select;
+    let keep: (l: DeadLetter) => boolean;
     switch (sel?.case) {
       case "all":
-        return letters;
+        keep = () => true;
+        break;
       case "positions": {
-        const wanted = new Set(sel.value.positions);
-        return letters.filter((l) => wanted.has(l.position));
+        await (await this.find(name)).flush();
+        const wanted = [...new Set(sel.value.positions)].filter(isPosition).sort();
+        for (let i = 0; i < wanted.length; i += DEAD_LETTER_CHUNK) {
+          const values = await Promise.all(wanted.slice(i, i + DEAD_LETTER_CHUNK).map((p) => this.store.kvGet(deadPrefix(name) + p)));
+          const letters = values.flatMap((v) => (v ? [fromBinary(DeadLetterSchema, v)] : []));
+          if (letters.length > 0) yield letters;
+        }
+        return;
       }
       case "filter": {
         const matches = matcher(compileFilter(sel.value, "select.filter"));
-        return letters.filter((l) => l.event && matches(l.event));
+        keep = (l) => l.event !== undefined && matches(l.event);
+        break;
       }
       default:
         throw invalidRequest("select", "required", "'select' must name all, positions or a filter");
+    }
+    await (await this.find(name)).flush();
+    for (let after: string | undefined; ; ) {
+      const page = await loadDeadLetters(this.store, name, { after, limit: DEAD_LETTER_CHUNK });
+      const chosen = page.filter(keep);
+      if (chosen.length > 0) yield chosen;
+      const last = page.at(-1);
+      if (!last || page.length < DEAD_LETTER_CHUNK) return;
+      after = last.position;
     }
   }
 
   async redrive(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
     const runtime = await this.find(name);
-    const letters = await this.select(name, selector);
-    await runtime.redrive(
-      letters.flatMap((l) => (l.event ? [{ position: l.position, data: eventToBinary(l.event), recordedUs: l.event.recordedTime ? timestampDate(l.event.recordedTime).getTime() * 1000 : 0 }] : [])),
-    );
-    this.log.info({ group: name, action: "redrive", count: letters.length, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters redriven");
-    return letters.length;
+    let count = 0;
+    for await (const letters of this.selected(name, selector)) {
+      await runtime.redrive(
+        letters.flatMap((l) => (l.event ? [{ position: l.position, data: eventToBinary(l.event), recordedUs: l.event.recordedTime ? timestampDate(l.event.recordedTime).getTime() * 1000 : 0 }] : [])),
+      );
+      count += letters.length;
+    }
+    this.log.info({ group: name, action: "redrive", count, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters redriven");
+    return count;
   }
 
   async purge(name: string, selector: DeadLetterSelector | undefined, caller: string): Promise<number> {
     const runtime = await this.find(name);
-    const letters = await this.select(name, selector);
-    await this.store.kvWrite(letters.map((l) => ({ key: deadPrefix(name) + l.position, value: null })));
-    runtime.purged(letters.length);
-    this.log.info({ group: name, action: "purge", count: letters.length, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters purged");
-    return letters.length;
+    let count = 0;
+    for await (const letters of this.selected(name, selector)) {
+      await this.store.kvWrite(letters.map((l) => ({ key: deadPrefix(name) + l.position, value: null })));
+      runtime.purged(letters.length);
+      count += letters.length;
+    }
+    this.log.info({ group: name, action: "purge", count, selector: selector?.select.case, caller, at: new Date().toISOString() }, "dead letters purged");
+    return count;
   }
 
   async close(): Promise<void> {
