@@ -5,6 +5,7 @@ import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import type { BrokerConfig } from "./config.js";
 import { shuttingDown } from "./errors.js";
 import { addService, CallRegistry } from "./grpc/bind.js";
+import { widenConnectionWindow, widenStreamWindow } from "./grpc/receive-windows.js";
 import { addReflection } from "./grpc/reflection.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
@@ -120,6 +121,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const calls = new CallRegistry();
   const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
   const server = new grpc.Server(serverOptions(config));
+  const widened = widenStreamWindow(server);
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
     ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
@@ -139,6 +141,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   let port: number;
   try {
     port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
+    if (!widened || !widenConnectionWindow(server)) log.warn("could not widen the HTTP/2 receive windows (grpc-js internals changed): streaming ingest will be slower");
   } catch (err) {
     hub.close();
     await bus.close();

@@ -12,7 +12,10 @@ import {
   newEvent,
   type Event,
 } from "../../sdk/src/index.js";
+import { connect as http2Connect } from "node:http2";
+import { once } from "node:events";
 import { coalescing } from "../../server/src/grpc/bind.js";
+import { CONNECTION_RECEIVE_WINDOW, STREAM_RECEIVE_WINDOW } from "../../server/src/grpc/receive-windows.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 
@@ -181,6 +184,19 @@ describe("BrokerClient publishing", () => {
       assert.equal(err.code, Code.INVALID_ARGUMENT);
       assert.equal(err.reason, ErrorReason.INVALID_EVENT);
     });
+  });
+
+  it("lets clients send 256 KiB per stream and 4 MiB per connection before it reads (HTTP/2 windows)", async () => {
+    const session = http2Connect(`http://${t.address}`);
+    try {
+      await once(session, "remoteSettings");
+      assert.equal(session.remoteSettings.initialWindowSize, STREAM_RECEIVE_WINDOW);
+      // The connection window grows with a WINDOW_UPDATE sent after the settings.
+      for (let i = 0; i < 50 && (session.state.remoteWindowSize ?? 0) < CONNECTION_RECEIVE_WINDOW; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(session.state.remoteWindowSize, CONNECTION_RECEIVE_WINDOW);
+    } finally {
+      session.close();
+    }
   });
 
   describe("getEvent()", () => {
