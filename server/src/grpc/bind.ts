@@ -232,12 +232,20 @@ function coalesceWrites(call: OutCall): void {
   };
 }
 
-/** Writes responses with back-pressure: waits for 'drain' whenever grpc-js's buffer is full. */
+/**
+ * Responses a stream may queue before its handler waits for them to be written. grpc-js's own mark
+ * (16, object mode) let a PublishStream send only ~16 acknowledgements per event-loop turn, which
+ * capped streaming ingest; the bound still holds a stalled reader to a few hundred messages.
+ */
+export const MAX_QUEUED_RESPONSES = 256;
+
+/** Writes responses with back-pressure: waits for 'drain' once MAX_QUEUED_RESPONSES are queued. */
 async function writeAll(call: OutCall, responses: AsyncIterable<unknown>, signal: AbortSignal): Promise<void> {
   // Handlers decide what an abort means (a replay stops, a publish stream still sends the
-  // acknowledgements it owes), so only the wait for 'drain' is cut short by it.
+  // acknowledgements it owes), so only the wait for 'drain' is cut short by it. A write past
+  // grpc-js's mark returns false and arms 'drain', which comes once the queue is empty.
   for await (const res of responses) {
-    if (!call.write(res) && !call.cancelled) await once(call, "drain", { signal });
+    if (!call.write(res) && call.writableLength >= MAX_QUEUED_RESPONSES && !call.cancelled) await once(call, "drain", { signal });
   }
 }
 
