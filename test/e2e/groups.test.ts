@@ -375,3 +375,47 @@ describe("consumer groups on JetStream across two broker replicas", () => {
     await Promise.all([ca.stop(), cb.stop()]);
   });
 });
+
+describe("the JetStream mirror when JetStream refuses an event", () => {
+  let nats: NatsServer;
+  let t: TestBroker;
+  before(async () => {
+    nats = await startNatsServer();
+    t = await startTestBroker({ BROKER_NATS_URL: nats.url, BROKER_SUBJECT_PREFIX: "refuse" });
+  });
+  after(async () => {
+    await t.close();
+    await nats[Symbol.asyncDispose]();
+  });
+
+  it("keeps its watermark before the refused event and keeps retrying it, without losing the rest", async () => {
+    const { connect } = await import("@nats-io/transport-node");
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    await t.client.groups.create({ name: "mirror-refuse", filter: { sources: ["nobody"] } });
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const first = await t.client.publish(like("small-1"));
+      await until(async () => (await jsm.streams.info("QINGYU_REFUSE")).state.messages === 1, "first event mirrored");
+      // From now on the stream refuses messages above 2 KiB: the next event is one of them.
+      const info = await jsm.streams.info("QINGYU_REFUSE");
+      await jsm.streams.update("QINGYU_REFUSE", { ...info.config, max_msg_size: 2_048 });
+      const big = newEvent("comment.created", { userId: "u-big", targetType: TargetType.BOOK, targetId: "b1", commentId: "c-big", content: "长".repeat(3_000) }, { source: "social-svc" });
+      await t.client.publish(big);
+      await t.client.publish(like("small-2"));
+      await new Promise((r) => setTimeout(r, 1_500)); // a few forwarding attempts and watermark saves
+      const watermark = Buffer.from((await t.broker.store.kvGet("jetstream/forwarded")) ?? new Uint8Array()).toString();
+      assert.equal(watermark, String(BigInt(`0x${first.position}`)), "the watermark stays on the last event before the refused one");
+      // Once JetStream takes it again, the mirror goes on from the watermark: every event once. (The
+      // event after the refused one was taken meanwhile, so in the stream it comes first.)
+      await jsm.streams.update("QINGYU_REFUSE", { ...info.config, max_msg_size: -1 });
+      await until(async () => (await jsm.streams.info("QINGYU_REFUSE")).state.messages === 3, "all three events mirrored");
+      const ids: string[] = [];
+      for (let seq = 1; seq <= 3; seq++) ids.push((await jsm.streams.getMessage("QINGYU_REFUSE", { seq }))?.header.get("Nats-Msg-Id") ?? "");
+      assert.equal(new Set(ids).size, 3);
+      assert.ok(ids.includes(big.id));
+    } finally {
+      await nc.close();
+    }
+  });
+});

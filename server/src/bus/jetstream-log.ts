@@ -104,42 +104,59 @@ export class JetStreamLog {
     const from = saved ? BigInt(Buffer.from(saved).toString()) : 0n;
     this.acked = from;
     let failedAt: bigint | undefined;
-    // Publishes in flight, and whoever waits for a slot (at IN_FLIGHT) or for none (at the end).
-    let inflight = 0;
+    // Publishes in the order they were made. The watermark moves only over a run of acknowledged
+    // ones from the oldest: acknowledgements can come back out of order (one lost in a reconnect
+    // times out after later ones succeeded), and moving to the highest acknowledged position would
+    // then skip the lost event for good.
+    const sent: { seq: bigint; acked: boolean }[] = [];
+    let oldest = 0;
     let wake: (() => void) | undefined;
     const settled = () => {
-      inflight--;
+      while (oldest < sent.length && sent[oldest]?.acked) this.acked = (sent[oldest++] as { seq: bigint }).seq;
+      if (oldest > 4_096 && oldest * 2 > sent.length) {
+        sent.splice(0, oldest);
+        oldest = 0;
+      }
       wake?.();
       wake = undefined;
     };
+    const inflight = () => sent.length - oldest;
+    // A refused or unanswered event ends this run at once (not at the next event, which may be long
+    // in coming): forwarding starts over from the watermark.
+    const restart = new AbortController();
+    const signal = AbortSignal.any([this.abort.signal, restart.signal]);
     const publisher = new JetStreamPublisher(this.o.nc);
     const timer = setInterval(() => void this.save(), 500);
     try {
       // A batch (a chunk of history, or the live events queued meanwhile) is published in one
       // synchronous run, so the NATS client sends it in one write rather than one per event.
-      for await (const batch of followLogBatches({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal: this.abort.signal, start: async () => from })) {
+      for await (const batch of followLogBatches({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal, start: async () => from })) {
         for (const item of batch) {
           if (item.kind === "caughtUp") continue;
           if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
           const seq = item.kind === "live" ? item.event.seq : item.seq;
           const data = item.kind === "live" ? item.event.data : item.data;
           const meta: EventMeta = item.kind === "live" ? item.event.meta : metaOf(data);
-          inflight++;
-          // The watermark only moves past acknowledged events, and never past one that failed.
+          const entry = { seq, acked: false };
+          sent.push(entry);
           publisher.publish(durableSubject(this.o.names, meta.type), data, eventHeaders(meta, encodePosition(seq), meta.id)).then(
             () => {
-              if (failedAt === undefined && seq > this.acked) this.acked = seq;
+              entry.acked = true;
               settled();
             },
             () => {
+              // Never acknowledged: the watermark stops before it, and forwarding starts over
+              // from the watermark (the stream's duplicate window drops what it already has).
               if (failedAt === undefined || seq < failedAt) failedAt = seq;
+              restart.abort();
               settled();
             },
           );
-          while (inflight >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+          while (inflight() >= IN_FLIGHT && failedAt === undefined) await new Promise<void>((r) => (wake = r));
         }
       }
-      while (inflight > 0) await new Promise<void>((r) => (wake = r));
+      while (inflight() > 0 && failedAt === undefined) await new Promise<void>((r) => (wake = r));
+      if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
     } finally {
       clearInterval(timer);
       publisher.close();
