@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { EventBrokerService, type PublishStreamResponse } from "../gen/qingyu/broker/v1/broker_pb.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import { BrokerError } from "../errors.js";
+import { Fifo } from "../fifo.js";
 import type { Rpc } from "./rpc.js";
 import { toPublishResult, type PublishResult } from "./results.js";
 
@@ -24,28 +25,6 @@ interface Pending {
 }
 
 export const DEFAULT_PUBLISH_WINDOW = 1_000;
-
-/** A queue with O(1) push and shift (Array#shift is O(n), which a large window turns quadratic). */
-class Fifo<T> {
-  private items: (T | undefined)[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(item: T): void {
-    this.items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-}
 
 /**
  * A high-throughput publisher over one PublishStream: many events in flight, one acknowledgement

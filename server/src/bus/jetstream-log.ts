@@ -10,6 +10,7 @@ import { followLogBatches } from "../services/follow-log.js";
 import type { EventMeta, LiveHub } from "../services/live-hub.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
+import { Fifo } from "../../../sdk/src/fifo.js";
 import { HEADER_ID, HEADER_POSITION, HEADER_TYPE } from "./nats-bus.js";
 
 export const HEADER_SOURCE = "Event-Source";
@@ -108,19 +109,13 @@ export class JetStreamLog {
     // ones from the oldest: acknowledgements can come back out of order (one lost in a reconnect
     // times out after later ones succeeded), and moving to the highest acknowledged position would
     // then skip the lost event for good.
-    const sent: { seq: bigint; acked: boolean }[] = [];
-    let oldest = 0;
+    const sent = new Fifo<{ seq: bigint; acked: boolean }>();
     let wake: (() => void) | undefined;
     const settled = () => {
-      while (oldest < sent.length && sent[oldest]?.acked) this.acked = (sent[oldest++] as { seq: bigint }).seq;
-      if (oldest > 4_096 && oldest * 2 > sent.length) {
-        sent.splice(0, oldest);
-        oldest = 0;
-      }
+      while (sent.peek()?.acked) this.acked = (sent.shift() as { seq: bigint }).seq;
       wake?.();
       wake = undefined;
     };
-    const inflight = () => sent.length - oldest;
     // A refused or unanswered event ends this run at once (not at the next event, which may be long
     // in coming): forwarding starts over from the watermark.
     const restart = new AbortController();
@@ -152,10 +147,10 @@ export class JetStreamLog {
               settled();
             },
           );
-          while (inflight() >= IN_FLIGHT && failedAt === undefined) await new Promise<void>((r) => (wake = r));
+          while (sent.length >= IN_FLIGHT && failedAt === undefined) await new Promise<void>((r) => (wake = r));
         }
       }
-      while (inflight() > 0 && failedAt === undefined) await new Promise<void>((r) => (wake = r));
+      while (sent.length > 0 && failedAt === undefined) await new Promise<void>((r) => (wake = r));
       if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
     } finally {
       clearInterval(timer);

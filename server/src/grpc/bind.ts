@@ -7,6 +7,7 @@ import { once } from "node:events";
 import type { Logger } from "pino";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DecodeFailure, grpcServiceDefinition } from "../../../sdk/src/grpc/service-definition.js";
+import { Fifo } from "../../../sdk/src/fifo.js";
 import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { DomainError } from "../errors.js";
 import { toGrpcStatus } from "./to-status.js";
@@ -296,13 +297,12 @@ const REQUEST_READ_AHEAD = 64;
  * status would be lost. Ends when the client half-closes or the call ends.
  */
 async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): AsyncIterable<T> {
-  const queue: unknown[] = [];
-  let head = 0;
+  const queue = new Fifo<unknown>();
   let ended = false;
   let wake: (() => void) | undefined;
   const onData = (req: unknown) => {
     queue.push(req);
-    if (queue.length - head >= REQUEST_READ_AHEAD) call.pause();
+    if (queue.length >= REQUEST_READ_AHEAD) call.pause();
     wake?.();
   };
   const onEnd = () => {
@@ -315,14 +315,9 @@ async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): As
   call.on("close", onEnd);
   try {
     for (;;) {
-      if (head < queue.length) {
-        const req = queue[head];
-        queue[head++] = undefined;
-        if (head === queue.length) {
-          queue.length = 0;
-          head = 0;
-          if (call.isPaused()) call.resume();
-        }
+      if (queue.length > 0) {
+        const req = queue.shift();
+        if (queue.length === 0 && call.isPaused()) call.resume();
         yield checked(req as T | DecodeFailure);
       } else if (ended) {
         return;
