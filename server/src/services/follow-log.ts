@@ -1,10 +1,9 @@
 import type { EventStore, StoreFilter } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
+import { scanAhead } from "../store/scan-ahead.js";
 import type { HubEvent, LiveHub } from "./live-hub.js";
 
 export const CATCH_UP_CHUNK = 512;
-
-type StoredRows = Awaited<ReturnType<EventStore["scan"]>>;
 
 /**
  * Live events for one subscriber, bounded. Attached to the hub before the catch-up starts, so
@@ -120,18 +119,12 @@ export async function* followLogBatches(o: FollowOptions): AsyncGenerator<LogIte
       live = false;
       // History up to the floor, in chunks; the next chunk is read while this one is yielded.
       const floor = queue.floor;
-      const scan = (after: bigint) => o.store.scan({ filter: o.filter, afterPosition: encodePosition(after), beforePosition: encodePosition(floor + 1n), limit: CATCH_UP_CHUNK });
-      let next = cursor < floor ? scan(cursor) : undefined;
-      try {
-        while (next && !o.signal.aborted) {
-          const rows: StoredRows = await next;
-          const last = rows.length === CATCH_UP_CHUNK ? decodePosition(rows.at(-1)?.position ?? "") : undefined;
-          next = last !== undefined && last < floor ? scan(last) : undefined;
+      if (cursor < floor) {
+        const history = { filter: o.filter, afterPosition: encodePosition(cursor), beforePosition: encodePosition(floor + 1n), limit: CATCH_UP_CHUNK };
+        for await (const rows of scanAhead(o.store, history, o.signal, (last) => (decodePosition(last.position) ?? floor) < floor)) {
           if (rows.length > 0) yield rows.map((r): LogItem => ({ kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data }));
-          cursor = last ?? floor;
+          cursor = rows.length === CATCH_UP_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? floor) : floor;
         }
-      } finally {
-        next?.catch(() => undefined);
       }
       if (queue.overflowed) {
         queue.reset();

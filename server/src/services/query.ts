@@ -12,14 +12,13 @@ import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
 import type { EventStore, ScanQuery } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
+import { scanAhead } from "../store/scan-ahead.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
-
-type StoredRows = Awaited<ReturnType<EventStore["scan"]>>;
 
 export interface QueryDeps {
   store: EventStore;
@@ -114,22 +113,8 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       // Replay ends at the head as of its start, so a busy log cannot keep it running for ever.
       const head = await store.headPosition();
       if (head === "") return;
-      const scan = (afterPos: string | undefined) =>
-        store.scan({ filter, ...bounds, limit: REPLAY_CHUNK, ...(afterPos === undefined ? {} : { afterPosition: afterPos }), beforePosition: nextAfter(head) });
-      // The next chunk is read while this one is written out: the store's reader works while the
-      // stream waits for the client.
-      let next: Promise<StoredRows> | undefined = scan(after);
-      try {
-        while (next && !ctx.signal.aborted) {
-          const rows: StoredRows = await next;
-          const last = rows.at(-1);
-          next = last && rows.length === REPLAY_CHUNK ? scan(last.position) : undefined;
-          for (const r of rows) yield messageWithField(1, r.data);
-        }
-      } finally {
-        // A replay cut short leaves at most one read in flight: its result is not wanted.
-        next?.catch(() => undefined);
-      }
+      const query = { filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) };
+      for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield messageWithField(1, r.data);
     },
 
     async listEventTypes() {
