@@ -14,6 +14,7 @@ import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js"
 import { eventToBinary } from "../../../sdk/src/event/codec.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import { compileFilter } from "../services/filter.js";
+import { seqBeforeTime } from "../services/follow-log.js";
 import type { LiveHub } from "../services/live-hub.js";
 import { matcher } from "../services/subscribe.js";
 import type { EventStore } from "../store/event-store.js";
@@ -65,9 +66,7 @@ export async function startFloor(store: EventStore, hubSeq: bigint, group: Consu
   const start = group.start?.start;
   if (start?.case === "fromBeginning") return 0n;
   if (start?.case === "fromTime") {
-    const fromUs = timestampDate(start.value).getTime() * 1000;
-    const [first] = await store.scan({ filter: {}, fromUs, limit: 1 });
-    return first ? (decodePosition(first.position) ?? 1n) - 1n : hubSeq;
+    return seqBeforeTime(store, timestampDate(start.value).getTime() * 1000, hubSeq);
   }
   return hubSeq;
 }

@@ -64,6 +64,16 @@ export class LiveQueue {
   interrupt = (): void => this.wake?.();
 }
 
+/**
+ * Where to follow from to get every event recorded at or after `fromUs`: the sequence number just
+ * before the first of them, or `whenNone` when nothing was recorded since (all of it is still to
+ * come, live).
+ */
+export async function seqBeforeTime(store: EventStore, fromUs: number | undefined, whenNone: bigint): Promise<bigint> {
+  const [first] = await store.scan({ filter: {}, ...(fromUs === undefined ? {} : { fromUs }), limit: 1 });
+  return first ? (decodePosition(first.position) ?? 1n) - 1n : whenNone;
+}
+
 /** What following the log yields, in position order, each event once. */
 export type LogItem =
   /** A matching event read from the store (history). */

@@ -7,7 +7,7 @@ import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
 import type { EventMeta, LiveHub } from "./live-hub.js";
-import { followLog } from "./follow-log.js";
+import { followLog, seqBeforeTime } from "./follow-log.js";
 import type { BrokerMetrics } from "../metrics.js";
 
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */
@@ -45,10 +45,7 @@ async function startSeq(req: SubscribeRequest, store: EventStore, floor: bigint)
       return { seq: 0n };
     case "fromTime": {
       const { fromUs } = timeBounds(req.start.value, undefined);
-      const [first] = await store.scan({ filter: {}, ...(fromUs === undefined ? {} : { fromUs }), limit: 1 });
-      // Nothing recorded since then: everything from the time on is still to come, live.
-      const seq = first ? (decodePosition(first.position) ?? 1n) - 1n : floor;
-      return { seq, ...(fromUs === undefined ? {} : { fromUs }) };
+      return { seq: await seqBeforeTime(store, fromUs, floor), ...(fromUs === undefined ? {} : { fromUs }) };
     }
     default:
       return { seq: floor };
