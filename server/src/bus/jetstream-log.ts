@@ -7,7 +7,7 @@ import { catalogEntry, type EventType } from "../../../sdk/src/catalog/catalog.j
 import type { EventStore } from "../store/event-store.js";
 import { encodePosition } from "../store/position.js";
 import { followLogBatches } from "../services/follow-log.js";
-import type { EventMeta, LiveHub } from "../services/live-hub.js";
+import { eventMeta, type EventMeta, type LiveHub } from "../services/live-hub.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { Fifo } from "../../../sdk/src/fifo.js";
@@ -131,7 +131,7 @@ export class JetStreamLog {
           if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
           const seq = item.kind === "live" ? item.event.seq : item.seq;
           const data = item.kind === "live" ? item.event.data : item.data;
-          const meta: EventMeta = item.kind === "live" ? item.event.meta : metaOf(data);
+          const meta: EventMeta = item.kind === "live" ? item.event.meta : eventMeta(eventFromBinary(data));
           const entry = { seq, acked: false };
           sent.push(entry);
           publisher.publish(durableSubject(this.o.names, meta.type), data, eventHeaders(meta, encodePosition(seq), meta.id)).then(
@@ -183,10 +183,6 @@ export class JetStreamLog {
   }
 }
 
-function metaOf(data: Uint8Array): EventMeta {
-  const e = eventFromBinary(data);
-  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
-}
 
 /**
  * Headers of a mirrored event: enough for a group to filter and order without decoding it. With

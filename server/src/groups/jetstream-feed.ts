@@ -14,7 +14,7 @@ import type { KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
 import { startFloor, type FeedFactory } from "./group-manager.js";
 import type { EventStore } from "../store/event-store.js";
-import type { LiveHub } from "../services/live-hub.js";
+import { eventMeta, type LiveHub } from "../services/live-hub.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { groupRecord } from "./group-records.js";
 import { WINDOW, type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
@@ -119,8 +119,7 @@ class JetStreamFeed implements GroupFeed {
 
   async redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[]): Promise<void> {
     for (const l of letters) {
-      const e = eventFromBinary(l.data);
-      const meta = { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+      const meta = eventMeta(eventFromBinary(l.data));
       // No message id: the original's id is still in the duplicate window and would swallow it.
       await this.jslog.js.publish(redriveSubject(this.jslog.names.root, this.group), l.data, { headers: eventHeaders(meta, l.position) });
     }

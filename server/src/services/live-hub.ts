@@ -45,10 +45,15 @@ export interface LiveHubOptions {
 
 const FILL_CHUNK = 1_000;
 
+/** Just the filtering fields (and id) of a decoded event, which carries much more. */
+export function eventMeta(e: EventMeta): EventMeta {
+  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+}
+
 /** A hub event from stored bytes (decoded once, for the meta and, when unknown, the recorded time). */
 function fromStored(position: string, data: Uint8Array, recordedUs?: number): HubEvent {
   const e = fromBinary(EventSchema, data);
-  const meta = { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+  const meta = eventMeta(e);
   const rec = e.recordedTime;
   const us = recordedUs ?? (rec ? Number(rec.seconds) * 1e6 + Math.floor(rec.nanos / 1000) : 0);
   return { seq: decodePosition(position) ?? 0n, position, recordedUs: us, meta, data, frame: messageWithField(1, data) };
