@@ -232,33 +232,22 @@ export class GroupManager {
    */
   private async *selected(name: string, selector: DeadLetterSelector | undefined): AsyncGenerator<DeadLetter[]> {
     const sel = selector?.select;
-    let keep: (l: DeadLetter) => boolean;
-    switch (sel?.case) {
-      case "all":
-        keep = () => true;
-        break;
-      case "positions": {
-        await (await this.find(name)).flush();
-        const wanted = [...new Set(sel.value.positions)].filter(isPosition).sort();
-        for (let i = 0; i < wanted.length; i += DEAD_LETTER_CHUNK) {
-          const values = await Promise.all(wanted.slice(i, i + DEAD_LETTER_CHUNK).map((p) => this.store.kvGet(deadPrefix(name) + p)));
-          const letters = values.flatMap((v) => (v ? [fromBinary(DeadLetterSchema, v)] : []));
-          if (letters.length > 0) yield letters;
-        }
-        return;
-      }
-      case "filter": {
-        const matches = matcher(compileFilter(sel.value, "select.filter"));
-        keep = (l) => l.event !== undefined && matches(l.event);
-        break;
-      }
-      default:
-        throw invalidRequest("select", "required", "'select' must name all, positions or a filter");
-    }
+    if (sel?.case !== "all" && sel?.case !== "positions" && sel?.case !== "filter") throw invalidRequest("select", "required", "'select' must name all, positions or a filter");
+    const keep = sel.case === "filter" ? matcher(compileFilter(sel.value, "select.filter")) : undefined;
+    // Dead letters are written with the group's progress; write it now so the selection is current.
     await (await this.find(name)).flush();
+    if (sel.case === "positions") {
+      const wanted = [...new Set(sel.value.positions)].filter(isPosition).sort();
+      for (let i = 0; i < wanted.length; i += DEAD_LETTER_CHUNK) {
+        const values = await Promise.all(wanted.slice(i, i + DEAD_LETTER_CHUNK).map((p) => this.store.kvGet(deadPrefix(name) + p)));
+        const letters = values.flatMap((v) => (v ? [fromBinary(DeadLetterSchema, v)] : []));
+        if (letters.length > 0) yield letters;
+      }
+      return;
+    }
     for (let after: string | undefined; ; ) {
       const page = await loadDeadLetters(this.store, name, { after, limit: DEAD_LETTER_CHUNK });
-      const chosen = page.filter(keep);
+      const chosen = keep ? page.filter((l) => l.event !== undefined && keep(l.event)) : page;
       if (chosen.length > 0) yield chosen;
       const last = page.at(-1);
       if (!last || page.length < DEAD_LETTER_CHUNK) return;
