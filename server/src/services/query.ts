@@ -13,12 +13,17 @@ import type { HandlerContext } from "../grpc/bind.js";
 import type { EventStore, ScanQuery } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
+import { scanWhereAhead } from "../store/where-scan.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
+/** Events a QueryEvents page or a Replay read examines at most for a `where` before answering. */
+export const WHERE_SCAN_PER_PAGE = 10_000;
+/** Events one CountEvents call examines at most for a `where`; the rest is counted by later pages. */
+export const WHERE_SCAN_PER_COUNT = 100_000;
 
 export interface QueryDeps {
   store: EventStore;
@@ -32,13 +37,17 @@ interface PageToken {
   q: string;
 }
 
-function fingerprint(req: QueryEventsRequest): string {
+function fingerprint(req: QueryEventsRequest | CountEventsRequest): string {
   const f = req.filter;
-  const parts = [f?.types, f?.domains, f?.sources, f?.subject, f?.correlationId, req.fromTime?.seconds, req.fromTime?.nanos, req.toTime?.seconds, req.toTime?.nanos, req.newestFirst];
+  const parts = [f?.types, f?.domains, f?.sources, f?.subject, f?.correlationId, req.fromTime?.seconds, req.fromTime?.nanos, req.toTime?.seconds, req.toTime?.nanos, "newestFirst" in req ? req.newestFirst : "count", f?.where];
   return createHash("sha256").update(JSON.stringify(parts, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))).digest("base64url").slice(0, 16);
 }
 
-function readToken(req: QueryEventsRequest): string | undefined {
+function writeToken(req: QueryEventsRequest | CountEventsRequest, position: string): string {
+  return Buffer.from(JSON.stringify({ p: position, q: fingerprint(req) })).toString("base64url");
+}
+
+function readToken(req: QueryEventsRequest | CountEventsRequest): string | undefined {
   if (req.pageToken === "") return undefined;
   let token: Partial<PageToken> | undefined;
   try {
@@ -94,16 +103,27 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
-      const rows = await store.scan(query);
+      // With a `where`, a page reads a bounded stretch of the log: it may end short, even empty,
+      // with a token that continues after the last event it examined.
+      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: WHERE_SCAN_PER_PAGE }) : undefined;
+      const rows = found ? found.events : await store.scan(query);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      const next = rows.length > limit && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
-      return queryEventsResponse(page.map((r) => r.data), next);
+      const resume = rows.length > limit && last ? last.position : found && !found.done && found.scannedTo !== "" ? found.scannedTo : undefined;
+      return queryEventsResponse(page.map((r) => r.data), resume === undefined ? "" : writeToken(req, resume));
     },
 
     async countEvents(req: CountEventsRequest) {
-      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) });
-      return { count: BigInt(count) };
+      const filter = compileFilter(req.filter);
+      const bounds = timeBounds(req.fromTime, req.toTime);
+      if (!filter.where) {
+        if (req.pageToken !== "") throw invalidRequest("page_token", "page_token", "'page_token' is only used by counts with a 'filter.where'");
+        return { count: BigInt(await store.count({ filter, ...bounds })), nextPageToken: "" };
+      }
+      const cursor = readToken(req);
+      const found = await store.scanWhere({ filter, ...bounds, limit: WHERE_SCAN_PER_COUNT, maxScanned: WHERE_SCAN_PER_COUNT, countOnly: true, ...(cursor === undefined ? {} : { afterPosition: cursor }) });
+      const more = !found.done && found.scannedTo !== "";
+      return { count: BigInt(found.matched), nextPageToken: more ? writeToken(req, found.scannedTo) : "" };
     },
 
     async *replay(req: ReplayRequest, ctx: HandlerContext): AsyncIterable<Uint8Array> {
@@ -114,6 +134,10 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       const head = await store.headPosition();
       if (head === "") return;
       const query = { filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) };
+      if (filter.where) {
+        for await (const page of scanWhereAhead(store, { ...query, maxScanned: WHERE_SCAN_PER_PAGE }, ctx.signal)) for (const r of page.events) yield messageWithField(1, r.data);
+        return;
+      }
       for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield messageWithField(1, r.data);
     },
 

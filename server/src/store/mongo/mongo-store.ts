@@ -1,7 +1,8 @@
 import { Binary, MongoClient, type ClientSession, type Collection, type Filter } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import { countAllWhere, scanAllWhere, scanWhereInProcess } from "../where-scan.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
 import { sameContent } from "../same-content.js";
@@ -167,6 +168,7 @@ class MongoStore implements EventStore {
   }
 
   async scan(query: ScanQuery): Promise<StoredEvent[]> {
+    if (query.filter.where) return scanAllWhere(this, query);
     try {
       const q = await this.rangeFilter(query);
       if (!q) return [];
@@ -182,7 +184,12 @@ class MongoStore implements EventStore {
     }
   }
 
+  async scanWhere(query: WhereScanQuery): Promise<WherePage> {
+    return scanWhereInProcess((q) => this.scan(q), query);
+  }
+
   async count(range: StoreRange): Promise<number> {
+    if (range.filter.where) return countAllWhere(this, range);
     try {
       const q = await this.rangeFilter(range);
       return q ? await this.events.countDocuments(q) : 0;
