@@ -124,7 +124,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const widened = widenStreamWindow(server);
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
-    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
+    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, whereScanRows: config.whereScanRows }),
     subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, metrics }),
   };
   const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });

@@ -3,7 +3,7 @@
 // A leaf module: the stores, the read side and the services all use it, it uses none of them.
 import { celEnv, celFunc, CelScalar, isCelError, objectType, parse, plan, type CelType } from "@bufbuild/cel";
 import type { Expr, ParsedExpr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
-import { createRegistry, fromBinary, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { createRegistry, fromBinary, type DescField, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import type { ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { timestampFromMs, TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
@@ -56,7 +56,15 @@ const payloadCase = celFunc(PAYLOAD_FN, [objectType(EventSchema), CelScalar.STRI
   return m.payload.value;
 });
 
-const registry = createRegistry(file_qingyu_events_v1_event);
+/** The catalog's files and every file they import: payload messages live beside the envelope. */
+function withImports(file: DescFile, seen = new Set<DescFile>()): DescFile[] {
+  if (!seen.has(file)) {
+    seen.add(file);
+    for (const d of file.dependencies) withImports(d, seen);
+  }
+  return [...seen];
+}
+const registry = createRegistry(...withImports(file_qingyu_events_v1_event));
 const baseEnv = celEnv({ registry, funcs: [payloadCase] });
 
 /** Evaluation errors seen in this thread since it started (a metric reads it). */

@@ -20,14 +20,14 @@ import { compileFilter, timeBounds } from "./filter.js";
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
-/** Events a QueryEvents page or a Replay read examines at most for a `where` before answering. */
-export const WHERE_SCAN_PER_PAGE = 10_000;
-/** Events one CountEvents call examines at most for a `where`; the rest is counted by later pages. */
-export const WHERE_SCAN_PER_COUNT = 100_000;
+/** A CountEvents call with a `where` examines this many times a query page's events. */
+const WHERE_COUNT_FACTOR = 10;
 
 export interface QueryDeps {
   store: EventStore;
   subjectPrefix: string;
+  /** Events a QueryEvents page or a Replay read examines at most for a `where` before answering. */
+  whereScanRows?: number;
 }
 
 interface PageToken {
@@ -74,7 +74,7 @@ function afterPosition(position: string, field: string): string | undefined {
 }
 
 /** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
-export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
+export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
     domain: e.domain,
@@ -105,7 +105,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       };
       // With a `where`, a page reads a bounded stretch of the log: it may end short, even empty,
       // with a token that continues after the last event it examined.
-      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: WHERE_SCAN_PER_PAGE }) : undefined;
+      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: whereScanRows }) : undefined;
       const rows = found ? found.events : await store.scan(query);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
@@ -121,7 +121,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
         return { count: BigInt(await store.count({ filter, ...bounds })), nextPageToken: "" };
       }
       const cursor = readToken(req);
-      const found = await store.scanWhere({ filter, ...bounds, limit: WHERE_SCAN_PER_COUNT, maxScanned: WHERE_SCAN_PER_COUNT, countOnly: true, ...(cursor === undefined ? {} : { afterPosition: cursor }) });
+      const found = await store.scanWhere({ filter, ...bounds, limit: whereScanRows * WHERE_COUNT_FACTOR, maxScanned: whereScanRows * WHERE_COUNT_FACTOR, countOnly: true, ...(cursor === undefined ? {} : { afterPosition: cursor }) });
       const more = !found.done && found.scannedTo !== "";
       return { count: BigInt(found.matched), nextPageToken: more ? writeToken(req, found.scannedTo) : "" };
     },
@@ -135,7 +135,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       if (head === "") return;
       const query = { filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) };
       if (filter.where) {
-        for await (const page of scanWhereAhead(store, { ...query, maxScanned: WHERE_SCAN_PER_PAGE }, ctx.signal)) for (const r of page.events) yield messageWithField(1, r.data);
+        for await (const page of scanWhereAhead(store, { ...query, maxScanned: whereScanRows }, ctx.signal)) for (const r of page.events) yield messageWithField(1, r.data);
         return;
       }
       for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield messageWithField(1, r.data);
