@@ -45,6 +45,8 @@ export interface CheckOptions {
    * filter excludes). Returns a replacement for the select node (the payload guard), or undefined.
    */
   onSelect?: (message: DescMessage, field: DescField, node: Expr) => void;
+  /** Called for a message used as a value (compared, passed, listed), not just read from. */
+  onWholeMessage?: (message: DescMessage) => void;
 }
 
 export interface CheckResult {
@@ -177,10 +179,12 @@ class Checker {
       case "callExpr": {
         const target = k.value.target && this.check(k.value.target);
         const args = k.value.args.map((a) => this.check(a));
+        this.usedWhole(target, ...args);
         return this.call(k.value.function, target, args, e.id);
       }
       case "listExpr": {
         const elems = k.value.elements.map((x) => this.check(x));
+        this.usedWhole(...elems);
         const elem = elems.reduce<CelType | undefined>((t, x) => (t === undefined ? x.type : joinType(t, x.type)), undefined) ?? DYN;
         return { type: listType(elem as never), cost: 1 + sum(elems), items: elems.length };
       }
@@ -191,6 +195,10 @@ class Checker {
       default:
         throw new CelCheckError("unsupported expression", e.id);
     }
+  }
+
+  private usedWhole(...xs: (Typed | undefined)[]): void {
+    for (const x of xs) if (x?.type.kind === "object" && x.type.desc) this.o.onWholeMessage?.(x.type.desc);
   }
 
   private ident(name: string, id: bigint): Typed {
@@ -288,6 +296,7 @@ class Checker {
       if (entry.keyKind.case !== "mapKey" || !entry.value) throw new CelCheckError("malformed map literal", entry.id);
       const k = this.check(entry.keyKind.value);
       const v = this.check(entry.value);
+      this.usedWhole(k, v);
       key = key === undefined ? k.type : joinType(key, k.type);
       value = value === undefined ? v.type : joinType(value, v.type);
       cost += k.cost + v.cost;

@@ -9,6 +9,7 @@ import { timestampFromMs, TimestampSchema, type Timestamp } from "@bufbuild/prot
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { EventSchema, file_qingyu_events_v1_event, type Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { checkExpr, CelCheckError } from "./cel-check.js";
+import { emptyReadSet, prunedRegistry, readField, readWhole } from "./cel-prune.js";
 
 /** Longest expression accepted, in characters. */
 export const MAX_WHERE_CHARS = 2_048;
@@ -56,16 +57,16 @@ const payloadCase = celFunc(PAYLOAD_FN, [objectType(EventSchema), CelScalar.STRI
   return m.payload.value;
 });
 
-/** The catalog's files and every file they import: payload messages live beside the envelope. */
+/** The catalog's files and every file they import, imports first: payloads live beside the envelope. */
 function withImports(file: DescFile, seen = new Set<DescFile>()): DescFile[] {
   if (!seen.has(file)) {
-    seen.add(file);
     for (const d of file.dependencies) withImports(d, seen);
+    seen.add(file);
   }
   return [...seen];
 }
-const registry = createRegistry(...withImports(file_qingyu_events_v1_event));
-const baseEnv = celEnv({ registry, funcs: [payloadCase] });
+const FILES = withImports(file_qingyu_events_v1_event);
+const baseEnv = celEnv({ registry: createRegistry(...FILES), funcs: [payloadCase] });
 
 /** Evaluation errors seen in this thread since it started (a metric reads it). */
 let evalErrors = 0;
@@ -132,13 +133,18 @@ function compile(spec: WhereSpec): WhereProgram {
   const allowed = spec.types && new Set(spec.types.map((t) => CASE_OF_TYPE.get(t)?.field.name));
   const { globals, missing, only } = globalsFor(spec.types);
   const guarded: Expr[] = [];
+  const reads = emptyReadSet();
+  const onlyCase = only && [...PAYLOAD_FIELDS.values()].find((f) => f.message?.typeName === only.typeName);
+  if (onlyCase) readField(reads, EventSchema, onlyCase.name);
   let result;
   try {
     result = checkExpr(parsed.expr, {
       env: baseEnv,
       globals,
       missing,
+      onWholeMessage: (message) => readWhole(reads, message),
       onSelect: (message, field, node) => {
+        readField(reads, message, field.name);
         if (message.typeName !== EventSchema.typeName || !PAYLOAD_FIELDS.has(field.name)) return;
         if (allowed && !allowed.has(field.name)) throw new CelCheckError(`payload case '${field.name}' is excluded by the filter's types and domains`, node.id);
         if (node.exprKind.case === "selectExpr" && !node.exprKind.value.testOnly) guarded.push(node);
@@ -151,7 +157,10 @@ function compile(spec: WhereSpec): WhereProgram {
   if (result.type !== CelScalar.BOOL && result.type !== CelScalar.DYN) failAt(source, 0, `the expression must be a bool, it is a ${result.type.toString()}`);
   if (result.cost > MAX_WHERE_COST) failAt(source, 0, `the expression may cost ${result.cost} steps per event, at most ${MAX_WHERE_COST} are allowed`);
   for (const node of guarded) rewriteToGuard(node);
-  const run = plan(baseEnv, parsed);
+  // Stored events are decoded through descriptors that keep only what the expression reads.
+  const pruned = prunedRegistry(FILES, reads);
+  const prunedEvent = pruned.getMessage(EventSchema.typeName) ?? EventSchema;
+  const run = plan(celEnv({ registry: pruned, funcs: [payloadCase] }), parsed);
   const test = (event: Event, now: Timestamp): boolean => {
     const payload = only && event.payload.value ? event.payload.value : undefined;
     const r = run(payload ? { event, now, payload } : { event, now });
@@ -162,7 +171,7 @@ function compile(spec: WhereSpec): WhereProgram {
   return {
     expression: source,
     matches: (event, now = timestampFromMs(Date.now())) => test(event, now),
-    matchesBytes: (data, now = timestampFromMs(Date.now())) => test(fromBinary(EventSchema, data), now),
+    matchesBytes: (data, now = timestampFromMs(Date.now())) => test(fromBinary(prunedEvent, data, { readUnknownFields: false }) as Event, now),
   };
 }
 
