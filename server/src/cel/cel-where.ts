@@ -1,7 +1,7 @@
 // `EventFilter.where`: CEL expressions over what happened, compiled once per (expression, types)
 // and evaluated wherever events are read (the hub for live events, the store's reader for history).
 // A leaf module: the stores, the read side and the services all use it, it uses none of them.
-import { celEnv, celFunc, CelScalar, isCelError, objectType, parse, plan, type CelType } from "@bufbuild/cel";
+import { celEnv, celFunc, CelScalar, isCelError, objectType, parse, plan, type CelType, type CelValue } from "@bufbuild/cel";
 import type { Expr, ParsedExpr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import { createRegistry, fromBinary, type DescField, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import type { ReflectMessage } from "@bufbuild/protobuf/reflect";
@@ -157,13 +157,14 @@ function compile(spec: WhereSpec): WhereProgram {
   if (result.type !== CelScalar.BOOL && result.type !== CelScalar.DYN) failAt(source, 0, `the expression must be a bool, it is a ${result.type.toString()}`);
   if (result.cost > MAX_WHERE_COST) failAt(source, 0, `the expression may cost ${result.cost} steps per event, at most ${MAX_WHERE_COST} are allowed`);
   for (const node of guarded) rewriteToGuard(node);
+  const constants = foldLiterals(parsed.expr, (node, description) => failAt(source, positions[node.id.toString()] ?? 0, description));
   // Stored events are decoded through descriptors that keep only what the expression reads.
   const pruned = prunedRegistry(FILES, reads);
   const prunedEvent = pruned.getMessage(EventSchema.typeName) ?? EventSchema;
   const run = plan(celEnv({ registry: pruned, funcs: [payloadCase] }), parsed);
   const test = (event: Event, now: Timestamp): boolean => {
     const payload = only && event.payload.value ? event.payload.value : undefined;
-    const r = run(payload ? { event, now, payload } : { event, now });
+    const r = run({ ...constants, event, now, ...(payload ? { payload } : {}) });
     if (r === true) return true;
     if (r !== false || isCelError(r)) evalErrors++;
     return false;
@@ -173,6 +174,53 @@ function compile(spec: WhereSpec): WhereProgram {
     matches: (event, now = timestampFromMs(Date.now())) => test(event, now),
     matchesBytes: (data, now = timestampFromMs(Date.now())) => test(fromBinary(prunedEvent, data, { readUnknownFields: false }) as Event, now),
   };
+}
+
+/** Literal conversions, folded into constants once. */
+const FOLDED = new Set(["duration", "timestamp"]);
+
+/**
+ * `duration("1h")` and `timestamp("2026-01-01T00:00:00Z")` with a literal argument are evaluated
+ * once, here: a malformed literal is a compile error with its position, not a failure per event,
+ * and each evaluation skips the parsing (it cost more than the comparison). Each becomes a
+ * variable (`@literalN`, a name CEL source cannot write) bound with the value.
+ */
+function foldLiterals(root: Expr, fail: (node: Expr, description: string) => never): Record<string, CelValue> {
+  const values: Record<string, CelValue> = {};
+  const visit = (node: Expr): void => {
+    const k = node.exprKind;
+    if (k.case === "callExpr" && !k.value.target && FOLDED.has(k.value.function) && k.value.args.length === 1 && k.value.args[0]?.exprKind.case === "constExpr") {
+      const value = plan(baseEnv, node)();
+      if (isCelError(value)) fail(node, `${k.value.function}() of an invalid literal: ${value.message}`);
+      const name = `@literal${Object.keys(values).length}`;
+      values[name] = value;
+      node.exprKind = { case: "identExpr", value: { $typeName: "cel.expr.Expr.Ident", name } } as never;
+      return;
+    }
+    for (const child of children(node)) visit(child);
+  };
+  visit(root);
+  return values;
+}
+
+function children(node: Expr): Expr[] {
+  const k = node.exprKind;
+  switch (k.case) {
+    case "selectExpr":
+      return k.value.operand ? [k.value.operand] : [];
+    case "callExpr":
+      return [...(k.value.target ? [k.value.target] : []), ...k.value.args];
+    case "listExpr":
+      return k.value.elements;
+    case "structExpr":
+      return k.value.entries.flatMap((e) => [...(e.keyKind.case === "mapKey" ? [e.keyKind.value] : []), ...(e.value ? [e.value] : [])]);
+    case "comprehensionExpr": {
+      const c = k.value;
+      return [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].filter((x): x is Expr => x !== undefined);
+    }
+    default:
+      return [];
+  }
 }
 
 /** `event.<case>` becomes `@payload_case(event, "<case>")`, which fails for another case. */
