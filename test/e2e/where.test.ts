@@ -169,6 +169,15 @@ describe(`EventFilter.where (seed ${SEED})`, () => {
     published.push(...more);
   });
 
+  it("sends checkpoints while a catch-up with a where reads history without a match", async () => {
+    const checkpoints: string[] = [];
+    const abort = new AbortController();
+    const events = t.newClient().subscribe({ where: "event.source == 'nobody'" }, { from: "beginning", signal: abort.signal, onCheckpoint: (p) => checkpoints.push(p), onCaughtUp: () => abort.abort() });
+    for await (const e of events) assert.fail(`unexpected event ${e.id}`);
+    assert.ok(checkpoints.length >= Math.floor(published.length / 25) - 1, `${checkpoints.length} checkpoints over ${published.length} events`);
+    assert.deepEqual([...checkpoints].sort(), checkpoints, "in position order");
+  });
+
   it("a consumer group with a where gets exactly the matching events", async () => {
     const c = CASES[0] as Case;
     const source = "group-where-svc";

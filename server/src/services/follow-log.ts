@@ -84,7 +84,9 @@ export type LogItem =
   /** A live event from the hub; not filtered: the follower decides. */
   | { readonly kind: "live"; readonly event: HubEvent }
   /** History is done; what follows is live (yielded once). */
-  | { readonly kind: "caughtUp"; readonly seq: bigint };
+  | { readonly kind: "caughtUp"; readonly seq: bigint }
+  /** History was read up to `seq` without a match (a filter with a `where`): a resume point. */
+  | { readonly kind: "scanned"; readonly seq: bigint };
 
 export interface FollowOptions {
   store: EventStore;
@@ -92,6 +94,8 @@ export interface FollowOptions {
   /** Applied to history reads; live events come unfiltered. */
   filter: StoreFilter;
   maxBuffered: number;
+  /** Events one history read examines at most for a filter with a `where`. */
+  whereScanRows?: number;
   signal: AbortSignal;
   /** The sequence number to follow after, given the hub's position at attach time. */
   start: (hubSeq: bigint) => Promise<bigint>;
@@ -108,7 +112,7 @@ async function* historyPages(o: FollowOptions, cursor: bigint, floor: bigint): A
   const history = { filter: o.filter, afterPosition: encodePosition(cursor), beforePosition: encodePosition(floor + 1n), limit: CATCH_UP_CHUNK };
   if (o.filter.where) {
     // Bounded reads, so a selective expression over a long history still makes progress visibly.
-    for await (const page of scanWhereAhead(o.store, { ...history, maxScanned: CATCH_UP_WHERE_SCAN }, o.signal)) {
+    for await (const page of scanWhereAhead(o.store, { ...history, maxScanned: o.whereScanRows ?? CATCH_UP_WHERE_SCAN }, o.signal)) {
       yield { rows: page.events, cursor: page.done ? floor : (decodePosition(page.scannedTo) ?? floor) };
     }
     return;
@@ -150,6 +154,7 @@ export async function* followLogBatches(o: FollowOptions): AsyncGenerator<LogIte
       if (cursor < floor) {
         for await (const page of historyPages(o, cursor, floor)) {
           if (page.rows.length > 0) yield page.rows.map((r): LogItem => ({ kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data }));
+          else if (page.cursor < floor) yield [{ kind: "scanned", seq: page.cursor }];
           cursor = page.cursor;
         }
       }

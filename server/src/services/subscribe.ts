@@ -20,6 +20,8 @@ export interface SubscribeDeps {
   hub: LiveHub;
   /** Live events a subscriber may have waiting before it is cut off as too slow. */
   maxBuffered: number;
+  /** Events one catch-up read examines at most for a filter with a `where`. */
+  whereScanRows?: number;
   metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
 }
 
@@ -62,7 +64,7 @@ const caughtUp = (position: string) => create(SubscribeResponseSchema, { kind: {
 const checkpoint = (position: string) => create(SubscribeResponseSchema, { kind: { case: "checkpoint", value: { position } } });
 
 /** The Subscribe handler: catch-up from the store, then live events from the hub. */
-export function subscribeHandler({ store, hub, maxBuffered, metrics }: SubscribeDeps) {
+export function subscribeHandler({ store, hub, maxBuffered, whereScanRows, metrics }: SubscribeDeps) {
   return async function* subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<Uint8Array | ReturnType<typeof caughtUp>> {
     const filter = compileFilter(req.filter);
     const matches = matcher(filter);
@@ -75,6 +77,7 @@ export function subscribeHandler({ store, hub, maxBuffered, metrics }: Subscribe
         hub,
         filter,
         maxBuffered,
+        ...(whereScanRows === undefined ? {} : { whereScanRows }),
         signal: ctx.signal,
         start: async (hubSeq) => {
           const start = await startSeq(req, store, hubSeq);
@@ -95,6 +98,10 @@ export function subscribeHandler({ store, hub, maxBuffered, metrics }: Subscribe
         } else if (item.kind === "caughtUp") {
           cursor = item.seq;
           yield caughtUp(encodePosition(item.seq));
+        } else if (item.kind === "scanned") {
+          // A catch-up with a `where` read a stretch of history without a match: resume past it.
+          cursor = item.seq;
+          yield checkpoint(encodePosition(item.seq));
         } else {
           const e = item.event;
           cursor = e.seq;
