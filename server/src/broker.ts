@@ -22,7 +22,7 @@ import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
 import { createMetrics, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
-import { openMongoStore } from "./store/mongo/mongo-store.js";
+import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
 
 const HEALTH_INTERVAL_MS = 5_000;

@@ -11,7 +11,7 @@ import { MongoClient } from "mongodb";
 import { eventFromBinary, newEventId, type EventType } from "../../sdk/src/index.js";
 import type { EventStore, NewEvent, StoredEvent } from "../../server/src/store/event-store.js";
 import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
-import { openMongoStore } from "../../server/src/store/mongo/mongo-store.js";
+import { openMongoStore } from "../../server/src/store/mongo/mongo-open.js";
 import { prepareEvent } from "../../server/src/services/prepare-event.js";
 import { DomainError } from "../../server/src/errors.js";
 import { ErrorReason } from "../../sdk/src/index.js";
