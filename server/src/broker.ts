@@ -47,7 +47,7 @@ export interface BrokerHandle {
 
 async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore> {
   if (config.mongodbUrl) {
-    return openMongoStore({ url: config.mongodbUrl, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log });
+    return openMongoStore({ url: config.mongodbUrl, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log, operationTimeoutMs: config.mongodbTimeoutMs });
   }
   return openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log });
 }

@@ -47,8 +47,22 @@ async function ensureIndexes(events: Collection<EventDoc>, retentionMs: number):
   }
 }
 
+const UNAUTHORIZED = 13;
+
 /** On a mongos: `events` and `counters` must be unsharded and on one shard (mongo-deployment.ts). */
-async function checkSharding(client: MongoClient, database: string): Promise<string[]> {
+async function checkSharding(client: MongoClient, options: MongoStoreOptions): Promise<string[]> {
+  try {
+    return await readPlacements(client, options.database);
+  } catch (err) {
+    // why: an application user often may not read the config database; the check is a safety net,
+    // README states the requirement, so say the check was skipped rather than refuse to start.
+    if (!(err instanceof MongoServerError && err.code === UNAUTHORIZED)) throw err;
+    options.log.warn({ err }, "cannot read the config database: not checking that 'events' and 'counters' are unsharded on one shard");
+    return [];
+  }
+}
+
+async function readPlacements(client: MongoClient, database: string): Promise<string[]> {
   const config = client.db("config");
   const primary = (await config.collection<{ _id: string; primary?: string }>("databases").findOne({ _id: database }))?.primary;
   const where = async (name: string) => {
@@ -84,7 +98,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<EventS
     const db = client.db(options.database);
     await ensureCollections(db);
     if (hello.msg === "isdbgrid") {
-      const sharding = await checkSharding(client, options.database);
+      const sharding = await checkSharding(client, options);
       if (sharding.length > 0) throw new MongoDeploymentError(sharding.join("; "));
     }
     const events = db.collection<EventDoc>("events");
