@@ -24,9 +24,7 @@ async function ensureCollections(db: Db): Promise<void> {
   // Created up front (not implicitly inside the first transaction), so that on a sharded cluster they
   // exist on the database's primary shard before the placement check.
   for (const name of ["events", "counters", "kv"]) {
-    await db.createCollection(name).catch((err: unknown) => {
-      if (!(err instanceof MongoServerError && err.code === NAMESPACE_EXISTS)) throw err;
-    });
+    await db.createCollection(name).catch(ignoreCodes(NAMESPACE_EXISTS));
   }
 }
 
@@ -40,11 +38,29 @@ async function ensureIndexes(events: Collection<EventDoc>, retentionMs: number):
     { key: { rec: 1, pos: 1 }, name: "rec_pos" },
   ]);
   const indexes = (await events.listIndexes().toArray()) as IndexInfo[];
+  const collMod = (field: string, expireAfterSeconds: number) =>
+    events.db.command({ collMod: events.collectionName, index: { keyPattern: { [field]: 1 }, expireAfterSeconds } });
   for (const action of planTtl(indexes, retentionMs)) {
-    if (action.op === "drop") await events.dropIndex(action.name);
-    else if (action.op === "create") await events.createIndex({ [action.field]: 1 }, { name: action.name, expireAfterSeconds: action.expireAfterSeconds });
-    else await events.db.command({ collMod: events.collectionName, index: { keyPattern: { [action.field]: 1 }, expireAfterSeconds: action.expireAfterSeconds } });
+    // why: another broker starting at the same time may have done the same change first.
+    if (action.op === "drop") await events.dropIndex(action.name).catch(ignoreCodes(INDEX_NOT_FOUND));
+    else if (action.op === "collMod") await collMod(action.field, action.expireAfterSeconds);
+    else {
+      await events.createIndex({ [action.field]: 1 }, { name: action.name, expireAfterSeconds: action.expireAfterSeconds }).catch(async (err: unknown) => {
+        if (!(err instanceof MongoServerError && err.code === INDEX_OPTIONS_CONFLICT)) throw err;
+        await collMod(action.field, action.expireAfterSeconds);
+      });
+    }
   }
+}
+
+const INDEX_NOT_FOUND = 27;
+const INDEX_OPTIONS_CONFLICT = 85;
+
+/** A rejection handler that swallows the given server error codes and rethrows anything else. */
+function ignoreCodes(...codes: number[]): (err: unknown) => void {
+  return (err) => {
+    if (!(err instanceof MongoServerError && typeof err.code === "number" && codes.includes(err.code))) throw err;
+  };
 }
 
 const UNAUTHORIZED = 13;
