@@ -391,6 +391,14 @@ for (const makeBackend of backends) {
       assert.deepEqual((await store.scan({ filter: { subject: { prefix: tag } }, limit: 10 })).map((r) => r.position), [e.position]);
     });
 
+    it("does not read for a caller that already went away: rejects with its reason (issue 19)", async () => {
+      const controller = new AbortController();
+      const reason = new Error("client cancelled");
+      controller.abort(reason);
+      await assert.rejects(store.scan({ filter: {}, limit: 10 }, { signal: controller.signal }), (err: unknown) => err === reason);
+      await assert.rejects(store.count({ filter: {} }, { signal: controller.signal }), (err: unknown) => err === reason);
+    });
+
     it("answers ping, and STORE_UNAVAILABLE once closed", async () => {
       await store.ping();
       const extra = await backend.open();
