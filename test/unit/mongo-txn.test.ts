@@ -1,9 +1,9 @@
 // Issue 19, items 5-7: the append transaction's retries are bounded in time and follow the drivers'
 // transactions spec; server codes map to a status instead of INTERNAL.
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { MongoNetworkError, MongoServerError } from "mongodb";
-import { nextTxnStep, txnBackoffMs } from "../../server/src/store/mongo/mongo-txn.js";
+import { MongoClient, MongoNetworkError, MongoServerError } from "mongodb";
+import { nextTxnStep, runTransaction, txnBackoffMs } from "../../server/src/store/mongo/mongo-txn.js";
 import { translateMongoError } from "../../server/src/store/mongo/mongo-errors.js";
 import { DomainError } from "../../server/src/errors.js";
 import { ErrorReason } from "../../sdk/src/index.js";
@@ -68,5 +68,73 @@ describe("translateMongoError()", () => {
   it("leaves an unknown server error as is (INTERNAL at the boundary)", () => {
     const err = serverError(2, [], "BadValue");
     assert.equal(translateMongoError(err), err);
+  });
+});
+
+describe("runTransaction()", () => {
+  // A real driver session of a client that never connects: a transaction that sends no command
+  // starts, aborts and commits inside the driver, so the loop runs without a server.
+  const client = new MongoClient("mongodb://127.0.0.1:1/?replicaSet=rs0");
+  after(() => client.close());
+  const manualClock = () => {
+    let now = 0;
+    const slept: number[] = [];
+    return { slept, clock: { now: () => now, sleep: async (ms: number) => void slept.push(ms) }, advance: (ms: number) => void (now += ms) };
+  };
+
+  it("runs the body again after transient errors, then commits", async () => {
+    const { clock, slept } = manualClock();
+    const session = client.startSession();
+    let attempts = 0;
+    const result = await runTransaction(
+      session,
+      async () => {
+        if (++attempts < 3) throw serverError(112, ["TransientTransactionError"], "WriteConflict");
+        return "done";
+      },
+      () => ({}),
+      10_000,
+      clock,
+    );
+    assert.equal(result, "done");
+    assert.equal(attempts, 3);
+    assert.equal(slept.length, 2);
+    await session.endSession();
+  });
+
+  it("gives up with the last error once the budget is spent", async () => {
+    const { clock, advance } = manualClock();
+    const session = client.startSession();
+    let attempts = 0;
+    const conflict = serverError(112, ["TransientTransactionError"], "WriteConflict");
+    await assert.rejects(
+      runTransaction(
+        session,
+        async () => {
+          attempts++;
+          advance(4_000);
+          throw conflict;
+        },
+        () => ({}),
+        10_000,
+        clock,
+      ),
+      (err: unknown) => err === conflict,
+    );
+    assert.equal(attempts, 3, "attempts at 4 s and 8 s are retried, the one ending at 12 s is not");
+    await session.endSession();
+  });
+
+  it("does not retry an error that is not transient", async () => {
+    const session = client.startSession();
+    let attempts = 0;
+    const duplicate = serverError(11000, [], "DuplicateKey");
+    const body = async () => {
+      attempts++;
+      throw duplicate;
+    };
+    await assert.rejects(runTransaction(session, body, () => ({}), 10_000, manualClock().clock), (err: unknown) => err === duplicate);
+    assert.equal(attempts, 1);
+    await session.endSession();
   });
 });

@@ -61,6 +61,13 @@ export const MONGO_MAX_COMMIT_BYTES = 16 * 1024 * 1024;
 const nowUs = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000);
 
 type Row = Pick<EventDoc, "pos" | "rec" | "data">;
+/** Options every read passes to the driver (see {@link MongoStore.read}). */
+interface ReadOptions {
+  session: ClientSession;
+  readConcern: typeof MAJORITY;
+  maxTimeMS: number;
+  signal?: AbortSignal;
+}
 const ROW = { pos: 1, rec: 1, data: 1 } as const;
 
 function toStored(doc: Row): StoredEvent {
@@ -153,7 +160,7 @@ export class MongoStore implements EventStore {
   }
 
   /** Runs a read with majority read concern, causally after every earlier read and commit. */
-  private read<T>(limits: ReadLimits | undefined, body: (opts: { session: ClientSession; readConcern: typeof MAJORITY; maxTimeMS: number; signal?: AbortSignal }) => Promise<T>): Promise<T> {
+  private read<T>(limits: ReadLimits | undefined, body: (opts: ReadOptions) => Promise<T>): Promise<T> {
     const maxTimeMS = readMaxTimeMs(this.timeoutMs, limits, Date.now());
     return this.reads
       .run((session) => body({ session, readConcern: MAJORITY, maxTimeMS, ...(limits?.signal ? { signal: limits.signal } : {}) }))
@@ -171,7 +178,7 @@ export class MongoStore implements EventStore {
     });
   }
 
-  private async rangeFilter(range: StoreRange, o: Parameters<Parameters<MongoStore["read"]>[1]>[0]): Promise<Filter<EventDoc> | undefined> {
+  private async rangeFilter(range: StoreRange, o: ReadOptions): Promise<Filter<EventDoc> | undefined> {
     const { filter } = range;
     if (filter.types?.length === 0 || filter.sources?.length === 0) return undefined;
     const firsts = new Map<number, number | undefined>();
