@@ -1,4 +1,4 @@
-import { MongoClient, MongoServerError, type Collection, type Db } from "mongodb";
+import { MongoClient, MongoServerError, MongoWriteConcernError, type Collection, type Db } from "mongodb";
 import type { EventStore } from "../event-store.js";
 import { translateMongoError } from "./mongo-errors.js";
 import {
@@ -120,7 +120,7 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<EventS
     const events = db.collection<EventDoc>("events");
     const counters = db.collection<CounterDoc>("counters");
     await ensureIndexes(events, options.retentionMs);
-    await probeWriteConcern(counters, options.writeConcern, timeoutMs);
+    await probeWriteConcern(counters, options, timeoutMs);
     if (options.writeConcern !== "majority") {
       options.log.warn({ writeConcern: options.writeConcern }, "BROKER_MONGODB_WRITE_CONCERN below majority: acknowledged events can be rolled back by a failover");
     }
@@ -133,11 +133,16 @@ export async function openMongoStore(options: MongoStoreOptions): Promise<EventS
 }
 
 /** Writes the counter once with the configured write concern: an impossible one fails here, not on every append. */
-async function probeWriteConcern(counters: Collection<CounterDoc>, w: "majority" | number, timeoutMs: number): Promise<void> {
+async function probeWriteConcern(counters: Collection<CounterDoc>, options: MongoStoreOptions, timeoutMs: number): Promise<void> {
+  const w = options.writeConcern;
   try {
     await counters.updateOne({ _id: COUNTER_ID }, { $setOnInsert: { seq: 0n, lastRecUs: 0n } }, { upsert: true, writeConcern: { w, journal: true, wtimeoutMS: timeoutMs } });
   } catch (err) {
     const problem = writeConcernProblem(err instanceof MongoServerError ? (err.code as number | undefined) : undefined, w);
-    throw problem === undefined ? err : new MongoDeploymentError(problem);
+    if (problem !== undefined) throw new MongoDeploymentError(problem);
+    // why: a majority out of reach right now (a member down) is an outage the health check reports,
+    // not a reason to refuse to start.
+    if (!(err instanceof MongoWriteConcernError)) throw err;
+    options.log.warn({ err }, "the write concern was not satisfied in time at start-up; appends will fail until it is");
   }
 }
