@@ -206,9 +206,12 @@ export class MongoStore implements EventStore {
       const order = query.newestFirst ? -1 : 1;
       if (!isPrefixQuery(query)) return (await this.events.find(q, o).sort({ pos: order }).limit(query.limit).project<Row>(ROW).toArray()).map(toStored);
       // A subject prefix is a range on subject_pos, whose entries are not in position order, so the
-      // server sorts. Sorting only index keys (a covered query) keeps that sort small and in memory,
-      // where sorting whole documents of up to 1 MiB could pass the 100 MB sort limit; then fetch.
-      const keys = await this.events.find(q, { ...o, hint: "subject_pos" }).sort({ pos: order }).limit(query.limit).project<{ pos: bigint }>({ _id: 0, pos: 1 }).toArray();
+      // server must sort. The pipeline keeps only `pos` before its top-k sort (the aggregation
+      // optimiser reorders $sort only with $match/$limit/$skip, and reads only the fields a pipeline
+      // needs), so the sort holds `limit` positions, never `limit` documents of up to 1 MiB each
+      // (the 100 MB in-memory sort limit); then the page is fetched by position.
+      const pipeline = [{ $match: q }, { $project: { _id: 0, pos: 1 } }, { $sort: { pos: order } }, { $limit: query.limit }];
+      const keys = await this.events.aggregate<{ pos: bigint }>(pipeline, { ...o, hint: "subject_pos" }).toArray();
       if (keys.length === 0) return [];
       const rows = await this.events.find({ pos: { $in: keys.map((k) => k.pos) } }, o).sort({ pos: order }).project<Row>(ROW).toArray();
       return rows.map(toStored);
