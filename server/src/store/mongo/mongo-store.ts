@@ -206,10 +206,10 @@ export class MongoStore implements EventStore {
       const order = query.newestFirst ? -1 : 1;
       if (!isPrefixQuery(query)) return (await this.events.find(q, o).sort({ pos: order }).limit(query.limit).project<Row>(ROW).toArray()).map(toStored);
       // A subject prefix is a range on subject_pos, whose entries are not in position order, so the
-      // server must sort. The pipeline keeps only `pos` before its top-k sort (the aggregation
-      // optimiser reorders $sort only with $match/$limit/$skip, and reads only the fields a pipeline
-      // needs), so the sort holds `limit` positions, never `limit` documents of up to 1 MiB each
-      // (the 100 MB in-memory sort limit); then the page is fetched by position.
+      // server must sort. The pipeline needs only `pos` for its top-k sort, and an aggregation reads
+      // only the fields it needs (manual, "Aggregation Pipeline Optimization > Projection
+      // Optimization"), so the sort holds `limit` positions, never `limit` documents of up to 1 MiB
+      // each (the 100 MB in-memory sort limit); then the page is fetched by position.
       const pipeline = [{ $match: q }, { $project: { _id: 0, pos: 1 } }, { $sort: { pos: order } }, { $limit: query.limit }];
       const keys = await this.events.aggregate<{ pos: bigint }>(pipeline, { ...o, hint: "subject_pos" }).toArray();
       if (keys.length === 0) return [];
