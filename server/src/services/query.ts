@@ -10,7 +10,7 @@ import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, ScanQuery } from "../store/event-store.js";
+import type { EventStore, ReadLimits, ScanQuery } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { scanWhereAhead } from "../store/where-scan.js";
@@ -74,6 +74,11 @@ function afterPosition(position: string, field: string): string | undefined {
 }
 
 /** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
+/** The call's cancellation and deadline, so the store stops working for a caller that is gone. */
+function readLimits(ctx: HandlerContext): ReadLimits {
+  return { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() };
+}
+
 export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
@@ -91,7 +96,7 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
       return messageWithField(1, stored.data);
     },
 
-    async queryEvents(req: QueryEventsRequest) {
+    async queryEvents(req: QueryEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
@@ -105,23 +110,24 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
       };
       // With a `where`, a page reads a bounded stretch of the log: it may end short, even empty,
       // with a token that continues after the last event it examined.
-      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: whereScanRows }) : undefined;
-      const rows = found ? found.events : await store.scan(query);
+      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: whereScanRows }, readLimits(ctx)) : undefined;
+      const rows = found ? found.events : await store.scan(query, readLimits(ctx));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const resume = rows.length > limit && last ? last.position : found && !found.done && found.scannedTo !== "" ? found.scannedTo : undefined;
       return queryEventsResponse(page.map((r) => r.data), resume === undefined ? "" : writeToken(req, resume));
     },
 
-    async countEvents(req: CountEventsRequest) {
+    async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
       const bounds = timeBounds(req.fromTime, req.toTime);
       if (!filter.where) {
         if (req.pageToken !== "") throw invalidRequest("page_token", "page_token", "'page_token' is only used by counts with a 'filter.where'");
-        return { count: BigInt(await store.count({ filter, ...bounds })), nextPageToken: "" };
+        return { count: BigInt(await store.count({ filter, ...bounds }, readLimits(ctx))), nextPageToken: "" };
       }
       const cursor = readToken(req);
-      const found = await store.scanWhere({ filter, ...bounds, limit: whereScanRows * WHERE_COUNT_FACTOR, maxScanned: whereScanRows * WHERE_COUNT_FACTOR, countOnly: true, ...(cursor === undefined ? {} : { afterPosition: cursor }) });
+      const scan = whereScanRows * WHERE_COUNT_FACTOR;
+      const found = await store.scanWhere({ filter, ...bounds, limit: scan, maxScanned: scan, countOnly: true, ...(cursor === undefined ? {} : { afterPosition: cursor }) }, readLimits(ctx));
       const more = !found.done && found.scannedTo !== "";
       return { count: BigInt(found.matched), nextPageToken: more ? writeToken(req, found.scannedTo) : "" };
     },

@@ -3,7 +3,7 @@
 // from such pages for callers that need the whole answer.
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { compileWhere, whereEvalErrors } from "../cel/cel-where.js";
-import type { EventStore, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "./event-store.js";
+import type { EventStore, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "./event-store.js";
 
 /** Rows examined per page when a caller wants everything (scan, count). */
 export const WHERE_SCAN_ROWS = 4_096;
@@ -19,7 +19,11 @@ export function pastPosition<Q extends ScanQuery>(query: Q, scannedTo: string): 
  * A bounded `where` scan over a store's plain scan: reads rows in chunks and evaluates here. For
  * stores whose reads happen elsewhere (MongoDB); SQLite evaluates in its reader thread instead.
  */
-export async function scanWhereInProcess(scanPlain: (q: ScanQuery) => Promise<StoredEvent[]>, query: WhereScanQuery): Promise<WherePage> {
+export async function scanWhereInProcess(
+  scanPlain: (q: ScanQuery, limits?: ReadLimits) => Promise<StoredEvent[]>,
+  query: WhereScanQuery,
+  limits?: ReadLimits,
+): Promise<WherePage> {
   const where = query.filter.where;
   if (!where) throw new Error("scanWhere needs filter.where");
   const program = compileWhere(where);
@@ -33,7 +37,7 @@ export async function scanWhereInProcess(scanPlain: (q: ScanQuery) => Promise<St
   let q: ScanQuery = { ...query, filter };
   for (;;) {
     const chunk = Math.min(READ_CHUNK, query.maxScanned - scanned);
-    const rows = await scanPlain({ ...q, limit: chunk });
+    const rows = await scanPlain({ ...q, limit: chunk }, limits);
     for (const r of rows) {
       scanned++;
       scannedTo = r.position;
@@ -49,11 +53,11 @@ export async function scanWhereInProcess(scanPlain: (q: ScanQuery) => Promise<St
 }
 
 /** Every matching event up to `query.limit`, however many rows that reads. */
-export async function scanAllWhere(store: Pick<EventStore, "scanWhere">, query: ScanQuery): Promise<StoredEvent[]> {
+export async function scanAllWhere(store: Pick<EventStore, "scanWhere">, query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];
   let q: WhereScanQuery = { ...query, maxScanned: WHERE_SCAN_ROWS };
   for (;;) {
-    const page = await store.scanWhere({ ...q, limit: query.limit - out.length });
+    const page = await store.scanWhere({ ...q, limit: query.limit - out.length }, limits);
     out.push(...page.events);
     if (page.done || out.length >= query.limit || page.scannedTo === "") return out;
     q = pastPosition(q, page.scannedTo);
@@ -61,11 +65,11 @@ export async function scanAllWhere(store: Pick<EventStore, "scanWhere">, query: 
 }
 
 /** How many events of a range match, reading all of them. */
-export async function countAllWhere(store: Pick<EventStore, "scanWhere">, range: StoreRange): Promise<number> {
+export async function countAllWhere(store: Pick<EventStore, "scanWhere">, range: StoreRange, limits?: ReadLimits): Promise<number> {
   let total = 0;
   let q: WhereScanQuery = { ...range, limit: Number.MAX_SAFE_INTEGER, maxScanned: WHERE_SCAN_ROWS * 4, countOnly: true };
   for (;;) {
-    const page = await store.scanWhere(q);
+    const page = await store.scanWhere(q, limits);
     total += page.matched;
     if (page.done || page.scannedTo === "") return total;
     q = pastPosition(q, page.scannedTo);
@@ -82,11 +86,11 @@ export async function* scanWhereAhead(
   signal: AbortSignal,
   more: (scannedTo: string) => boolean = () => true,
 ): AsyncGenerator<WherePage> {
-  let next: Promise<WherePage> | undefined = store.scanWhere(query);
+  let next: Promise<WherePage> | undefined = store.scanWhere(query, { signal });
   try {
     while (next && !signal.aborted) {
       const page: WherePage = await next;
-      next = !page.done && page.scannedTo !== "" && more(page.scannedTo) ? store.scanWhere(pastPosition(query, page.scannedTo)) : undefined;
+      next = !page.done && page.scannedTo !== "" && more(page.scannedTo) ? store.scanWhere(pastPosition(query, page.scannedTo), { signal }) : undefined;
       yield page;
     }
   } finally {
