@@ -41,8 +41,8 @@ export interface CheckOptions {
   /** Why a global is missing, for a better message (e.g. `payload` without one type). */
   missing?: ReadonlyMap<string, string>;
   /**
-   * Called for every field selected on a message; may throw to refuse it (e.g. a payload case the
-   * filter excludes). Returns a replacement for the select node (the payload guard), or undefined.
+   * Called for every field selected on a message, with the select node; may throw a CelCheckError
+   * to refuse it (e.g. a payload case the filter excludes).
    */
   onSelect?: (message: DescMessage, field: DescField, node: Expr) => void;
   /** Called for a message used as a value (compared, passed, listed), not just read from. */
@@ -81,13 +81,9 @@ function scalarType(s: ScalarType): CelType {
   }
 }
 
-function messageType(m: DescMessage): CelType {
-  return objectType(m);
-}
-
 function fieldValueType(f: DescField, kind: "scalar" | "enum" | "message"): CelType {
   if (kind === "enum") return INT;
-  if (kind === "message" && f.message) return messageType(f.message);
+  if (kind === "message" && f.message) return objectType(f.message);
   return scalarType(f.scalar ?? ScalarType.STRING);
 }
 
@@ -106,7 +102,7 @@ function fieldType(f: DescField): Typed {
     case "enum":
       return { type: INT, cost: 1 };
     case "message":
-      return { type: messageType(f.message), cost: 1 };
+      return { type: objectType(f.message), cost: 1 };
     default:
       return { type: scalarType(f.scalar), cost: 1 };
   }
@@ -317,8 +313,7 @@ class Checker {
       const cond = this.check(c.loopCondition);
       const step = this.check(c.loopStep);
       const result = this.check(c.result);
-      const type = sameType(step.type, init.type) ? result.type : isDyn(result.type) ? DYN : result.type;
-      return { type, cost: range.cost + init.cost + n * (cond.cost + step.cost + 1) + result.cost, items: n };
+      return { type: result.type, cost: range.cost + init.cost + n * (cond.cost + step.cost + 1) + result.cost, items: n };
     } finally {
       this.scopes.pop();
     }
