@@ -251,14 +251,17 @@ async function fanout(p: Record<string, number>, mode: "embedded" | "nats", nats
 }
 
 /** Fills a store directly (the append path without gRPC), to measure reads over many events. */
-async function preload(dataDir: string, count: number): Promise<void> {
+async function preload(dataDir: string, count: number, hitEvery = 0): Promise<void> {
   const store = await openSqliteStore({ dataDir, sync: "normal", log: pino({ level: "silent" }) });
   const like = newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "preload" });
   const comment = benchEvent("preload");
+  // With hitEvery, one comment in hitEvery has another target: what a `where` bench looks for.
+  const hit = benchEvent("preload");
+  if (hit.payload.case === "commentCreated") hit.payload.value.targetId = "b-hit";
   for (let done = 0; done < count; ) {
     const group = [];
     for (let i = 0; i < 4_096 && done < count; i++, done++) {
-      const e = done % 10 === 0 ? like : comment;
+      const e = done % 10 === 0 ? like : hitEvery > 0 && done % hitEvery === 1 ? hit : comment;
       e.id = newEventId();
       group.push(prepareEvent(e, { maxEventBytes: 1 << 20 }));
     }
@@ -285,6 +288,30 @@ async function reads(p: Record<string, number>): Promise<void> {
   const files = ["events.db", "events.db-wal"].map((f) => join(dataDir, f)).filter((f) => existsSync(f));
   const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
   rows.push({ section, metric: "bytes per stored event (≈500-byte events, all indexes)", value: bytes / SIZE.stored, unit: "bytes" });
+}
+
+/** `where` (issue 17): a selective Replay over many events, and 100 subscribers with 100 expressions. */
+async function where(): Promise<void> {
+  const section = `where filters (${SIZE.stored.toLocaleString("en")} events stored)`;
+  const dataDir = tempDir();
+  await preload(dataDir, SIZE.stored, 100);
+  const b = await broker({}, dataDir);
+  try {
+    const r = await withGc(b, () => run("read", { address: b.address, mode: "replay", where: 'event.comment_created.target_id == "b-hit"' }));
+    const ms = r.r["ms"] ?? NaN;
+    rows.push({ section, metric: "Replay with a where matching 1%: events scanned", value: (SIZE.stored / ms) * 1000, unit: "ev/s", target: { op: ">=", value: 200_000 }, gcMs: r.gcMs, note: `${r.r["events"]} matches in ${(ms / 1000).toFixed(1)} s` });
+    const count = SIZE.fanout[2] ?? 1_000;
+    const source = "where-fan";
+    const subs = [0, 50].map((offset) => load("subscribers", { address: b.address, subscribers: 50, expect: count, source, timeoutMs: 180_000, whereEach: true, offset }));
+    await Promise.all(subs.map((s) => s.ready));
+    const f = await withGc(b, async () => {
+      await run("stream", { address: b.address, count, window: 2_000, source });
+      return combineSubscribers(await Promise.all(subs.map((s) => s.result)));
+    });
+    rows.push({ section, metric: "100 subscribers, 100 different expressions: deliveries", value: f.r["deliveriesPerSec"] ?? 0, unit: "deliveries/s", gcMs: f.gcMs, note: `broker CPU ${(f.cpuUs / count).toFixed(0)} µs per event (${(f.cpuUs / count / 100).toFixed(1)} per delivery); lost ${f.r["lost"]} of ${f.r["expected"]}` });
+  } finally {
+    await b.stop();
+  }
 }
 
 async function idle(): Promise<void> {
@@ -350,6 +377,7 @@ async function main(): Promise<void> {
     scenarios.push(["fanout", () => fanout(p, "embedded", nats)]);
     scenarios.push(["reads", () => reads(p)]);
     scenarios.push(["idle", () => idle()]);
+    scenarios.push(["where", () => where()]);
     scenarios.push(["nats", async () => {
       await ingest(p, "nats", nats);
       await mirrored(p, nats);

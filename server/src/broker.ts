@@ -124,8 +124,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const widened = widenStreamWindow(server);
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
-    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
-    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, metrics }),
+    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, whereScanRows: config.whereScanRows }),
+    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, whereScanRows: config.whereScanRows, metrics }),
   };
   const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
   addService(server, EventBrokerService, handlers, { log, calls, onError });

@@ -23,6 +23,8 @@ export interface BrokerConfig {
   shutdownGraceMs: number;
   /** Live events a subscriber may have waiting before it is ended as too slow. */
   subscriberBuffer: number;
+  /** Events one QueryEvents page or Replay read examines at most for a `where` (a count: 10×). */
+  whereScanRows: number;
   /**
    * Where consumer groups keep their progress and get redelivery: "jetstream" (durable consumers,
    * shared by every replica; needs BROKER_NATS_URL) or "store" (inside this broker).
@@ -54,6 +56,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_MAX_PENDING_EVENTS: "100000",
   BROKER_SHUTDOWN_GRACE_MS: "10000",
   BROKER_SUBSCRIBER_BUFFER: "10000",
+  BROKER_WHERE_SCAN_ROWS: "10000",
   BROKER_SQLITE_SYNC: "full",
 };
 
@@ -153,6 +156,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),
     subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
+    whereScanRows: integer(merged, "BROKER_WHERE_SCAN_ROWS", 10, 1_000_000),
     groupBackend: groupBackend(merged),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),

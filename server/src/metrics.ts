@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:http";
 import { once } from "node:events";
 import client from "prom-client";
 import type { Logger } from "pino";
+import { whereEvalErrors } from "./cel/cel-where.js";
 
 export interface BrokerMetrics {
   readonly registry: client.Registry;
@@ -31,6 +32,15 @@ export function createMetrics(): BrokerMetrics {
     deliveries: new client.Counter({ name: "broker_subscription_deliveries_total", help: "Events written to Subscribe streams", registers: [registry] }),
     slowConsumers: new client.Counter({ name: "broker_slow_consumers_total", help: "Subscribers ended for being too slow", registers: [registry] }),
   };
+  new client.Counter({
+    name: "broker_filter_where_errors_total",
+    help: "Events a filter's where expression failed on (each a non-match), in every thread of this process",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(whereEvalErrors());
+    },
+  });
   return m;
 }
 

@@ -238,6 +238,25 @@ for (const makeBackend of backends) {
         assert.deepEqual(await store.scan({ filter: mine, fromUs: Date.now() * 1000 + 3_600_000_000, limit: 10 }), []);
         assert.equal(await store.count({ filter: mine, fromUs: from }), got.length);
       });
+
+      it("evaluates a where: bounded pages that say how far they read, and whole scans and counts", async () => {
+        const filter = { ...mine, where: { expression: "event.source == 'a-svc' && event.type != 'comment.created'" } };
+        const keep = (e: NewEvent) => e.source === "a-svc" && e.type !== "comment.created";
+        assert.deepEqual(positions(await store.scan({ filter, limit: 100 })), expect(keep));
+        assert.deepEqual(positions(await store.scan({ filter, limit: 100, newestFirst: true })), expect(keep).reverse());
+        assert.equal(await store.count({ filter }), expect(keep).length);
+        const all = written.map((w) => w.a.position) as [string, string, string, string, string];
+        // Two rows examined: the first matches, the second does not; the page stops there.
+        const short = await store.scanWhere({ filter, limit: 100, maxScanned: 2 });
+        assert.deepEqual([positions(short.events), short.scannedTo, short.done, short.matched], [[all[0]], all[1], false, 1]);
+        // A limit of matches stops the page at the last match.
+        const one = await store.scanWhere({ filter, limit: 1, maxScanned: 100 });
+        assert.deepEqual([positions(one.events), one.scannedTo, one.done], [[all[0]], all[0], false]);
+        const rest = await store.scanWhere({ filter, afterPosition: all[1], limit: 100, maxScanned: 100, countOnly: true });
+        assert.deepEqual([rest.events, rest.matched, rest.scannedTo, rest.done], [[], 1, all[4], true]);
+        const none = await store.scanWhere({ filter: { ...filter, types: [] }, limit: 10, maxScanned: 10 });
+        assert.deepEqual([none.events, none.scannedTo, none.done], [[], "", true]);
+      });
     });
 
     it("expires events recorded before a time and never reuses their positions", async () => {

@@ -1,6 +1,7 @@
 // qingyu-events: the operator's terminal view of the broker, built on the SDK.
 //   qingyu-events tail 'social.*' --from 1h
 //   qingyu-events replay 'comment.*' --from 2026-11-01T00:00:00Z --to 1h
+//   qingyu-events count chapter.purchased --from 24h --where 'payload.amount.minor_units > 5000'
 //   echo '{"type":"like.added",...}' | qingyu-events publish --json
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -25,6 +26,7 @@ commands:
 patterns: 'social.*' (a domain), 'social.like.*', 'like.added', 'comment.*', '*'
 options:  --address host:port (default $BROKER_ADDRESS or 127.0.0.1:50051)
           --source s (repeatable filter; with publish: default source) --subject s --correlation-id c
+          --where expr (a CEL expression over event and payload, e.g. 'event.metadata["tenant"] == "t1"')
           --json (print each event as one JSON line; publish: the input is JSON)`;
 
 const OPTIONS = {
@@ -34,6 +36,7 @@ const OPTIONS = {
   source: { type: "string", multiple: true },
   subject: { type: "string" },
   "correlation-id": { type: "string" },
+  where: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -46,6 +49,7 @@ function filterOf(patterns: string[], v: Values) {
     ...(v.source ? { sources: v.source } : {}),
     ...(v.subject ? { subject: v.subject } : {}),
     ...(v["correlation-id"] ? { correlationId: v["correlation-id"] } : {}),
+    ...(v.where ? { where: v.where } : {}),
   };
 }
 

@@ -69,6 +69,13 @@ export interface EventQuery {
   /** Exact, or a prefix glob (`"book/*"`). */
   subject?: string;
   correlationId?: string;
+  /**
+   * A CEL expression the events must satisfy, evaluated by the broker, e.g.
+   * `event.chapter_purchased.amount.minor_units > 5000` or, with one type,
+   * `payload.amount.minor_units > 5000` (bindings: `event`, `payload`, `now`; see README).
+   * @throws BrokerError INVALID_ARGUMENT naming the line and column of a mistake
+   */
+  where?: string;
   /** Inclusive lower bound on recorded time. */
   from?: TimeInput;
   /** Exclusive upper bound on recorded time. */
@@ -235,20 +242,32 @@ export class BrokerClient {
     return { events: res.events, nextPageToken: res.nextPageToken };
   }
 
-  /** Every page of a query, one after the other. */
+  /**
+   * Every page of a query, one after the other. With `where`, the broker may answer pages that
+   * examined events but found none; those are skipped (the last page is always yielded).
+   */
   async *queryEvents(query: EventQuery = {}, opts: QueryOptions = {}): AsyncIterable<QueryPage> {
     let pageToken = opts.pageToken ?? "";
     do {
       const page = await this.queryPage(query, { ...opts, pageToken });
-      yield page;
       pageToken = page.nextPageToken;
+      if (page.events.length > 0 || pageToken === "") yield page;
     } while (pageToken !== "");
   }
 
-  /** How many events match a query. */
+  /**
+   * How many events match a query. With `where`, the broker counts a bounded stretch per call;
+   * this adds the calls up until the count is complete.
+   */
   async countEvents(query: EventQuery = {}, opts: CallOptions = {}): Promise<number> {
-    const res = await this.rpc.unary(EventBrokerService.method.countEvents, { filter: toFilter(query), ...bounds(query) }, opts);
-    return Number(res.count);
+    let total = 0;
+    let pageToken = "";
+    do {
+      const res = await this.rpc.unary(EventBrokerService.method.countEvents, { filter: toFilter(query), ...bounds(query), pageToken }, opts);
+      total += Number(res.count);
+      pageToken = res.nextPageToken;
+    } while (pageToken !== "");
+    return total;
   }
 
   /**

@@ -127,7 +127,7 @@ export class JetStreamLog {
       // synchronous run, so the NATS client sends it in one write rather than one per event.
       for await (const batch of followLogBatches({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal, start: async () => from })) {
         for (const item of batch) {
-          if (item.kind === "caughtUp") continue;
+          if (item.kind === "caughtUp" || item.kind === "scanned") continue;
           if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
           const seq = item.kind === "live" ? item.event.seq : item.seq;
           const data = item.kind === "live" ? item.event.data : item.data;

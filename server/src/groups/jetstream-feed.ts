@@ -81,7 +81,7 @@ class JetStreamFeed implements GroupFeed {
     const meta = { type: h?.get(HEADER_TYPE) ?? "", source: h?.get(HEADER_SOURCE) ?? "", subject: h?.get(HEADER_SUBJECT) ?? "", correlationId: h?.get(HEADER_CORRELATION) ?? "" };
     // The stream's arrival order is not a start point (the mirror may be catching up): the
     // group's start is a position.
-    if (!this.matches(meta) || (decodePosition(position) ?? 0n) <= this.startSeq) {
+    if (!this.matches(meta, m.data) || (decodePosition(position) ?? 0n) <= this.startSeq) {
       m.ack();
       return;
     }

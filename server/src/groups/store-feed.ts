@@ -55,7 +55,7 @@ export class StoreFeed implements GroupFeed {
     // Consecutive with what the group has read, and room in the window: take it from the hub.
     if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < WINDOW) {
       this.cursor = e.seq;
-      if (this.matches(e.meta) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
+      if (this.matches(e.meta, e.data) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
     } else {
       this.behind = true;
     }

@@ -13,16 +13,21 @@ import type { HandlerContext } from "../grpc/bind.js";
 import type { EventStore, ReadLimits, ScanQuery } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
+import { scanWhereAhead } from "../store/where-scan.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
+/** A CountEvents call with a `where` examines this many times a query page's events. */
+const WHERE_COUNT_FACTOR = 10;
 
 export interface QueryDeps {
   store: EventStore;
   subjectPrefix: string;
+  /** Events a QueryEvents page or a Replay read examines at most for a `where` before answering. */
+  whereScanRows?: number;
 }
 
 interface PageToken {
@@ -32,13 +37,17 @@ interface PageToken {
   q: string;
 }
 
-function fingerprint(req: QueryEventsRequest): string {
+function fingerprint(req: QueryEventsRequest | CountEventsRequest): string {
   const f = req.filter;
-  const parts = [f?.types, f?.domains, f?.sources, f?.subject, f?.correlationId, req.fromTime?.seconds, req.fromTime?.nanos, req.toTime?.seconds, req.toTime?.nanos, req.newestFirst];
+  const parts = [f?.types, f?.domains, f?.sources, f?.subject, f?.correlationId, req.fromTime?.seconds, req.fromTime?.nanos, req.toTime?.seconds, req.toTime?.nanos, "newestFirst" in req ? req.newestFirst : "count", f?.where];
   return createHash("sha256").update(JSON.stringify(parts, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))).digest("base64url").slice(0, 16);
 }
 
-function readToken(req: QueryEventsRequest): string | undefined {
+function writeToken(req: QueryEventsRequest | CountEventsRequest, position: string): string {
+  return Buffer.from(JSON.stringify({ p: position, q: fingerprint(req) })).toString("base64url");
+}
+
+function readToken(req: QueryEventsRequest | CountEventsRequest): string | undefined {
   if (req.pageToken === "") return undefined;
   let token: Partial<PageToken> | undefined;
   try {
@@ -70,7 +79,7 @@ function readLimits(ctx: HandlerContext): ReadLimits {
   return { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() };
 }
 
-export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
+export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
     domain: e.domain,
@@ -99,16 +108,28 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
-      const rows = await store.scan(query, readLimits(ctx));
+      // With a `where`, a page reads a bounded stretch of the log: it may end short, even empty,
+      // with a token that continues after the last event it examined.
+      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: whereScanRows }, readLimits(ctx)) : undefined;
+      const rows = found ? found.events : await store.scan(query, readLimits(ctx));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      const next = rows.length > limit && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
-      return queryEventsResponse(page.map((r) => r.data), next);
+      const resume = rows.length > limit && last ? last.position : found && !found.done && found.scannedTo !== "" ? found.scannedTo : undefined;
+      return queryEventsResponse(page.map((r) => r.data), resume === undefined ? "" : writeToken(req, resume));
     },
 
     async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
-      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) }, readLimits(ctx));
-      return { count: BigInt(count) };
+      const filter = compileFilter(req.filter);
+      const bounds = timeBounds(req.fromTime, req.toTime);
+      if (!filter.where) {
+        if (req.pageToken !== "") throw invalidRequest("page_token", "page_token", "'page_token' is only used by counts with a 'filter.where'");
+        return { count: BigInt(await store.count({ filter, ...bounds }, readLimits(ctx))), nextPageToken: "" };
+      }
+      const cursor = readToken(req);
+      const scan = whereScanRows * WHERE_COUNT_FACTOR;
+      const found = await store.scanWhere({ filter, ...bounds, limit: scan, maxScanned: scan, countOnly: true, ...(cursor === undefined ? {} : { afterPosition: cursor }) }, readLimits(ctx));
+      const more = !found.done && found.scannedTo !== "";
+      return { count: BigInt(found.matched), nextPageToken: more ? writeToken(req, found.scannedTo) : "" };
     },
 
     async *replay(req: ReplayRequest, ctx: HandlerContext): AsyncIterable<Uint8Array> {
@@ -119,6 +140,10 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       const head = await store.headPosition();
       if (head === "") return;
       const query = { filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) };
+      if (filter.where) {
+        for await (const page of scanWhereAhead(store, { ...query, maxScanned: whereScanRows }, ctx.signal)) for (const r of page.events) yield messageWithField(1, r.data);
+        return;
+      }
       for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield messageWithField(1, r.data);
     },
 

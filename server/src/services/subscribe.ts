@@ -6,6 +6,7 @@ import type { EventStore, StoreFilter } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
+import { liveWhere } from "../cel/cel-live.js";
 import type { EventMeta, LiveHub } from "./live-hub.js";
 import { followLog, seqBeforeTime } from "./follow-log.js";
 import type { BrokerMetrics } from "../metrics.js";
@@ -19,19 +20,26 @@ export interface SubscribeDeps {
   hub: LiveHub;
   /** Live events a subscriber may have waiting before it is cut off as too slow. */
   maxBuffered: number;
+  /** Events one catch-up read examines at most for a filter with a `where`. */
+  whereScanRows?: number;
   metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
 }
 
-/** An in-memory test of a compiled filter, for live events. */
-export function matcher(filter: StoreFilter): (m: Omit<EventMeta, "id">) => boolean {
+/**
+ * An in-memory test of a compiled filter, for live events. A filter with a `where` needs the event
+ * itself too: decoded (an Event as `m`), or its stored bytes as `data`; without either, no match.
+ */
+export function matcher(filter: StoreFilter): (m: Omit<EventMeta, "id">, data?: Uint8Array) => boolean {
   const types = filter.types && new Set(filter.types);
   const sources = filter.sources && new Set(filter.sources);
   const subject = filter.subject;
-  return (m) =>
+  const where = filter.where && liveWhere(filter.where);
+  return (m, data) =>
     (!types || types.has(m.type)) &&
     (!sources || sources.has(m.source)) &&
     (!subject || ("exact" in subject ? m.subject === subject.exact : m.subject.startsWith(subject.prefix))) &&
-    (filter.correlationId === undefined || m.correlationId === filter.correlationId);
+    (filter.correlationId === undefined || m.correlationId === filter.correlationId) &&
+    (!where || where(m, data));
 }
 
 async function startSeq(req: SubscribeRequest, store: EventStore, floor: bigint): Promise<{ seq: bigint; fromUs?: number }> {
@@ -56,7 +64,7 @@ const caughtUp = (position: string) => create(SubscribeResponseSchema, { kind: {
 const checkpoint = (position: string) => create(SubscribeResponseSchema, { kind: { case: "checkpoint", value: { position } } });
 
 /** The Subscribe handler: catch-up from the store, then live events from the hub. */
-export function subscribeHandler({ store, hub, maxBuffered, metrics }: SubscribeDeps) {
+export function subscribeHandler({ store, hub, maxBuffered, whereScanRows, metrics }: SubscribeDeps) {
   return async function* subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<Uint8Array | ReturnType<typeof caughtUp>> {
     const filter = compileFilter(req.filter);
     const matches = matcher(filter);
@@ -69,6 +77,7 @@ export function subscribeHandler({ store, hub, maxBuffered, metrics }: Subscribe
         hub,
         filter,
         maxBuffered,
+        ...(whereScanRows === undefined ? {} : { whereScanRows }),
         signal: ctx.signal,
         start: async (hubSeq) => {
           const start = await startSeq(req, store, hubSeq);
@@ -89,10 +98,14 @@ export function subscribeHandler({ store, hub, maxBuffered, metrics }: Subscribe
         } else if (item.kind === "caughtUp") {
           cursor = item.seq;
           yield caughtUp(encodePosition(item.seq));
+        } else if (item.kind === "scanned") {
+          // A catch-up with a `where` read a stretch of history without a match: resume past it.
+          cursor = item.seq;
+          yield checkpoint(encodePosition(item.seq));
         } else {
           const e = item.event;
           cursor = e.seq;
-          if (matches(e.meta) && (fromUs === undefined || e.recordedUs >= fromUs)) {
+          if (matches(e.meta, e.data) && (fromUs === undefined || e.recordedUs >= fromUs)) {
             skipped = 0;
             lastSent = Date.now();
             metrics?.deliveries.inc();

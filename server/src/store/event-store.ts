@@ -1,5 +1,6 @@
 // The store contract: what the broker needs from a durable event log. Two implementations pass one
 // contract test suite: SQLite (embedded default) and MongoDB.
+import type { WhereSpec } from "../cel/cel-where.js";
 
 /** An event ready to append: validated, canonically encoded, without broker-owned fields. */
 export interface NewEvent {
@@ -45,6 +46,8 @@ export interface StoreFilter {
   readonly sources?: readonly string[];
   readonly subject?: { readonly exact: string } | { readonly prefix: string };
   readonly correlationId?: string;
+  /** A CEL expression the events the fields above let through must satisfy (see cel-where.ts). */
+  readonly where?: WhereSpec;
 }
 
 /** Bounds shared by scans and counts. */
@@ -63,6 +66,27 @@ export interface StoreRange {
 export interface ScanQuery extends StoreRange {
   readonly limit: number;
   readonly newestFirst?: boolean;
+}
+
+/** A scan with a `where` that examines at most `maxScanned` rows. */
+export interface WhereScanQuery extends ScanQuery {
+  readonly maxScanned: number;
+  /** Count the matches without returning them. */
+  readonly countOnly?: boolean;
+}
+
+/** What a bounded `where` scan found, and how far it got. */
+export interface WherePage {
+  /** Matching events, at most `limit` (none with countOnly). */
+  readonly events: StoredEvent[];
+  /** How many matched (with countOnly, the count). */
+  readonly matched: number;
+  /** The last position examined ("" when none): continue after (or before, newest first) it. */
+  readonly scannedTo: string;
+  /** Nothing is left in the range past `scannedTo`. */
+  readonly done: boolean;
+  /** Events whose evaluation failed (non-matches). */
+  readonly errors: number;
 }
 
 /** A page of a key-value scan. */
@@ -114,8 +138,14 @@ export interface EventStore {
    */
   append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]>;
   get(id: string): Promise<StoredEvent | undefined>;
-  /** Events in position order (descending with newestFirst), at most `limit`. */
+  /**
+   * Events in position order (descending with newestFirst), at most `limit`. With `filter.where`,
+   * only matching events, reading as far as it takes (callers serving clients use scanWhere).
+   */
   scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]>;
+  /** Matching events of a bounded stretch of the log: at most `limit` found, `maxScanned` read. */
+  scanWhere(query: WhereScanQuery, limits?: ReadLimits): Promise<WherePage>;
+  /** Matching events; with `filter.where`, every event of the range is read. */
   count(range: StoreRange, limits?: ReadLimits): Promise<number>;
   /** The last position assigned ("" when nothing was ever appended). */
   headPosition(): Promise<string>;

@@ -1,7 +1,8 @@
 import { Binary, type ClientSession, type Collection, type Filter, type MongoClient, type TransactionOptions } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import { countAllWhere, scanAllWhere, scanWhereInProcess } from "../where-scan.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
 import { translateMongoError } from "./mongo-errors.js";
@@ -200,6 +201,7 @@ export class MongoStore implements EventStore {
   }
 
   scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
+    if (query.filter.where) return scanAllWhere(this, query, limits);
     return this.read(limits, async (o) => {
       const q = await this.rangeFilter(query, o);
       if (!q) return [];
@@ -218,7 +220,12 @@ export class MongoStore implements EventStore {
     });
   }
 
+  scanWhere(query: WhereScanQuery, limits?: ReadLimits): Promise<WherePage> {
+    return scanWhereInProcess((q, l) => this.scan(q, l), query, limits);
+  }
+
   count(range: StoreRange, limits?: ReadLimits): Promise<number> {
+    if (range.filter.where) return countAllWhere(this, range, limits);
     return this.read(limits, async (o) => {
       const q = await this.rangeFilter(range, o);
       return q ? await this.events.countDocuments(q, o) : 0;

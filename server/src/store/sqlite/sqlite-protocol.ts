@@ -1,5 +1,5 @@
 // Messages between the SQLite store (main thread) and its worker threads.
-import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 
 export interface WorkerData {
   file: string;
@@ -12,6 +12,7 @@ export type WorkerRequest = { id: number } & (
   | { op: "append"; packed: PackedGroups }
   | { op: "get"; eventId: string }
   | { op: "scan"; query: ScanQuery }
+  | { op: "scanWhere"; query: WhereScanQuery }
   | { op: "count"; range: StoreRange }
   | { op: "head" }
   | { op: "expire"; beforeUs: number }
@@ -70,8 +71,16 @@ export interface WorkerRows {
   ends: Uint32Array;
 }
 
+/** A bounded `where` scan's matches (packed) and how far it read. */
+export interface WorkerWherePage extends WorkerRows {
+  matched: number;
+  scannedTo: string;
+  done: boolean;
+  errors: number;
+}
+
 export interface WorkerResponse {
   id: number;
-  result?: WorkerAppendResult | WorkerRows | number | KvEntry[];
+  result?: WorkerAppendResult | WorkerRows | WorkerWherePage | number | KvEntry[];
   error?: { code: string; message: string };
 }

@@ -6,8 +6,10 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
-import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import { addWhereEvalErrors } from "../../cel/cel-where.js";
+import { countAllWhere, scanAllWhere } from "../where-scan.js";
+import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
 const CHECKPOINT_INTERVAL_MS = 1_000;
@@ -181,11 +183,21 @@ class SqliteStore implements EventStore {
   // does not start one.
   async scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
     limits?.signal?.throwIfAborted();
+    if (query.filter.where) return scanAllWhere(this, query, limits);
     return unpack((await this.reader.call({ op: "scan", query })) as WorkerRows);
+  }
+
+  async scanWhere(query: WhereScanQuery, limits?: ReadLimits): Promise<WherePage> {
+    limits?.signal?.throwIfAborted();
+    const page = (await this.reader.call({ op: "scanWhere", query })) as WorkerWherePage;
+    // why: evaluation errors are counted in the reader thread; the metric lives in this one.
+    addWhereEvalErrors(page.errors);
+    return { events: unpack(page), matched: page.matched, scannedTo: page.scannedTo, done: page.done, errors: page.errors };
   }
 
   async count(range: StoreRange, limits?: ReadLimits): Promise<number> {
     limits?.signal?.throwIfAborted();
+    if (range.filter.where) return countAllWhere(this, range, limits);
     return (await this.reader.call({ op: "count", range })) as number;
   }
 

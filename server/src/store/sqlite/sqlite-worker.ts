@@ -5,7 +5,8 @@ import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
-import type { KvEntry, KvWrite, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+import { scanWhereRows } from "./sqlite-where.js";
 import { sameContent } from "../same-content.js";
 import { MAX_CHAR, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
@@ -150,6 +151,16 @@ function scan(q: ScanQuery): WorkerRows {
   return packRows(stmt(sql).all(...where.params, q.limit) as Row[]);
 }
 
+/** A bounded `where` scan, evaluated here in the reader thread: only matches cross to the broker. */
+function scanWhere(q: WhereScanQuery) {
+  const where = rangeSql(q, timeToPosition);
+  if (where === undefined) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
+  const order = q.newestFirst ? "DESC" : "ASC";
+  const sql = `SELECT position, recorded_us, core_len, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
+  const page = scanWhereRows(q, stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>);
+  return { ...packRows(page.rows), matched: page.matched, scannedTo: page.scannedTo === undefined ? "" : encodePosition(page.scannedTo), done: page.done, errors: page.errors };
+}
+
 function count(range: StoreRange): number {
   const where = rangeSql(range, timeToPosition);
   if (where === undefined) return 0;
@@ -188,6 +199,8 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
     }
     case "scan":
       return scan(req.query);
+    case "scanWhere":
+      return scanWhere(req.query);
     case "count":
       return count(req.range);
     case "head":
