@@ -22,7 +22,7 @@ import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
 import { createMetrics, serveMetrics, type BrokerMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
-import { openMongoStore } from "./store/mongo/mongo-store.js";
+import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
 import { deferredHandlers } from "./services/deferred.js";
 import { bindPort, checkDataDir, namingSetting, OpenedResources } from "./startup.js";
@@ -52,7 +52,7 @@ export interface BrokerHandle {
 async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore> {
   const url = config.mongodbUrl;
   if (url) {
-    const options = { url, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log };
+    const options = { url, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log, operationTimeoutMs: config.mongodbTimeoutMs };
     return namingSetting("BROKER_MONGODB_URL", "cannot open the MongoDB store", () => openMongoStore(options));
   }
   checkDataDir(config.dataDir);
