@@ -1,42 +1,9 @@
 // grpcurl-style access through server reflection, with the real `buf curl` client.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { newEventId } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-
-const run = promisify(execFile);
-const BUF = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
-const ROOT = new URL("../..", import.meta.url).pathname;
-
-async function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** buf curl prints a server stream as consecutive JSON documents. */
-function jsonDocuments(text: string): Record<string, unknown>[] {
-  const docs: Record<string, unknown>[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "{" && depth++ === 0) start = i;
-    else if (c === "}" && --depth === 0) docs.push(JSON.parse(text.slice(start, i + 1)) as Record<string, unknown>);
-  }
-  return docs;
-}
+import { curl, jsonDocuments } from "../helpers/buf-curl.js";
 
 describe("buf curl through server reflection", () => {
   let t: TestBroker;
@@ -100,39 +67,5 @@ describe("buf curl through server reflection", () => {
     assert.equal(status.code, "invalid_argument");
     assert.match(status.message, /'event\.id'/);
     assert.deepEqual(status.details.map((d) => d.type), ["qingyu.broker.v1.ErrorInfo", "qingyu.broker.v1.BadRequest"]);
-  });
-
-  // https://github.com/qingyu/event-broker/issues/12 (4): each detail decodes with the repository's schema, as README shows.
-  it("gives error details that decode with buf convert to the typed detail", async () => {
-    const res = await curl(["-d", '{"event":{"id":"x","type":"like.added","source":"s","likeAdded":{}}}', `${url}/qingyu.broker.v1.EventBrokerService/Publish`]);
-    const status = JSON.parse(res.stderr) as { details: { type: string; value: string }[] };
-    const bad = status.details.find((d) => d.type === "qingyu.broker.v1.BadRequest");
-    const bytes = Buffer.from(bad?.value ?? "", "base64");
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = execFile(BUF, ["convert", "proto", "--type", "qingyu.broker.v1.BadRequest", "--from", "-#format=binpb"], { cwd: ROOT }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-      child.stdin?.end(bytes);
-    });
-    const decoded = JSON.parse(out) as { fieldViolations: { field: string; rule: string }[] };
-    assert.ok(decoded.fieldViolations.some((v) => v.field === "event.id" && v.rule === "format"));
-  });
-
-  // https://github.com/qingyu/event-broker/issues/12 (5): the README's ConsumerGroupService examples.
-  it("creates, reads, joins and deletes a consumer group as README shows", async () => {
-    const G = `${url}/qingyu.broker.v1.ConsumerGroupService`;
-    const created = await curl(["-d", '{"group":{"name":"curl-likes","filter":{"types":["like.*"]},"start":{"fromBeginning":true},"ackDeadline":"30s"}}', `${G}/CreateGroup`]);
-    assert.equal(created.code, 0, created.stderr);
-    const got = await curl(["-d", '{"name":"curl-likes"}', `${G}/GetGroup`]);
-    assert.equal(got.code, 0, got.stderr);
-    assert.equal((JSON.parse(got.stdout) as { group: { name: string } }).group.name, "curl-likes");
-    // With the request side closed after the join, the member leaves: the stream ends cleanly.
-    const consume = await curl(["--timeout", "10s", "-d", '{"join":{"group":"curl-likes","maxInFlight":10}}', `${G}/Consume`]);
-    assert.equal(consume.code, 0, consume.stderr);
-    assert.ok(jsonDocuments(consume.stdout).some((d) => "joined" in d), consume.stdout);
-    const letters = await curl(["-d", '{"group":"curl-likes","pageSize":50}', `${G}/ListDeadLetters`]);
-    assert.equal(letters.code, 0, letters.stderr);
-    const redrive = await curl(["-d", '{"group":"curl-likes","select":{"all":true}}', `${G}/RedriveDeadLetters`]);
-    assert.equal(redrive.code, 0, redrive.stderr);
-    const deleted = await curl(["-d", '{"name":"curl-likes"}', `${G}/DeleteGroup`]);
-    assert.equal(deleted.code, 0, deleted.stderr);
   });
 });
