@@ -60,13 +60,78 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_SQLITE_SYNC: "full",
 };
 
+/** What each setting means, for `--help`; settings without a default are optional. */
+export const SETTING_HELP: Readonly<Record<string, string>> = {
+  BROKER_HOST: "interface to listen on",
+  BROKER_GRPC_PORT: "gRPC port; 0 picks a free one",
+  BROKER_DATA_DIR: "directory of the embedded store (events.db), relative to the working directory",
+  BROKER_MONGODB_URL: "use MongoDB (replica set) instead of the embedded store",
+  BROKER_MONGODB_DATABASE: "MongoDB database",
+  BROKER_MONGODB_WRITE_CONCERN: "'majority' or a number of nodes",
+  BROKER_MONGODB_TIMEOUT_MS: "longest one MongoDB commit or read may take before UNAVAILABLE",
+  BROKER_NATS_URL: "NATS server for fan-out between replicas; without it, in-process",
+  BROKER_GROUP_BACKEND: "consumer groups on 'jetstream' or 'store'; 'auto' picks JetStream with NATS",
+  BROKER_SUBJECT_PREFIX: "first token(s) of NATS subjects",
+  BROKER_RETENTION: "how long events are kept: 90m, 12h, 30d, 2w",
+  BROKER_LOG_LEVEL: "fatal error warn info debug trace silent",
+  BROKER_MAX_EVENT_BYTES: "largest encoded event accepted",
+  BROKER_MAX_MESSAGE_BYTES: "largest gRPC message",
+  BROKER_MAX_PENDING_EVENTS: "uncommitted events before publishes get RESOURCE_EXHAUSTED",
+  BROKER_SHUTDOWN_GRACE_MS: "how long SIGTERM waits for calls before closing them",
+  BROKER_SUBSCRIBER_BUFFER: "live events a subscriber may have waiting",
+  BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
+  BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
+};
+
+/** Every setting the broker reads, in the order `--help` lists them. */
+function settingNames(): string[] {
+  return [...new Set([...Object.keys(SETTING_HELP), ...Object.keys(DEFAULTS)])];
+}
+
+/** `BROKER_GRPC_PORT` -> `--grpc-port`. */
+function flagOf(name: string): string {
+  return `--${name.replace(/^BROKER_/, "").toLowerCase().replace(/_/g, "-")}`;
+}
+
+/** `--help`: every setting as a flag and a variable, with its default and meaning. */
+export function configHelp(): string {
+  const names = settingNames();
+  const width = Math.max(...names.map((n) => flagOf(n).length));
+  const rows = names.map((name) => {
+    const def = DEFAULTS[name] === undefined ? "" : ` (default ${DEFAULTS[name]})`;
+    return `  ${flagOf(name).padEnd(width)}  ${name}: ${SETTING_HELP[name] ?? ""}${def}`;
+  });
+  return ["usage: broker [--flag value | --flag=value]...", "", "Every setting is a flag or an environment variable; flags win.", "", ...rows].join("\n");
+}
+
+/** Whether the command line asks for `--help`. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes("--help") || argv.includes("-h");
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function unknownFlag(arg: string, name: string): ConfigError {
+  const near = settingNames().find((known) => editDistance(known, name) <= 2);
+  return new ConfigError(`unknown flag '${arg}'${near ? `: did you mean '${flagOf(near)}'?` : ""} (broker --help lists the settings)`);
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * Command-line flags override the environment: `--grpc-port 0` sets BROKER_GRPC_PORT, and so on
- * for every variable (`--data-dir`, `--nats-url`, `--retention`...).
+ * for every variable (`--data-dir`, `--nats-url`, `--retention`...). A flag that names no setting
+ * is refused, so a typo cannot start the broker with a default the operator did not mean.
  */
 export function flagsToEnv(argv: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -75,8 +140,10 @@ export function flagsToEnv(argv: readonly string[]): Record<string, string> {
     const m = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
     if (!m) throw new ConfigError(`unexpected argument '${arg}'`);
     const value = m[2] ?? argv[++i];
+    const name = `BROKER_${(m[1] ?? "").replace(/-/g, "_").toUpperCase()}`;
+    if (!settingNames().includes(name)) throw unknownFlag(arg.replace(/=.*$/, ""), name);
     if (value === undefined) throw new ConfigError(`flag '${arg}' needs a value`);
-    out[`BROKER_${(m[1] ?? "").replace(/-/g, "_").toUpperCase()}`] = value;
+    out[name] = value;
   }
   return out;
 }

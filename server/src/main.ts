@@ -1,18 +1,25 @@
 // The broker's composition root: configuration, logging, signals. Nothing else reads the
 // environment or installs signal handlers.
 import { startBroker } from "./broker.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { configHelp, ConfigError, loadConfig, wantsHelp } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
 
+/** A setting that is malformed or cannot be used: one line naming it, exit code 2. */
+function exitWithConfigError(err: ConfigError): never {
+  process.stderr.write(`broker: ${err.message}\n`);
+  process.exit(2);
+}
+
 async function main(): Promise<void> {
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(`${configHelp()}\n`);
+    return;
+  }
   let config;
   try {
     config = loadConfig(process.env, process.argv.slice(2));
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`broker: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) exitWithConfigError(err);
     throw err;
   }
   const log = createLogger(config.logLevel);
@@ -24,6 +31,7 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
+    if (err instanceof ConfigError) exitWithConfigError(err);
     log.fatal({ err }, "broker failed to start");
     process.exit(1);
   });

@@ -279,7 +279,7 @@ for (const mode of MODES) {
       await new Promise((r) => setTimeout(r, 150)); // progress is flushed every 50 ms
       const dataDir = t.dataDir;
       await t.close({ keepData: true });
-      t = await startTestBroker(mode.env(), dataDir);
+      t = await startTestBroker(mode.env(), dataDir, { adopt: true });
       const second: string[] = [];
       const c2 = consume(t.client, g.name, (e) => void second.push(userOf(e)));
       await publish(t.client, g.source, ["r4"]);

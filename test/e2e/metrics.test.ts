@@ -28,4 +28,19 @@ describe("metrics endpoint", () => {
     assert.match(text, /nodejs_gc_duration_seconds/);
     assert.equal((await fetch(`http://127.0.0.1:${t.broker.metricsPort}/other`)).status, 404);
   });
+
+  // https://github.com/qingyu/event-broker/issues/12 (8)
+  it("logs calls refused for the caller's mistake at debug, counting them, and keeps warnings for the broker's trouble", async () => {
+    const from = t.logs.lines.length;
+    await t.client.getEvent("0190f5a0-8b2c-7d3e-9f40-fffffffffffe").catch(() => undefined);
+    await t.client.getEvent("not-a-uuid").catch(() => undefined);
+    await t.client.groups.ensure({ name: "logs-probe", filter: { types: ["like.added"] } });
+    await t.client.groups.ensure({ name: "logs-probe", filter: { types: ["like.added"] } }); // ALREADY_EXISTS inside, as on every restart
+    const failed = t.logs.lines.slice(from).filter((l) => l["msg"] === "call failed");
+    assert.deepEqual(failed.map((l) => l["code"]).sort(), ["ALREADY_EXISTS", "INVALID_ARGUMENT", "NOT_FOUND"]);
+    assert.deepEqual(failed.map((l) => l["level"]), [20, 20, 20]);
+    const text = await (await fetch(`http://127.0.0.1:${t.broker.metricsPort}/metrics`)).text();
+    assert.match(text, /broker_rpc_errors_total\{method="GetEvent",code="INVALID_ARGUMENT"\} 1/);
+    assert.match(text, /broker_rpc_errors_total\{method="CreateGroup",code="ALREADY_EXISTS"\} 1/);
+  });
 });

@@ -106,6 +106,13 @@ function deadlineOf(call: CallLike): Date | undefined {
   return d instanceof Date ? d : new Date(d);
 }
 
+/**
+ * Codes that report the caller's own mistake (a bad request, an id that does not exist, a group
+ * that exists already, as every `groups.ensure` on restart causes): logged at debug, counted in
+ * metrics, since warnings and errors are for the broker's own trouble.
+ */
+const CALLER_MISTAKES: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.ALREADY_EXISTS, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE, grpc.status.CANCELLED]);
+
 /** Called for every failed call, e.g. to count errors by method and code. */
 export type OnCallError = (method: string, code: string) => void;
 
@@ -139,7 +146,7 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
   };
   const fail = (err: unknown): grpc.StatusObject => {
     const status = toGrpcStatus(err, logger());
-    const level = status.code === grpc.status.INTERNAL ? "error" : "warn";
+    const level = status.code === grpc.status.INTERNAL ? "error" : CALLER_MISTAKES.has(status.code) ? "debug" : "warn";
     logger()[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
     onError?.(method.name, grpc.status[status.code] ?? String(status.code));
     return status;

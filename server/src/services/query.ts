@@ -17,6 +17,8 @@ import { scanWhereAhead } from "../store/where-scan.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
 
+const ANY_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
@@ -91,6 +93,8 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
   return {
     async getEvent(req: GetEventRequest) {
       if (req.id === "") throw invalidRequest("id", "required", "'id' is required");
+      // Event ids are UUIDs (v7, checked at publish): anything else is a mistake, not a missing event.
+      if (!ANY_UUID.test(req.id)) throw invalidRequest("id", "format", "'id' must be a UUID such as 0190f5a0-8b2c-7d3e-9f40-123456789abc");
       const stored = await store.get(req.id);
       if (!stored) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
       return messageWithField(1, stored.data);
