@@ -20,7 +20,7 @@ import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
-import { createMetrics, serveMetrics } from "./metrics.js";
+import { countPublished, countRejected, createMetrics, registerStateGauges, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -111,7 +111,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const committer = new GroupCommitter(store, {
     maxPendingEvents: config.maxPendingEvents,
     onCommitted: (events) => {
-      metrics.published.inc(events.length);
+      countPublished(metrics, events);
       metrics.commits.observe(events.length);
       hub.offerLocal(events);
       bus.publish(events);
@@ -123,7 +123,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const server = new grpc.Server(serverOptions(config));
   const widened = widenStreamWindow(server);
   const handlers = {
-    ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
+    ...publishHandlers({
+      committer,
+      limits: { maxEventBytes: config.maxEventBytes },
+      onDuplicate: () => metrics.duplicates.inc(),
+      onRejected: (type, err) => countRejected(metrics, type, err),
+      subjectPrefix: config.subjectPrefix,
+    }),
     ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
     subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, metrics }),
   };
@@ -135,6 +141,17 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       : undefined;
   const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
   await groups.start();
+  registerStateGauges(
+    metrics,
+    {
+      groups,
+      store,
+      health,
+      nats: bus instanceof NatsBus ? bus : undefined,
+      mirrorLag: jslog && (() => (jslog.mirroring ? Math.max(0, Number(hub.lastSeq - jslog.forwardedSeq)) : 0)),
+    },
+    log,
+  );
   addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
   addService(server, Health, health.handlers(), { log, calls, onError });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);

@@ -3,6 +3,7 @@
 import { startBroker } from "./broker.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
+import { startTracing } from "./tracing.js";
 
 async function main(): Promise<void> {
   let config;
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+  const tracing = config.tracing && startTracing(config.tracing, log);
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
     log.fatal({ err }, "broker failed to start");
@@ -32,13 +34,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutdown requested");
-    broker.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    broker
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

@@ -300,6 +300,14 @@ for (const makeBackend of backends) {
       assert.deepEqual((await store.kvScan(p, { after: "a", limit: 2 })).map((e) => e.key), keys.slice(0, 2));
     });
 
+    it("reports its size on disk", async () => {
+      const before = await store.sizeBytes();
+      assert.ok(before > 0);
+      await store.append([Array.from({ length: 200 }, () => newEvent("book.purchased"))]);
+      // why not "grows": MongoDB allocates storage in extents, so a few events may fit in space it has.
+      assert.ok((await store.sizeBytes()) >= before);
+    });
+
     it("answers ping, and STORE_UNAVAILABLE once closed", async () => {
       await store.ping();
       const extra = await backend.open();

@@ -3,7 +3,7 @@ import { DomainError, idConflict, invalidRequest, shuttingDown } from "../errors
 import type { Appended, EventStore, GroupOutcome, NewEvent, StoredEvent } from "./event-store.js";
 
 /** A newly stored event with what fan-out needs to route it. */
-export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId">;
+export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId" | "traceparent">;
 
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitOptions {
@@ -107,8 +107,8 @@ export class GroupCommitter {
         if (outcome.ok) {
           outcome.events.forEach((e, j) => {
             if (e.duplicate) return;
-            const { id, type, source, subject, correlationId } = w.group[j] as NewEvent;
-            committed.push({ id, type, source, subject, correlationId, position: e.position, recordedUs: e.recordedUs, data: e.data });
+            const { id, type, source, subject, correlationId, traceparent = "" } = w.group[j] as NewEvent;
+            committed.push({ id, type, source, subject, correlationId, traceparent, position: e.position, recordedUs: e.recordedUs, data: e.data });
           });
           w.resolve(outcome.events);
         } else {

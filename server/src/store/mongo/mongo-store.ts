@@ -217,6 +217,15 @@ class MongoStore implements EventStore {
     }
   }
 
+  async sizeBytes(): Promise<number> {
+    try {
+      const stats = await this.client.db(this.events.dbName).command({ dbStats: 1 });
+      return Number(stats["storageSize"] ?? 0) + Number(stats["indexSize"] ?? 0);
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
   async kvGet(key: string): Promise<Uint8Array | undefined> {
     try {
       return (await this.kv.findOne({ _id: key }))?.v.buffer;
