@@ -187,6 +187,8 @@ export class BrokerClient {
 
   /**
    * Publishes one event and resolves once it is durable. Retries UNAVAILABLE with the same id.
+   * Runs in an OpenTelemetry producer span whose context becomes the event's `traceparent` (unless
+   * set); a no-op without an OpenTelemetry SDK in the process.
    * @throws BrokerError INVALID_ARGUMENT for an invalid event, ALREADY_EXISTS when the id was used
    *   for another event, UNAVAILABLE when the broker or its store stays down
    */
@@ -303,7 +305,8 @@ export class BrokerClient {
    * acknowledges, throwing retries with the group's backoff (`RetryLaterError` picks the delay,
    * `RejectError` parks the event at once). Delivery is at-least-once: make handlers idempotent,
    * e.g. by recording `event.id` with the side effect. Pass a map of handlers by event type to get
-   * typed events; types without a handler are acknowledged.
+   * typed events; types without a handler are acknowledged. Each handler call runs in an
+   * OpenTelemetry consumer span, a child of the event's `traceparent`.
    */
   consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
     return new Consumer(this.rpc, group, handler, options);
