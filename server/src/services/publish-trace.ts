@@ -15,9 +15,14 @@ function sharedTraceparent(events: readonly (Event | undefined)[]): string {
   return events.every((e) => e?.traceparent === first) ? first : "";
 }
 
+/** The one type every event has, or "" when they differ. */
+function sharedType(events: readonly (Event | undefined)[]): string {
+  const first = events[0]?.type ?? "";
+  return events.every((e) => e?.type === first) ? first : "";
+}
+
 function startPublishSpan(events: readonly (Event | undefined)[], subjectPrefix: string): Span {
-  const types = new Set(events.map((e) => e?.type ?? ""));
-  const type = types.size === 1 ? (events[0]?.type ?? "") : "";
+  const type = sharedType(events);
   const shared = sharedTraceparent(events);
   // The producer's span is the parent when the call has one; a batch of events from several
   // traces links to each of them instead.
