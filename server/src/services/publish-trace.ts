@@ -9,24 +9,18 @@ import { contextFromTraceparent, inSpan, linksFromTraceparents, MESSAGING_SYSTEM
 
 const tracer = trace.getTracer("qingyu-broker");
 
-/** The one traceparent every event carries, or "" when they differ or carry none. */
-function sharedTraceparent(events: readonly (Event | undefined)[]): string {
-  const first = events[0]?.traceparent ?? "";
-  return events.every((e) => e?.traceparent === first) ? first : "";
-}
-
-/** The one type every event has, or "" when they differ. */
-function sharedType(events: readonly (Event | undefined)[]): string {
-  const first = events[0]?.type ?? "";
-  return events.every((e) => e?.type === first) ? first : "";
+/** The value of `field` every event shares, or "" when they differ. */
+function shared(events: readonly (Event | undefined)[], field: "type" | "traceparent"): string {
+  const first = events[0]?.[field] ?? "";
+  return events.every((e) => e?.[field] === first) ? first : "";
 }
 
 function startPublishSpan(events: readonly (Event | undefined)[], subjectPrefix: string): Span {
-  const type = sharedType(events);
-  const shared = sharedTraceparent(events);
+  const type = shared(events, "type");
+  const parentTp = shared(events, "traceparent");
   // The producer's span is the parent when the call has one; a batch of events from several
   // traces links to each of them instead.
-  const parent = shared === "" ? context.active() : contextFromTraceparent(shared);
+  const parent = parentTp === "" ? context.active() : contextFromTraceparent(parentTp);
   const span = tracer.startSpan(`publish ${type || "batch"}`, { kind: SpanKind.SERVER }, parent);
   if (!span.isRecording()) return span;
   span.setAttributes({ "messaging.system": MESSAGING_SYSTEM, "messaging.operation.type": "receive", "messaging.operation.name": "publish" });
@@ -36,7 +30,7 @@ function startPublishSpan(events: readonly (Event | undefined)[], subjectPrefix:
   }
   if (events.length === 1) span.setAttribute("messaging.message.id", events[0]?.id ?? "");
   else span.setAttribute("messaging.batch.message_count", events.length);
-  if (shared === "") span.addLinks(linksFromTraceparents(events.map((e) => e?.traceparent ?? "")));
+  if (parentTp === "") span.addLinks(linksFromTraceparents(events.map((e) => e?.traceparent ?? "")));
   return span;
 }
 
