@@ -3,7 +3,6 @@
 import { startBroker } from "./broker.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
-import { startTracing } from "./tracing.js";
 
 async function main(): Promise<void> {
   let config;
@@ -23,7 +22,8 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
-  const tracing = config.tracing && startTracing(config.tracing, log);
+  // Loaded only when on: a broker without tracing does not pay for the OpenTelemetry SDK's start-up.
+  const tracing = config.tracing && (await import("./tracing.js")).startTracing(config.tracing, log);
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
     log.fatal({ err }, "broker failed to start");
