@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { createServer } from "node:http";
+import { once } from "node:events";
 import { pino } from "pino";
 import { DIST_MAIN, spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
@@ -201,6 +203,41 @@ async function mirrored(p: Record<string, number>, nats: NatsServer): Promise<vo
   }
 }
 
+/**
+ * The broker's tracing cost: off (the default) and on with every publish sampled, its spans
+ * exported over OTLP to a local endpoint that reads and drops them. The load generators have no
+ * OpenTelemetry SDK, so this is the broker's share (publish and commit spans) only.
+ */
+async function tracing(): Promise<void> {
+  const section = "tracing (embedded)";
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200).end());
+  });
+  sink.listen(0, "127.0.0.1");
+  await once(sink, "listening");
+  const endpoint = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+  const settings: [string, Record<string, string>][] = [
+    ["off", {}],
+    ["on, 100% sampled, OTLP export", { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: "always_on" }],
+  ];
+  try {
+    for (const [label, env] of settings) {
+      const b = await spawn_(env, tempDir());
+      try {
+        const u = await withGc(b, () => run("unary", { address: b.address, mode: "saturate", concurrency: 50, seconds: SIZE.seconds, source: "tracing-unary" }));
+        rows.push({ section, metric: `unary Publish, 50 callers, tracing ${label}`, value: u.r["perSec"] ?? 0, unit: "ev/s", gcMs: u.gcMs, note: `broker CPU ${(u.cpuUs / Math.max(1, (u.r["perSec"] ?? 0) * SIZE.seconds)).toFixed(0)} µs/event` });
+        const s = await withGc(b, () => run("stream", { address: b.address, count: SIZE.stream, window: 5_000, source: "tracing-stream" }));
+        rows.push({ section, metric: `PublishStream, tracing ${label}`, value: s.r["perSec"] ?? 0, unit: "ev/s", gcMs: s.gcMs, note: `broker CPU ${(s.cpuUs / SIZE.stream).toFixed(0)} µs/event` });
+      } finally {
+        await b.stop();
+      }
+    }
+  } finally {
+    sink.close();
+  }
+}
+
 async function latency(mode: "embedded" | "nats", nats: NatsServer): Promise<void> {
   const section = `latency at 2,000 ev/s, 10 subscribers (${mode})`;
   const b = await broker(mode === "nats" ? { BROKER_NATS_URL: nats.url } : {});
@@ -378,6 +415,7 @@ async function main(): Promise<void> {
     scenarios.push(["reads", () => reads(p)]);
     scenarios.push(["idle", () => idle()]);
     scenarios.push(["where", () => where()]);
+    scenarios.push(["tracing", () => tracing()]);
     scenarios.push(["nats", async () => {
       await ingest(p, "nats", nats);
       await mirrored(p, nats);

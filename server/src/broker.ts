@@ -20,7 +20,7 @@ import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
-import { createMetrics, serveMetrics, type BrokerMetrics } from "./metrics.js";
+import { countPublished, countRejected, createMetrics, registerStateGauges, serveMetrics, type BrokerMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -152,7 +152,7 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
   const committer = new GroupCommitter(store, {
     maxPendingEvents: config.maxPendingEvents,
     onCommitted: (events) => {
-      metrics.published.inc(events.length);
+      countPublished(metrics, events);
       metrics.commits.observe(events.length);
       hub.offerLocal(events);
       bus.publish(events);
@@ -179,7 +179,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     const { server, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise });
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
     brokerService.resolve({
-      ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
+      ...publishHandlers({
+        committer,
+        limits: { maxEventBytes: config.maxEventBytes },
+        onDuplicate: () => metrics.duplicates.inc(),
+        onRejected: (type, err) => countRejected(metrics, type, err),
+        subjectPrefix: config.subjectPrefix,
+      }),
       ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, whereScanRows: config.whereScanRows }),
       subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, whereScanRows: config.whereScanRows, metrics }),
     });
@@ -191,6 +197,17 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         : undefined;
     if (jslog) opened.add("jetstream log", () => jslog.close());
     const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
+    registerStateGauges(
+      metrics,
+      {
+        groups,
+        store,
+        health,
+        nats: bus instanceof NatsBus ? bus : undefined,
+        mirrorLag: jslog && (() => (jslog.mirroring ? Math.max(0, Number(hub.lastSeq - jslog.forwardedSeq)) : 0)),
+      },
+      log,
+    );
     // Resuming many groups can take a while: the broker serves meanwhile, group calls wait for it.
     const resumed = groups.start().then(
       () => groupService.resolve(groupHandlers(groups)),

@@ -34,6 +34,18 @@ export interface BrokerConfig {
   metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
+  /** OpenTelemetry tracing from the standard OTEL_* variables; undefined when off (the default). */
+  tracing: TracingConfig | undefined;
+}
+
+/**
+ * Tracing is on when an OTLP endpoint is given (or OTEL_TRACES_EXPORTER=otlp) and OTEL_SDK_DISABLED
+ * is not true. The OpenTelemetry SDK reads its other OTEL_* variables itself (headers, timeouts,
+ * batch sizes); the ones it would silently ignore or misread are checked here.
+ */
+export interface TracingConfig {
+  /** OTEL_SERVICE_NAME, default "qingyu-broker". */
+  serviceName: string;
 }
 
 /** Thrown for a missing or malformed setting; the message names the variable and the value. */
@@ -227,5 +239,22 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     groupBackend: groupBackend(merged),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
+    tracing: tracing(merged),
   };
+}
+
+const SAMPLERS = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"] as const;
+
+function tracing(env: Env): TracingConfig | undefined {
+  const set = (name: string) => env[name] !== undefined && env[name] !== "";
+  const exporter = set("OTEL_TRACES_EXPORTER") ? oneOf(env, "OTEL_TRACES_EXPORTER", ["otlp", "none"] as const) : set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ? "otlp" : "none";
+  if (exporter === "none" || env["OTEL_SDK_DISABLED"]?.toLowerCase() === "true") return undefined;
+  url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http", "https"]);
+  url(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ["http", "https"]);
+  // why: only the OTLP/HTTP protobuf exporter ships with the broker.
+  for (const name of ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"]) if (set(name)) oneOf(env, name, ["http/protobuf"] as const);
+  if (set("OTEL_TRACES_SAMPLER")) oneOf(env, "OTEL_TRACES_SAMPLER", SAMPLERS);
+  const arg = env["OTEL_TRACES_SAMPLER_ARG"];
+  if (arg !== undefined && arg !== "" && !(Number(arg) >= 0 && Number(arg) <= 1)) throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a number 0-1, got '${arg}'`);
+  return { serviceName: set("OTEL_SERVICE_NAME") ? (env["OTEL_SERVICE_NAME"] as string) : "qingyu-broker" };
 }

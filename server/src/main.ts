@@ -29,6 +29,8 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+  // Loaded only when on: a broker without tracing does not pay for the OpenTelemetry SDK's start-up.
+  const tracing = config.tracing && (await import("./tracing.js")).startTracing(config.tracing, log);
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
     if (err instanceof ConfigError) exitWithConfigError(err);
@@ -40,13 +42,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutdown requested");
-    broker.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    broker
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

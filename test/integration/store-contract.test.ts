@@ -383,6 +383,14 @@ for (const makeBackend of backends) {
       assert.deepEqual((await store.kvScan(p, { after: "a", limit: 2 })).map((e) => e.key), keys.slice(0, 2));
     });
 
+    it("reports its size on disk", async () => {
+      const before = await store.sizeBytes();
+      assert.ok(before > 0);
+      await store.append([Array.from({ length: 200 }, () => newEvent("book.purchased"))]);
+      // why not "grows": MongoDB allocates storage in extents, so a few events may fit in space it has.
+      assert.ok((await store.sizeBytes()) >= before);
+    });
+
     it("orders and pages key-value records by code point, as UTF-8 compares (issue 19)", async () => {
       const p = `kvutf8-${randomUUID()}/`;
       // U+FF5E sorts after U+1F600 in UTF-16 code units but before it by code point.

@@ -5,6 +5,7 @@ import {
   EventBrokerService,
   type EventTypeInfo,
   type QueryEventsRequestSchema,
+  type ReplayRequestSchema,
 } from "../gen/qingyu/broker/v1/broker_pb.js";
 import { BadRequestSchema, ErrorReason } from "../gen/qingyu/broker/v1/errors_pb.js";
 import { EventSchema, type Event } from "../gen/qingyu/events/v1/event_pb.js";
@@ -20,6 +21,8 @@ import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
 import { GroupsClient } from "./groups.js";
 import { Consumer, type ConsumeOptions, type EventHandler, type HandlerMap } from "./consumer.js";
+import { consumerSpan, describeProducer, producerSpan, tracedEvents } from "./tracing.js";
+import { formatTraceparent, inSpan } from "../trace/trace-context.js";
 
 /** A minimal logger; the SDK logs nothing unless given one. */
 export interface SdkLogger {
@@ -149,15 +152,17 @@ export class BrokerClient {
   }
 
   /**
-   * Fills what the client may (id, source) and validates locally, without mutating the argument.
+   * Fills what the client may (id, source, and the producer span's traceparent unless the caller
+   * set one) and validates locally, without mutating the argument.
    * @throws BrokerError INVALID_ARGUMENT (reason INVALID_EVENT) listing every violation
    */
-  private prepare = (event: Event): Event => {
+  private prepare = (event: Event, traceparent = ""): Event => {
     let e = event;
-    if (e.id === "" || (e.source === "" && this.options.source)) {
+    if (e.id === "" || (e.source === "" && this.options.source) || (e.traceparent === "" && traceparent !== "")) {
       e = clone(EventSchema, event);
       if (e.id === "") e.id = newEventId();
       if (e.source === "" && this.options.source) e.source = this.options.source;
+      if (e.traceparent === "") e.traceparent = traceparent;
     }
     if (this.options.validate !== false) {
       const violations = validateEvent(e);
@@ -189,13 +194,19 @@ export class BrokerClient {
 
   /**
    * Publishes one event and resolves once it is durable. Retries UNAVAILABLE with the same id.
+   * Runs in an OpenTelemetry producer span whose context becomes the event's `traceparent` (unless
+   * set); a no-op without an OpenTelemetry SDK in the process.
    * @throws BrokerError INVALID_ARGUMENT for an invalid event, ALREADY_EXISTS when the id was used
    *   for another event, UNAVAILABLE when the broker or its store stays down
    */
   async publish(event: Event, opts: CallOptions = {}): Promise<PublishResult> {
-    const e = this.prepare(event);
-    const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publish, { event: e }, opts));
-    return toPublishResult(res);
+    const span = producerSpan([event]);
+    return inSpan(span, async () => {
+      const e = this.prepare(event, formatTraceparent(span.spanContext()));
+      describeProducer(span, [e]);
+      const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publish, { event: e }, opts));
+      return toPublishResult(res);
+    });
   }
 
   /**
@@ -203,15 +214,20 @@ export class BrokerClient {
    * @throws BrokerError as {@link publish}; `metadata.index` names the failing event
    */
   async publishBatch(events: readonly Event[], opts: CallOptions = {}): Promise<PublishResult[]> {
-    const prepared = events.map((e, i) => {
-      try {
-        return this.prepare(e);
-      } catch (err) {
-        throw Object.assign(BrokerError.from(err), { metadata: { index: String(i) } });
-      }
+    const span = producerSpan(events);
+    return inSpan(span, async () => {
+      const traceparent = formatTraceparent(span.spanContext());
+      const prepared = events.map((e, i) => {
+        try {
+          return this.prepare(e, traceparent);
+        } catch (err) {
+          throw Object.assign(BrokerError.from(err), { metadata: { index: String(i) } });
+        }
+      });
+      describeProducer(span, prepared);
+      const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publishBatch, { events: prepared }, opts));
+      return res.results.map(toPublishResult);
     });
-    const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publishBatch, { events: prepared }, opts));
-    return res.results.map(toPublishResult);
   }
 
   /** A streaming publisher for high throughput (many events in flight, acknowledged in order). */
@@ -276,6 +292,10 @@ export class BrokerClient {
    */
   async *replay(query: EventQuery = {}, opts: ReplayOptions = {}): AsyncIterable<Event> {
     const req = { filter: toFilter(query), ...bounds(query), afterPosition: opts.afterPosition ?? "" };
+    yield* tracedEvents(this.replayEvents(req, opts), "replay");
+  }
+
+  private async *replayEvents(req: MessageInitShape<typeof ReplayRequestSchema>, opts: CallOptions): AsyncIterable<Event> {
     for await (const res of this.rpc.serverStream(EventBrokerService.method.replay, req, opts)) {
       if (res.event) yield res.event;
     }
@@ -288,7 +308,7 @@ export class BrokerClient {
    * @throws BrokerError INVALID_ARGUMENT for a bad filter or start
    */
   subscribe(filter: SubscriptionFilter = {}, options: SubscribeOptions = {}): AsyncIterable<Event> {
-    return subscription(this.rpc, toFilter(filter), options);
+    return tracedEvents(subscription(this.rpc, toFilter(filter), options), "subscribe");
   }
 
   /**
@@ -296,7 +316,7 @@ export class BrokerClient {
    * @throws BrokerError as {@link subscribe}, or what `onEvent` throws
    */
   async tail(filter: SubscriptionFilter, onEvent: (event: Event) => unknown, options: SubscribeOptions = {}): Promise<void> {
-    for await (const e of this.subscribe(filter, options)) await onEvent(e);
+    for await (const e of subscription(this.rpc, toFilter(filter), options)) await inSpan(consumerSpan(e, "subscribe"), () => onEvent(e));
   }
 
   /**
@@ -304,7 +324,8 @@ export class BrokerClient {
    * acknowledges, throwing retries with the group's backoff (`RetryLaterError` picks the delay,
    * `RejectError` parks the event at once). Delivery is at-least-once: make handlers idempotent,
    * e.g. by recording `event.id` with the side effect. Pass a map of handlers by event type to get
-   * typed events; types without a handler are acknowledged.
+   * typed events; types without a handler are acknowledged. Each handler call runs in an
+   * OpenTelemetry consumer span, a child of the event's `traceparent`.
    */
   consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
     return new Consumer(this.rpc, group, handler, options);

@@ -11,7 +11,7 @@ import { eventMeta, type EventMeta, type LiveHub } from "../services/live-hub.js
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { Fifo } from "../../../sdk/src/fifo.js";
-import { HEADER_ID, HEADER_POSITION, HEADER_TYPE } from "./nats-bus.js";
+import { HEADER_ID, HEADER_POSITION, HEADER_TRACEPARENT, HEADER_TYPE } from "./nats-bus.js";
 
 export const HEADER_SOURCE = "Event-Source";
 export const HEADER_SUBJECT = "Event-Subject";
@@ -172,6 +172,11 @@ export class JetStreamLog {
     return this.o.names;
   }
 
+  /** Whether mirroring has started (the first consumer group needed it). */
+  get mirroring(): boolean {
+    return this.running !== undefined;
+  }
+
   /** The sequence up to which every event is in the stream (for tests and stats). */
   get forwardedSeq(): bigint {
     return this.acked;
@@ -197,5 +202,6 @@ export function eventHeaders(meta: EventMeta, position: string, msgId?: string) 
   h.set(HEADER_SOURCE, meta.source);
   h.set(HEADER_SUBJECT, meta.subject);
   h.set(HEADER_CORRELATION, meta.correlationId);
+  if (meta.traceparent) h.set(HEADER_TRACEPARENT, meta.traceparent);
   return h;
 }

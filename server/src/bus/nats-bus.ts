@@ -8,6 +8,8 @@ import type { BusEvent, EventBus, RemoteEvent } from "./event-bus.js";
 export const HEADER_ID = "Event-Id";
 export const HEADER_TYPE = "Event-Type";
 export const HEADER_POSITION = "Event-Position";
+/** W3C Trace Context of the producer, as OpenTelemetry's NATS propagation reads it. */
+export const HEADER_TRACEPARENT = "traceparent";
 
 export interface NatsBusOptions {
   url: string;
@@ -24,6 +26,7 @@ export class NatsBus implements EventBus {
   readonly kind = "nats";
   private remote: ((e: RemoteEvent) => void) | undefined;
   private resync: (() => void) | undefined;
+  private up = true;
 
   private constructor(
     /** The connection, shared with the JetStream log of consumer groups. */
@@ -65,8 +68,11 @@ export class NatsBus implements EventBus {
 
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type === "disconnect") this.options.log.warn({ server: s.server }, "nats disconnected");
-      else if (s.type === "reconnect") {
+      if (s.type === "disconnect") {
+        this.up = false;
+        this.options.log.warn({ server: s.server }, "nats disconnected");
+      } else if (s.type === "reconnect") {
+        this.up = true;
         this.options.log.info({ server: s.server }, "nats reconnected");
         // Messages sent while we were away are gone: read what we missed from the store.
         this.resync?.();
@@ -83,6 +89,7 @@ export class NatsBus implements EventBus {
       h.set(HEADER_ID, e.id);
       h.set(HEADER_TYPE, e.type);
       h.set(HEADER_POSITION, e.position);
+      if (e.traceparent) h.set(HEADER_TRACEPARENT, e.traceparent);
       try {
         this.nc.publish(eventSubject(e.type as EventType, { prefix: this.options.subjectPrefix }), e.data, { headers: h });
       } catch (err) {
@@ -90,6 +97,11 @@ export class NatsBus implements EventBus {
         this.options.log.warn({ err, id: e.id }, "nats publish failed");
       }
     }
+  }
+
+  /** Whether the connection is up (false from a disconnect until the reconnect). */
+  get connected(): boolean {
+    return this.up && !this.nc.isClosed();
   }
 
   onRemote(handler: (event: RemoteEvent) => void): void {

@@ -167,6 +167,8 @@ export class GroupRuntime implements FeedSink {
   private pumpScheduled = false;
   private rr = 0;
   private closed = false;
+  /** Deliveries of an event delivered before, since this runtime started (a metrics counter). */
+  redeliveries = 0;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -323,6 +325,7 @@ export class GroupRuntime implements FeedSink {
 
   private deliver(entry: Entry, member: Member): void {
     entry.attempts++;
+    if (entry.attempts > 1) this.redeliveries++;
     entry.state = "inflight";
     const deadlineMs = Date.now() + this.settings.ackDeadlineMs;
     const id = `${entry.position}.${entry.attempts}`;

@@ -13,6 +13,8 @@ export interface EventMeta {
   readonly source: string;
   readonly subject: string;
   readonly correlationId: string;
+  /** The envelope's W3C traceparent ("" when none). */
+  readonly traceparent?: string | undefined;
 }
 
 /** An event on its way to live subscribers, encoded once for all of them. */
@@ -47,7 +49,7 @@ const FILL_CHUNK = 1_000;
 
 /** Just the filtering fields (and id) of a decoded event, which carries much more. */
 export function eventMeta(e: EventMeta): EventMeta {
-  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId, traceparent: e.traceparent };
 }
 
 /** A hub event from stored bytes (decoded once, for the meta and, when unknown, the recorded time). */

@@ -9,6 +9,8 @@ export interface NewEvent {
   readonly source: string;
   readonly subject: string;
   readonly correlationId: string;
+  /** The envelope's W3C traceparent ("" or absent when none), for trace headers on fan-out. */
+  readonly traceparent?: string;
   /** The envelope as the producer sent it (canonical encoding), without recorded_time/position. */
   readonly bytes: Uint8Array;
   /** The producer sent no `time`: the store sets it to the recorded time. */
@@ -153,6 +155,8 @@ export interface EventStore {
   expire(beforeUs: number): Promise<number>;
   /** @throws DomainError STORE_UNAVAILABLE when the store does not answer */
   ping(): Promise<void>;
+  /** Bytes the store takes on disk (data and indexes; for SQLite the file and its WAL). */
+  sizeBytes(): Promise<number>;
   /** A small record of broker state (consumer groups), or undefined. */
   kvGet(key: string): Promise<Uint8Array | undefined>;
   /**

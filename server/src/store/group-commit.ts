@@ -3,7 +3,7 @@ import { DomainError, idConflict, invalidRequest, shuttingDown } from "../errors
 import type { Appended, EventStore, GroupOutcome, NewEvent, StoredEvent } from "./event-store.js";
 
 /** A newly stored event with what fan-out needs to route it. */
-export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId">;
+export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId" | "traceparent">;
 
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitOptions {
@@ -153,11 +153,11 @@ export class GroupCommitter {
         const w = batch[i] as Waiter;
         if (outcome.ok) {
           outcome.events.forEach((e, j) => {
-            const { id, type, source, subject, correlationId } = w.group[j] as NewEvent;
+            const { id, type, source, subject, correlationId, traceparent = "" } = w.group[j] as NewEvent;
             // why: a duplicate was fanned out by the commit that stored it, unless that commit's
             // answer was lost (in doubt): then this retry is the only chance to fan it out.
             if (!this.inDoubt.take(id) && e.duplicate) return;
-            committed.push({ id, type, source, subject, correlationId, position: e.position, recordedUs: e.recordedUs, data: e.data });
+            committed.push({ id, type, source, subject, correlationId, traceparent, position: e.position, recordedUs: e.recordedUs, data: e.data });
           });
           w.resolve(outcome.events);
         } else {

@@ -257,6 +257,15 @@ export class MongoStore implements EventStore {
     }
   }
 
+  async sizeBytes(): Promise<number> {
+    try {
+      const stats = await this.client.db(this.events.dbName).command({ dbStats: 1 }, { signal: AbortSignal.timeout(this.timeoutMs) });
+      return Number(stats["storageSize"] ?? 0) + Number(stats["indexSize"] ?? 0);
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
   kvGet(key: string): Promise<Uint8Array | undefined> {
     return this.read(undefined, async (o) => (await this.kv.findOne({ _id: key }, o))?.v.buffer);
   }

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -145,11 +146,18 @@ class SqliteStore implements EventStore {
     private readonly writer: WorkerChannel,
     private readonly reader: WorkerChannel,
     log: Logger,
+    private readonly file: string,
   ) {
     this.checkpointTimer = setInterval(() => {
       reader.call({ op: "checkpoint" }).catch((err: unknown) => log.warn({ err }, "wal checkpoint failed"));
     }, CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
+  }
+
+  async sizeBytes(): Promise<number> {
+    // why: the WAL holds commits not yet checkpointed into the file; an absent WAL counts as 0.
+    const sizes = await Promise.all(["", "-wal"].map((suffix) => stat(`${this.file}${suffix}`).then((s) => s.size, () => 0)));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
@@ -250,5 +258,5 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Even
   await writer.call({ op: "ping" });
   const reader = new WorkerChannel({ file, role: "reader", sync: options.sync, busyTimeoutMs }, options.log);
   await reader.call({ op: "ping" });
-  return new SqliteStore(writer, reader, options.log);
+  return new SqliteStore(writer, reader, options.log, file);
 }
