@@ -495,7 +495,7 @@ export class GroupRuntime implements FeedSink {
     this.dirty = false;
     const batch = [...this.writes.values(), ...this.feed.progress(this.group)];
     this.writes.clear();
-    this.flushing = this.store.kvWrite(batch).catch((err: unknown) => {
+    this.flushing = this.store.kvWrite(batch).then(() => undefined).catch((err: unknown) => {
       // why: progress not written is progress redone after a restart (at-least-once), not lost.
       this.log.warn({ err, group: this.name }, "group progress not saved; will retry");
       for (const w of batch) if (!this.writes.has(w.key)) this.writes.set(w.key, w);

@@ -1,7 +1,7 @@
 import { Binary, MongoClient, type ClientSession, type Collection, type Filter } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
 import { sameContent } from "../same-content.js";
@@ -42,6 +42,19 @@ interface CounterDoc {
 interface KvDoc {
   _id: string;
   v: Binary;
+  /** Bumped by conditional writes, so that two of them on one record conflict (see kvWrite). */
+  cas?: number;
+}
+
+/** The kv documents of a prefix, after a key. */
+function kvRange(prefix: string, page: KvPage) {
+  const from = page.after !== undefined && page.after >= prefix ? { $gt: page.after } : { $gte: prefix };
+  return { _id: { ...from, $lt: prefix + MAX_CHAR } };
+}
+
+/** Thrown inside a transaction to abort it when a conditional write's expectation fails. */
+class ExpectationFailed extends Error {
+  override readonly name = "ExpectationFailed";
 }
 
 const COUNTER_ID = "events";
@@ -227,8 +240,7 @@ class MongoStore implements EventStore {
 
   async kvScan(prefix: string, page: KvPage = {}): Promise<KvEntry[]> {
     try {
-      const from = page.after !== undefined && page.after >= prefix ? { $gt: page.after } : { $gte: prefix };
-      const cursor = this.kv.find({ _id: { ...from, $lt: prefix + MAX_CHAR } }).sort({ _id: 1 });
+      const cursor = this.kv.find(kvRange(prefix, page)).sort({ _id: 1 });
       const docs = await (page.limit === undefined ? cursor : cursor.limit(page.limit)).toArray();
       return docs.map((d) => ({ key: d._id, value: d.v.buffer }));
     } catch (err) {
@@ -236,23 +248,60 @@ class MongoStore implements EventStore {
     }
   }
 
-  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
-    if (entries.length === 0) return;
+  async kvKeys(prefix: string, page: KvPage = {}): Promise<string[]> {
+    try {
+      const cursor = this.kv.find(kvRange(prefix, page), { projection: { _id: 1 } }).sort({ _id: 1 });
+      return (await (page.limit === undefined ? cursor : cursor.limit(page.limit)).toArray()).map((d) => d._id);
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
+  async kvCount(prefix: string): Promise<number> {
+    try {
+      return await this.kv.countDocuments(kvRange(prefix, {}));
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
+  /**
+   * A value is checked by writing the expected record itself (its `cas` counter): a concurrent
+   * transaction that changes or deletes it then conflicts with this one, which a mere read inside
+   * the transaction would not. Absence is read; callers that expect a key absent write that key,
+   * and two inserts of it conflict.
+   */
+  private async expectIn(session: ClientSession, expect: KvExpect): Promise<void> {
+    if (expect.value === null) {
+      if (await this.kv.findOne({ _id: expect.key }, { session, projection: { _id: 1 } })) throw new ExpectationFailed();
+      return;
+    }
+    const r = await this.kv.updateOne({ _id: expect.key, v: new Binary(expect.value) }, { $inc: { cas: 1 } }, { session });
+    if (r.matchedCount !== 1) throw new ExpectationFailed();
+  }
+
+  async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
+    if (entries.length === 0 && !expect) return true;
     const session = this.client.startSession();
     try {
       await session.withTransaction(
-        () =>
-          this.kv.bulkWrite(
+        async () => {
+          if (expect) await this.expectIn(session, expect);
+          if (entries.length === 0) return;
+          await this.kv.bulkWrite(
             entries.map((e) =>
               e.value === null
                 ? { deleteOne: { filter: { _id: e.key } } }
                 : { replaceOne: { filter: { _id: e.key }, replacement: { _id: e.key, v: new Binary(e.value) }, upsert: true } },
             ),
             { session, ordered: true },
-          ),
+          );
+        },
         { writeConcern: { w: this.options.writeConcern, journal: true } },
       );
+      return true;
     } catch (err) {
+      if (err instanceof ExpectationFailed) return false;
       throw translateMongoError(err);
     } finally {
       await session.endSession();

@@ -1,5 +1,5 @@
 // Messages between the SQLite store (main thread) and its worker threads.
-import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvExpect, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
 
 export interface WorkerData {
   file: string;
@@ -19,7 +19,9 @@ export type WorkerRequest = { id: number } & (
   | { op: "ping" }
   | { op: "kvGet"; key: string }
   | { op: "kvScan"; prefix: string; after?: string | undefined; limit?: number | undefined }
-  | { op: "kvWrite"; entries: KvWrite[] }
+  | { op: "kvKeys"; prefix: string; after?: string | undefined; limit?: number | undefined }
+  | { op: "kvCount"; prefix: string }
+  | { op: "kvWrite"; entries: KvWrite[]; expect?: KvExpect | undefined }
   | { op: "close" }
 );
 
@@ -72,6 +74,6 @@ export interface WorkerRows {
 
 export interface WorkerResponse {
   id: number;
-  result?: WorkerAppendResult | WorkerRows | number | KvEntry[];
+  result?: WorkerAppendResult | WorkerRows | number | KvEntry[] | string[];
   error?: { code: string; message: string };
 }

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
@@ -206,8 +206,17 @@ class SqliteStore implements EventStore {
     return (await this.reader.call({ op: "kvScan", prefix, after: page.after, limit: page.limit })) as KvEntry[];
   }
 
-  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
-    if (entries.length > 0) await this.writer.call({ op: "kvWrite", entries: [...entries] });
+  async kvKeys(prefix: string, page: KvPage = {}): Promise<string[]> {
+    return (await this.reader.call({ op: "kvKeys", prefix, after: page.after, limit: page.limit })) as string[];
+  }
+
+  async kvCount(prefix: string): Promise<number> {
+    return (await this.reader.call({ op: "kvCount", prefix })) as number;
+  }
+
+  async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
+    if (entries.length === 0 && !expect) return true;
+    return (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
   }
 
   async close(): Promise<void> {
