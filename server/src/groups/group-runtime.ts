@@ -9,7 +9,7 @@ import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition } from "../store/position.js";
 import { singleField, Wire } from "../services/wire.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
-import { deadLetterRecord, pendingRecord } from "./group-records.js";
+import { deadLetterRecord, groupKey, pendingRecord, type StoredGroup } from "./group-records.js";
 
 /** How many unfinished events a group holds in memory; beyond it, it stops reading ahead. */
 export const WINDOW = 10_000;
@@ -140,10 +140,10 @@ export interface GroupFeed {
   keepAlive(entry: Entry): void;
   /** Puts redriven dead letters back in the flow. */
   redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[], sink: FeedSink): Promise<void>;
-  /** Progress records to write with the next flush. */
-  progress(group: ConsumerGroup): KvWrite[];
+  /** Progress records to write with the next flush (none when the feed keeps its progress itself). */
+  progress(): KvWrite[];
   /** Backlog (not finished, in the window or not read yet) and the ack floor position. */
-  lag(group: ConsumerGroup): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
+  lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
   update(settings: GroupSettings): void;
   close(): Promise<void>;
 }
@@ -177,10 +177,12 @@ export class GroupRuntime implements FeedSink {
   constructor(
     private readonly store: EventStore,
     private readonly log: Logger,
-    private group: ConsumerGroup,
+    private definition: StoredGroup,
     private settings: GroupSettings,
     private readonly feed: GroupFeed,
     state: { pending: readonly PendingRecord[]; deadLetters: number },
+    /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
+    private readonly onStale: () => void = () => undefined,
   ) {
     for (const p of state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
     this.deadLetters = state.deadLetters;
@@ -191,11 +193,16 @@ export class GroupRuntime implements FeedSink {
   }
 
   get name(): string {
-    return this.group.name;
+    return this.definition.group.name;
   }
 
   get config(): ConsumerGroup {
-    return this.group;
+    return this.definition.group;
+  }
+
+  /** The definition this runtime runs, as stored. */
+  get stored(): StoredGroup {
+    return this.definition;
   }
 
   get windowSize(): number {
@@ -489,26 +496,43 @@ export class GroupRuntime implements FeedSink {
 
   // ---- persistence ----------------------------------------------------------------------------
 
+  /**
+   * Writes attempt histories, dead letters and progress, only while the stored definition is still
+   * the one this runtime runs: progress never overwrites a definition, and a group deleted or
+   * changed on another replica gets nothing written for its old definition.
+   */
   async flush(): Promise<void> {
     if (!this.dirty && this.writes.size === 0) return;
     await this.flushing;
     this.dirty = false;
-    const batch = [...this.writes.values(), ...this.feed.progress(this.group)];
+    const batch = [...this.writes.values(), ...this.feed.progress()];
     this.writes.clear();
-    this.flushing = this.store.kvWrite(batch).then(() => undefined).catch((err: unknown) => {
-      // why: progress not written is progress redone after a restart (at-least-once), not lost.
-      this.log.warn({ err, group: this.name }, "group progress not saved; will retry");
+    const keep = () => {
       for (const w of batch) if (!this.writes.has(w.key)) this.writes.set(w.key, w);
       this.dirty = true;
-    });
+    };
+    this.flushing = this.store.kvWrite(batch, { key: groupKey(this.name), value: this.definition.bytes }).then(
+      (written) => {
+        if (written) return;
+        // Kept: with the definition changed, the next flush writes them; with it deleted, they go with the runtime.
+        keep();
+        this.log.debug({ group: this.name }, "group definition changed in the store; progress waits for it");
+        this.onStale();
+      },
+      (err: unknown) => {
+        // why: progress not written is progress redone after a restart (at-least-once), not lost.
+        this.log.warn({ err, group: this.name }, "group progress not saved; will retry");
+        keep();
+      },
+    );
     await this.flushing;
   }
 
   // ---- admin ----------------------------------------------------------------------------------
 
-  update(group: ConsumerGroup, settings: GroupSettings): void {
+  update(definition: StoredGroup, settings: GroupSettings): void {
     const reorder = settings.ordering !== this.settings.ordering;
-    this.group = group;
+    this.definition = definition;
     this.settings = settings;
     this.feed.update(settings);
     this.dirty = true;
@@ -550,17 +574,20 @@ export class GroupRuntime implements FeedSink {
       if (e.redriven) redriven++;
       if (oldest === undefined || e.recordedUs < oldest) oldest = e.recordedUs;
     }
-    const lag = await this.feed.lag(this.group);
+    const lag = await this.feed.lag();
     let retrying = 0;
     for (const e of this.entries.values()) if (e.state === "waiting") retrying++;
     return { floor: lag.floor, backlog: lag.backlog + redriven, inFlight, retrying, oldestUs: oldest ?? lag.oldestUs };
   }
 
-  async close(): Promise<void> {
+  /** Stops; writes what is left unless the group is gone (`discard`). */
+  async close(options: { discard?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearInterval(this.sweepTimer);
     clearInterval(this.flushTimer);
-    await this.flush();
+    if (options.discard) this.writes.clear();
+    else await this.flush();
+    await this.flushing;
     await this.feed.close();
   }
 }

@@ -5,7 +5,7 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { ConsumerGroup, GroupRecord } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { eventHeaders, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
 import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
@@ -15,8 +15,7 @@ import type { GroupSettings } from "./group-config.js";
 import { startFloor, type FeedFactory } from "./group-manager.js";
 import type { EventStore } from "../store/event-store.js";
 import { eventMeta, type LiveHub } from "../services/live-hub.js";
-import { decodePosition, encodePosition } from "../store/position.js";
-import { groupRecord } from "./group-records.js";
+import { decodePosition } from "../store/position.js";
 import { WINDOW, type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
 
 const NS_PER_MS = 1_000_000;
@@ -125,9 +124,9 @@ class JetStreamFeed implements GroupFeed {
     }
   }
 
-  progress(group: ConsumerGroup): KvWrite[] {
-    // JetStream keeps the progress; the record keeps the definition and where the group starts.
-    return [groupRecord(group, encodePosition(this.startSeq), [])];
+  progress(): KvWrite[] {
+    // JetStream keeps the progress; where the group starts is in its definition record.
+    return [];
   }
 
   async lag(): Promise<{ backlog: number; floor: string }> {
@@ -171,15 +170,15 @@ export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: Live
     deliver_policy: DeliverPolicy.All,
   });
   return {
-    async create(group, settings) {
+    startOf: (group) => startFloor(store, hub.lastSeq, group),
+    async create(def, settings) {
       jslog.ensureRunning();
-      const startSeq = await startFloor(store, hub.lastSeq, group);
-      await jslog.jsm.consumers.add(stream, config(group, settings));
-      return new JetStreamFeed(jslog, group.name, settings, log, startSeq);
+      await jslog.jsm.consumers.add(stream, config(def.group, settings));
+      return new JetStreamFeed(jslog, def.group.name, settings, log, decodePosition(def.record.ackFloor) ?? 0n);
     },
-    async resume(record: GroupRecord, settings) {
+    async resume(def, settings) {
       jslog.ensureRunning();
-      const group = record.group as ConsumerGroup;
+      const { group, record } = def;
       try {
         await jslog.jsm.consumers.info(stream, consumerName(group.name));
       } catch {

@@ -1,11 +1,10 @@
 import type { Logger } from "pino";
-import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import type { HubEvent, LiveHub } from "../services/live-hub.js";
 import { matcher } from "../services/subscribe.js";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";
-import { groupRecord } from "./group-records.js";
+import { progressRecord } from "./group-records.js";
 import { WINDOW, type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
 
 const FETCH_CHUNK = 256;
@@ -111,11 +110,11 @@ export class StoreFeed implements GroupFeed {
     return min === undefined ? this.cursor : min - 1n;
   }
 
-  progress(group: ConsumerGroup): KvWrite[] {
+  progress(): KvWrite[] {
     const floor = this.ackFloor();
     if (floor > this.floor) this.floor = floor;
     for (const s of this.doneAbove) if (s <= this.floor) this.doneAbove.delete(s);
-    return [groupRecord(group, encodePosition(this.floor), [...this.doneAbove].map(encodePosition))];
+    return [progressRecord(this.settings.name, encodePosition(this.floor), [...this.doneAbove].map(encodePosition))];
   }
 
   async lag(): Promise<{ backlog: number; floor: string }> {
