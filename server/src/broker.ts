@@ -133,7 +133,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     config.groupBackend === "jetstream" && bus instanceof NatsBus
       ? await JetStreamLog.open({ nc: bus.nc, store, hub, names: durableLogNames(config.subjectPrefix), retentionMs: config.retentionMs, log })
       : undefined;
-  const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
+  const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, { windowEvents: config.groupWindowEvents });
   await groups.start();
   addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
   addService(server, Health, health.handlers(), { log, calls, onError });

@@ -42,6 +42,33 @@ describe("consumer groups shared by two replicas", () => {
     await runtime.flush();
   }
 
+  it("keeps an update made on A after B acknowledges and writes its progress, and B takes it up", async () => {
+    await a.client.groups.create({ name: "upd", filter: { sources: ["upd-svc"] }, start: "now", ackDeadlineMs: 10_000 });
+    const got: Event[] = [];
+    const c = b.client.consume("upd", (e) => void got.push(e), { concurrency: 4 });
+    try {
+      await b.broker.groups.find("upd");
+      await a.client.publish(like("u1", "upd-svc"));
+      await until(() => got.length === 1, "first event on b");
+      await ackedOnB("upd", 1);
+      await a.client.groups.update({ name: "upd", filter: { sources: ["upd-svc"] }, ackDeadlineMs: 20_000 });
+      // B still runs on the old definition; its member acknowledges and its progress is written.
+      await a.client.publish(like("u2", "upd-svc"));
+      await until(() => got.length === 2, "second event on b");
+      await ackedOnB("upd", 2);
+      const def = await stored("upd");
+      assert.equal(def?.ackDeadline && durationMs(def.ackDeadline), 20_000, "B's progress overwrote A's update");
+      // Within the sync interval B takes the new definition up (the timer's work, done at once here).
+      await b.broker.groups.sync();
+      const onB = await b.client.groups.get("upd");
+      assert.equal(onB.group.ackDeadline && durationMs(onB.group.ackDeadline), 20_000);
+      await ackedOnB("upd", 2);
+      assert.equal((await stored("upd"))?.ackDeadline && durationMs((await stored("upd"))!.ackDeadline!), 20_000);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it("keeps a group deleted on A deleted on both, however B's member answers, and ends members on both with NOT_FOUND", async () => {
     await a.client.groups.create({ name: "del", filter: { sources: ["del-svc"] }, start: "now" });
     let release!: () => void;
@@ -52,17 +79,18 @@ describe("consumer groups shared by two replicas", () => {
       await gate;
     }, { concurrency: 4, reconnect: false });
     const onA = a.client.consume("del", () => gate, { concurrency: 1, reconnect: false });
+    let bEnded = false;
+    onB.done.catch(() => (bEnded = true));
     try {
-      await b.broker.groups.find("del");
+      const runtime = await b.broker.groups.find("del");
       await a.client.publishBatch([like("d1", "del-svc"), like("d2", "del-svc")]);
       await until(() => seen.length >= 1, "a delivery to b's member");
       await a.client.groups.delete("del");
       await assert.rejects(onA.done, notFound);
-      // B has not noticed yet: its member answers and B writes what it has.
+      // B has not noticed yet: its member answers and B writes what it has (unless B noticed first).
       release();
-      const runtime = await b.broker.groups.find("del");
-      await until(() => runtime.memberList.reduce((sum, m) => sum + m.acked, 0) >= seen.length, "b's member acknowledged");
-      await runtime.flush().catch(() => undefined);
+      await until(() => bEnded || runtime.memberList.reduce((sum, m) => sum + m.acked, 0) >= seen.length, "b's member acknowledged");
+      await runtime.flush();
       // Both replicas look at the store again (what their sync timers do).
       await b.broker.groups.sync();
       await a.broker.groups.sync();
@@ -74,6 +102,43 @@ describe("consumer groups shared by two replicas", () => {
     } finally {
       release();
       await Promise.all([onA.stop(), onB.stop()]);
+    }
+  });
+});
+
+describe("consumer groups on two replicas with members slower than JetStream's ack wait", () => {
+  let a: TestBroker;
+  let b: TestBroker;
+  let replicas: Replicas;
+  // A small window, so that most events wait outside it far longer than the ack wait.
+  before(async () => void ({ a, b } = replicas = await startReplicas({ BROKER_GROUP_WINDOW_EVENTS: "4" })));
+  after(() => replicas.close());
+
+  it("delivers every event exactly once when no member fails", async () => {
+    // Ack deadline 1 s: JetStream's ack wait is 2 x 1 s + 5 s = 7 s; two members taking 150 ms an
+    // event, one at a time, need about 8 s for 110 events.
+    await a.client.groups.create({ name: "slow", filter: { sources: ["slow-svc"] }, start: "now", ackDeadlineMs: 1_000 });
+    const deliveries = new Map<string, number>();
+    const attempts: number[] = [];
+    const handler = async (e: Event, ctx: { attempt: number }) => {
+      deliveries.set(e.id, (deliveries.get(e.id) ?? 0) + 1);
+      attempts.push(ctx.attempt);
+      await new Promise((r) => setTimeout(r, 150));
+    };
+    const ca = a.client.consume("slow", handler, { concurrency: 1 });
+    const cb = b.client.consume("slow", handler, { concurrency: 1 });
+    try {
+      await b.broker.groups.find("slow");
+      const events = Array.from({ length: 110 }, (_, i) => like(`s${i}`, "slow-svc"));
+      await a.client.publishBatch(events);
+      await until(() => deliveries.size === events.length, "every event delivered", 60_000);
+      // Settle: whatever was going to come back after the ack wait has had the time to.
+      await until(async () => (await a.client.groups.get("slow")).stats.backlog === 0n, "backlog drained", 30_000);
+      const twice = [...deliveries].filter(([, n]) => n > 1);
+      assert.deepEqual(twice, [], "delivered more than once");
+      assert.ok(attempts.every((n) => n === 1), "an attempt after the first");
+    } finally {
+      await Promise.all([ca.stop(), cb.stop()]);
     }
   });
 });

@@ -20,7 +20,7 @@ import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { normalized, settingsOf, type GroupSettings } from "./group-config.js";
 import { deadPrefix, deleteGroupState, groupKey, loadDeadLetters, loadGroups, loadPending, loadProgress, storedGroup, type StoredGroup } from "./group-records.js";
-import { GroupRuntime, type GroupFeed } from "./group-runtime.js";
+import { GroupRuntime, type GroupFeed, type GroupRuntimeOptions } from "./group-runtime.js";
 import { StoreFeed } from "./store-feed.js";
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
@@ -91,6 +91,7 @@ export class GroupManager {
     private readonly store: EventStore,
     private readonly feeds: FeedFactory,
     private readonly log: Logger,
+    private readonly options: { windowEvents?: number | undefined } = {},
   ) {}
 
   /** Loads every group from the store and starts it where it left off. */
@@ -110,8 +111,8 @@ export class GroupManager {
     await this.run(def, await this.feeds.resume(def, settingsOf(def.group)), { pending, deadLetters: dead });
   }
 
-  private async run(def: StoredGroup, feed: GroupFeed, state: ConstructorParameters<typeof GroupRuntime>[5]): Promise<GroupRuntime> {
-    const runtime = new GroupRuntime(this.store, this.log, def, settingsOf(def.group), feed, state, () => this.stale());
+  private async run(def: StoredGroup, feed: GroupFeed, state: GroupRuntimeOptions["state"]): Promise<GroupRuntime> {
+    const runtime = new GroupRuntime(def, settingsOf(def.group), { store: this.store, log: this.log, feed, state, windowEvents: this.options.windowEvents, onStale: () => this.stale() });
     this.runtimes.set(def.group.name, runtime);
     await runtime.start();
     return runtime;

@@ -7,12 +7,13 @@ import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { create } from "@bufbuild/protobuf";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition } from "../store/position.js";
+import { systemClock, type Clock } from "../clock.js";
 import { singleField, Wire } from "../services/wire.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
 import { deadLetterRecord, groupKey, pendingRecord, type StoredGroup } from "./group-records.js";
 
-/** How many unfinished events a group holds in memory; beyond it, it stops reading ahead. */
-export const WINDOW = 10_000;
+/** How many unfinished events a group holds in memory by default; beyond it, it stops reading ahead. */
+export const DEFAULT_WINDOW_EVENTS = 10_000;
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
 
@@ -111,10 +112,17 @@ export function restoredOf(p: PendingRecord): Restored {
 
 /** What a feed sees of the runtime it feeds. */
 export interface FeedSink {
-  /** Adds an event to the window (no-op when it is there already, except for a new handle). */
-  admit(position: string, data: Uint8Array, recordedUs: number, handle?: unknown, restored?: Restored): void;
+  /**
+   * Adds an event to the window (no-op when it is there already, except for a new handle). Without
+   * `recordedUs`, it is read from the event, which the runtime decodes anyway.
+   */
+  admit(position: string, data: Uint8Array, recordedUs: number | undefined, handle?: unknown, restored?: Restored): void;
   /** Events in the window now. */
   readonly windowSize: number;
+  /** Most events the window holds. */
+  readonly windowLimit: number;
+  /** How many more deliveries the members could take now. */
+  readonly demand: number;
   /** The lowest unfinished position in the window that is not a redrive (for the ack floor). */
   minUnfinishedSeq(): bigint | undefined;
   schedulePump(): void;
@@ -148,6 +156,19 @@ export interface GroupFeed {
   close(): Promise<void>;
 }
 
+export interface GroupRuntimeOptions {
+  store: EventStore;
+  log: Logger;
+  feed: GroupFeed;
+  /** Attempt state and dead letter count the group left in the store. */
+  state: { pending: readonly PendingRecord[]; deadLetters: number };
+  /** Most events held in memory (DEFAULT_WINDOW_EVENTS). */
+  windowEvents?: number | undefined;
+  /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
+  onStale?: () => void;
+  clock?: Clock;
+}
+
 /**
  * One consumer group at work inside a broker: a bounded window of events from its feed, handed to
  * members (oldest first, one key at a time when ordered), with answers, deadlines, retries and
@@ -167,29 +188,34 @@ export class GroupRuntime implements FeedSink {
   private pumpScheduled = false;
   private rr = 0;
   private closed = false;
-  private readonly sweepTimer: NodeJS.Timeout;
-  private readonly flushTimer: NodeJS.Timeout;
+  private readonly stopSweep: () => void;
+  private readonly stopFlush: () => void;
   private flushing: Promise<void> = Promise.resolve();
   private dirty = false;
   private lastKeepAlive = 0;
+  private readonly store: EventStore;
+  private readonly log: Logger;
+  private readonly feed: GroupFeed;
+  private readonly clock: Clock;
+  private readonly onStale: () => void;
+  readonly windowLimit: number;
   deadLetters: number;
 
   constructor(
-    private readonly store: EventStore,
-    private readonly log: Logger,
     private definition: StoredGroup,
     private settings: GroupSettings,
-    private readonly feed: GroupFeed,
-    state: { pending: readonly PendingRecord[]; deadLetters: number },
-    /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
-    private readonly onStale: () => void = () => undefined,
+    o: GroupRuntimeOptions,
   ) {
-    for (const p of state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
-    this.deadLetters = state.deadLetters;
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.flushTimer = setInterval(() => void this.flush(), FLUSH_MS);
-    this.sweepTimer.unref();
-    this.flushTimer.unref();
+    this.store = o.store;
+    this.log = o.log;
+    this.feed = o.feed;
+    this.clock = o.clock ?? systemClock;
+    this.onStale = o.onStale ?? (() => undefined);
+    this.windowLimit = o.windowEvents ?? DEFAULT_WINDOW_EVENTS;
+    for (const p of o.state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
+    this.deadLetters = o.state.deadLetters;
+    this.stopSweep = this.clock.every(SWEEP_MS, () => this.sweep());
+    this.stopFlush = this.clock.every(FLUSH_MS, () => void this.flush());
   }
 
   get name(): string {
@@ -207,6 +233,12 @@ export class GroupRuntime implements FeedSink {
 
   get windowSize(): number {
     return this.entries.size;
+  }
+
+  get demand(): number {
+    let free = 0;
+    for (const m of this.members) free += Math.max(0, m.maxInFlight - m.inFlight.size);
+    return free;
   }
 
   async start(): Promise<void> {
@@ -227,7 +259,7 @@ export class GroupRuntime implements FeedSink {
 
   // ---- intake ---------------------------------------------------------------------------------
 
-  admit(position: string, data: Uint8Array, recordedUs: number, handle?: unknown, restored?: Restored): void {
+  admit(position: string, data: Uint8Array, recordedUs: number | undefined, handle?: unknown, restored?: Restored): void {
     const seq = decodePosition(position) ?? 0n;
     const known = this.entries.get(seq);
     if (known) {
@@ -246,7 +278,7 @@ export class GroupRuntime implements FeedSink {
       subject: event.subject,
       correlationId: event.correlationId,
       key: "",
-      recordedUs,
+      recordedUs: recordedUs ?? (event.recordedTime ? timestampMs(event.recordedTime) * 1000 : 0),
       attempts: record?.attempts ?? 0,
       history: record ? [...record.history] : [],
       state: "ready",
@@ -256,7 +288,7 @@ export class GroupRuntime implements FeedSink {
     entry.key = this.keyOf(entry);
     this.entries.set(seq, entry);
     const nextAt = record?.nextAtMs;
-    if (nextAt !== undefined && nextAt > Date.now()) {
+    if (nextAt !== undefined && nextAt > this.clock.now()) {
       entry.state = "waiting";
       entry.nextAtMs = nextAt;
       this.waiting.add(entry);
@@ -301,7 +333,7 @@ export class GroupRuntime implements FeedSink {
     setImmediate(() => {
       this.pumpScheduled = false;
       this.dispatch();
-      if (this.entries.size < WINDOW) this.feed.pull();
+      if (this.entries.size < this.windowLimit) this.feed.pull();
     });
   }
 
@@ -331,7 +363,7 @@ export class GroupRuntime implements FeedSink {
   private deliver(entry: Entry, member: Member): void {
     entry.attempts++;
     entry.state = "inflight";
-    const deadlineMs = Date.now() + this.settings.ackDeadlineMs;
+    const deadlineMs = this.clock.now() + this.settings.ackDeadlineMs;
     const id = `${entry.position}.${entry.attempts}`;
     entry.delivery = { id, member, deadlineMs };
     member.inFlight.add(entry);
@@ -375,7 +407,7 @@ export class GroupRuntime implements FeedSink {
   extend(member: Member, id: string, byMs: number | undefined): boolean {
     const entry = this.owned(member, id);
     if (!entry?.delivery) return false;
-    entry.delivery.deadlineMs = Date.now() + (byMs ?? this.settings.ackDeadlineMs);
+    entry.delivery.deadlineMs = this.clock.now() + (byMs ?? this.settings.ackDeadlineMs);
     this.feed.keepAlive(entry);
     return true;
   }
@@ -392,7 +424,7 @@ export class GroupRuntime implements FeedSink {
 
   private recordAttempt(entry: Entry, error: string): void {
     const member = entry.delivery?.member.id ?? "";
-    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(Date.now()), error, memberId: member }));
+    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(this.clock.now()), error, memberId: member }));
   }
 
   private release(entry: Entry): void {
@@ -412,7 +444,7 @@ export class GroupRuntime implements FeedSink {
     this.release(entry);
     const delay = delayMs ?? backoffMs(retry, entry.attempts);
     entry.state = "waiting";
-    entry.nextAtMs = Date.now() + delay;
+    entry.nextAtMs = this.clock.now() + delay;
     this.persistPending(entry);
     // The entry stays in the window either way: it holds its key while it waits.
     if (this.feed.retryLater(entry, delay)) entry.nextAtMs = Number.POSITIVE_INFINITY;
@@ -460,7 +492,7 @@ export class GroupRuntime implements FeedSink {
   // ---- timers ---------------------------------------------------------------------------------
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const m of this.members) {
       for (const e of m.inFlight) if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded");
     }
@@ -583,8 +615,8 @@ export class GroupRuntime implements FeedSink {
   /** Stops; writes what is left unless the group is gone (`discard`). */
   async close(options: { discard?: boolean } = {}): Promise<void> {
     this.closed = true;
-    clearInterval(this.sweepTimer);
-    clearInterval(this.flushTimer);
+    this.stopSweep();
+    this.stopFlush();
     if (options.discard) this.writes.clear();
     else await this.flush();
     await this.flushing;

@@ -5,7 +5,7 @@ import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";
 import { progressRecord } from "./group-records.js";
-import { WINDOW, type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
+import { type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
 
 const FETCH_CHUNK = 256;
 
@@ -52,7 +52,7 @@ export class StoreFeed implements GroupFeed {
 
   private onLive(e: HubEvent): void {
     // Consecutive with what the group has read, and room in the window: take it from the hub.
-    if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < WINDOW) {
+    if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < this.sink.windowLimit) {
       this.cursor = e.seq;
       if (this.matches(e.meta) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
     } else {
@@ -68,7 +68,7 @@ export class StoreFeed implements GroupFeed {
   private async fetch(): Promise<void> {
     this.fetching = true;
     try {
-      while (this.behind && this.sink.windowSize < WINDOW && !this.closed) {
+      while (this.behind && this.sink.windowSize < this.sink.windowLimit && !this.closed) {
         const head = this.hub.lastSeq;
         if (this.cursor >= head) {
           this.behind = false;
