@@ -21,6 +21,7 @@ import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
 import { createMetrics, serveMetrics } from "./metrics.js";
+import { CommitFanout } from "./commit-fanout.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -103,19 +104,23 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     await store.close();
     throw err;
   }
-  const hub = new LiveHub(store, log);
+  const metrics = createMetrics();
+  const listenerFailed = (listener: string) => metrics.listenerErrors.inc({ listener });
+  const hub = new LiveHub(store, log, { onListenerError: () => listenerFailed("hub") });
   await hub.start();
   bus.onRemote((e) => hub.offerRemote(e));
   bus.onResync(() => hub.resync());
-  const metrics = createMetrics();
-  const committer = new GroupCommitter(store, {
-    maxPendingEvents: config.maxPendingEvents,
-    onCommitted: (events) => {
+  const fanout = new CommitFanout(log, listenerFailed)
+    .add("metrics", (events) => {
       metrics.published.inc(events.length);
       metrics.commits.observe(events.length);
-      hub.offerLocal(events);
-      bus.publish(events);
-    },
+    })
+    .add("hub", (events) => hub.offerLocal(events))
+    .add("bus", (events) => bus.publish(events));
+  const committer = new GroupCommitter(store, {
+    maxPendingEvents: config.maxPendingEvents,
+    onCommitted: (events) => fanout.deliver(events),
+    onCommittedError: (err) => log.error({ err }, "commit fan-out failed"),
     onCommitTime: (seconds) => metrics.commitSeconds.observe(seconds),
   });
   const calls = new CallRegistry();

@@ -24,6 +24,9 @@ export class StoreFeed implements GroupFeed {
   private behind = true;
   private closed = false;
   private detach: (() => void) | undefined;
+  /** Live events not admitted yet (see onLive). */
+  private live: HubEvent[] = [];
+  private admitting = false;
 
   constructor(
     private readonly store: EventStore,
@@ -50,13 +53,35 @@ export class StoreFeed implements GroupFeed {
     this.detach = this.hub.attach((e) => this.onLive(e));
   }
 
+  /**
+   * A live event: queued, and admitted on a later turn, off the publish call's path (the hub runs
+   * its listeners inside the commit). More than a window's worth queued: read the store instead.
+   */
   private onLive(e: HubEvent): void {
-    // Consecutive with what the group has read, and room in the window: take it from the hub.
-    if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < this.sink.windowLimit) {
-      this.cursor = e.seq;
-      if (this.matches(e.meta) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
-    } else {
+    if (this.live.length >= this.sink.windowLimit) {
+      this.live = [];
       this.behind = true;
+    } else {
+      this.live.push(e);
+    }
+    if (this.admitting) return;
+    this.admitting = true;
+    setImmediate(() => this.admitLive());
+  }
+
+  private admitLive(): void {
+    this.admitting = false;
+    const live = this.live;
+    this.live = [];
+    for (const e of live) {
+      if (this.closed) return;
+      // Consecutive with what the group has read, and room in the window: take it from the hub.
+      if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < this.sink.windowLimit) {
+        this.cursor = e.seq;
+        if (this.matches(e.meta) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
+      } else {
+        this.behind = true;
+      }
     }
     this.sink.schedulePump();
   }
