@@ -85,6 +85,8 @@ export class GroupManager {
   private readonly onDelete = new Map<string, Set<() => void>>();
   private syncing: Promise<void> | undefined;
   private closed = false;
+  /** Deleted groups whose records are being removed. */
+  private readonly cleanups = new Map<string, Promise<void>>();
   private syncTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -107,7 +109,8 @@ export class GroupManager {
   private async resume(def: StoredGroup): Promise<void> {
     const name = def.group.name;
     const pending = await loadPending(this.store, name);
-    const dead = (await this.store.kvScan(deadPrefix(name))).length;
+    // Counted, not loaded: a group may have a very large dead letter queue.
+    const dead = await this.store.kvCount(deadPrefix(name));
     await this.run(def, await this.feeds.resume(def, settingsOf(def.group)), { pending, deadLetters: dead });
   }
 
@@ -181,7 +184,8 @@ export class GroupManager {
     if (this.feeds.shared) await this.sync();
     if (this.runtimes.has(settings.name)) throw exists();
     const group = normalized(input as ConsumerGroup, settings);
-    // What a delete cut short by a crash left behind must not become the new group's state.
+    // What a delete cut short by a crash (or still under way) left behind must not become the new group's state.
+    await this.cleanups.get(group.name);
     await deleteGroupState(this.store, group.name);
     const def = storedGroup(group, encodePosition(await this.feeds.startOf(group)));
     // Created on another replica meanwhile: that one wins.
@@ -238,8 +242,13 @@ export class GroupManager {
       return runtime;
     });
     await this.drop(name, runtime);
-    await deleteGroupState(this.store, name);
     this.log.info({ group: name, caller }, "consumer group deleted");
+    // The rest goes in the background: a large dead letter queue must not hold the call up. A group
+    // created again under this name waits for it (see create).
+    const cleanup = deleteGroupState(this.store, name)
+      .catch((err: unknown) => this.log.warn({ err, group: name }, "records of a deleted group not all removed; removed when the name is used again"))
+      .finally(() => this.cleanups.delete(name));
+    this.cleanups.set(name, cleanup);
   }
 
   /** Registers what ends a member's stream when its group is deleted; returns the remover. */
@@ -344,6 +353,7 @@ export class GroupManager {
     if (this.syncTimer) clearInterval(this.syncTimer);
     await this.syncing;
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
+    await Promise.all(this.cleanups.values());
     this.runtimes.clear();
   }
 }

@@ -83,7 +83,7 @@ export async function loadDeadLetters(store: EventStore, group: string, page: { 
   return entries.map((e) => fromBinary(DeadLetterSchema, e.value));
 }
 
-const DELETE_CHUNK = 1_000;
+const DELETE_CHUNK = 5_000;
 
 /**
  * Deletes a group's progress, pending records and dead letters (not its definition), a chunk of
