@@ -98,11 +98,24 @@ export class GroupManager {
 
   /** Loads every group from the store and starts it where it left off. */
   async start(): Promise<void> {
-    for (const def of await loadGroups(this.store)) await this.resume(def);
+    for (const def of await loadGroups(this.store)) await this.resumeOrRetry(def);
     if (this.runtimes.size > 0) this.log.info({ groups: [...this.runtimes.keys()] }, "consumer groups resumed");
     if (this.feeds.shared) {
       this.syncTimer = setInterval(() => void this.sync().catch((err: unknown) => this.log.warn({ err }, "group sync failed")), SYNC_INTERVAL_MS);
       this.syncTimer.unref();
+    }
+  }
+
+  /**
+   * Resumes a group; with shared groups, a failure (JetStream timing out or refusing) is logged as
+   * itself and the group is tried again at the next sync, while the other groups run.
+   */
+  private async resumeOrRetry(def: StoredGroup): Promise<void> {
+    try {
+      await this.resume(def);
+    } catch (err) {
+      if (!this.feeds.shared) throw err;
+      this.log.error({ err, group: def.group.name }, "consumer group could not be resumed; trying again at the next sync");
     }
   }
 
@@ -167,7 +180,7 @@ export class GroupManager {
         }
         // New here, or deleted and created again meanwhile.
         if (runtime) await this.drop(name, runtime);
-        await this.resume(def);
+        await this.resumeOrRetry(def);
       }
       for (const [name, runtime] of this.runtimes) if (!names.has(name)) await this.drop(name, runtime);
     })().finally(() => (this.syncing = undefined));

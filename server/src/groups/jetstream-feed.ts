@@ -2,11 +2,11 @@
 // JetStream keeps the group's progress and does redelivery (ack wait, nak delays, working), and
 // every broker replica can serve the same group; the runtime on top adds ordering per key,
 // per-type retry policies, attempt histories and dead letters.
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
-import { eventHeaders, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
+import { eventHeaders, isJetStreamNotFound, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
 import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
 import { matcher } from "../services/subscribe.js";
 import type { KvWrite } from "../store/event-store.js";
@@ -151,7 +151,7 @@ class JetStreamFeed implements GroupFeed {
     try {
       return (await this.jslog.jsm.streams.getMessage(this.jslog.names.stream, { seq: streamSeq }))?.header.get(HEADER_POSITION) || undefined;
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return undefined;
+      if (isJetStreamNotFound(err, JetStreamApiCodes.NoMessageFound)) return undefined;
       throw err;
     }
   }
@@ -220,7 +220,9 @@ export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: Live
       const { group, record } = def;
       try {
         await jslog.jsm.consumers.info(stream, consumerName(group.name));
-      } catch {
+      } catch (err) {
+        // A timeout or a permission error fails the resume as itself (logged, retried at the next sync).
+        if (!isJetStreamNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
         // why: the JetStream state was lost (a new NATS deployment): start over from the group's
         // start; events delivered before may be delivered again (at-least-once).
         log.warn({ group: group.name }, "JetStream consumer missing; recreating it");
@@ -229,7 +231,10 @@ export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: Live
       return new JetStreamFeed(jslog, group.name, settings, log, store, decodePosition(record.ackFloor) ?? 0n);
     },
     async destroy(name) {
-      await jslog.jsm.consumers.delete(stream, consumerName(name)).catch(() => undefined);
+      // Already gone is fine; any other failure fails the DeleteGroup call with the group intact.
+      await jslog.jsm.consumers.delete(stream, consumerName(name)).catch((err: unknown) => {
+        if (!isJetStreamNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+      });
     },
     shared: true,
   };
