@@ -15,7 +15,7 @@ import { DomainError, invalidRequest } from "../errors.js";
 import { compileFilter } from "../services/filter.js";
 import { seqBeforeTime } from "../services/follow-log.js";
 import type { LiveHub } from "../services/live-hub.js";
-import { matcher } from "../services/subscribe.js";
+import { matcher } from "../services/matcher.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { normalized, settingsOf, type GroupSettings } from "./group-config.js";

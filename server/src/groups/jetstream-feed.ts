@@ -8,7 +8,7 @@ import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { eventHeaders, isJetStreamNotFound, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
 import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
-import { matcher } from "../services/subscribe.js";
+import { matcher } from "../services/matcher.js";
 import type { KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
 import { startFloor, type FeedFactory } from "./group-manager.js";

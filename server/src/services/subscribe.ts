@@ -2,12 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema, type SubscribeRequest } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { invalidRequest, slowConsumer } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, StoreFilter } from "../store/event-store.js";
+import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
-import type { EventMeta, LiveHub } from "./live-hub.js";
+import type { LiveHub } from "./live-hub.js";
 import { followLog, seqBeforeTime } from "./follow-log.js";
+import { matcher } from "./matcher.js";
 import type { BrokerMetrics } from "../metrics.js";
 
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */
@@ -20,18 +21,6 @@ export interface SubscribeDeps {
   /** Live events a subscriber may have waiting before it is cut off as too slow. */
   maxBuffered: number;
   metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
-}
-
-/** An in-memory test of a compiled filter, for live events. */
-export function matcher(filter: StoreFilter): (m: Omit<EventMeta, "id">) => boolean {
-  const types = filter.types && new Set(filter.types);
-  const sources = filter.sources && new Set(filter.sources);
-  const subject = filter.subject;
-  return (m) =>
-    (!types || types.has(m.type)) &&
-    (!sources || sources.has(m.source)) &&
-    (!subject || ("exact" in subject ? m.subject === subject.exact : m.subject.startsWith(subject.prefix))) &&
-    (filter.correlationId === undefined || m.correlationId === filter.correlationId);
 }
 
 async function startSeq(req: SubscribeRequest, store: EventStore, floor: bigint): Promise<{ seq: bigint; fromUs?: number }> {
