@@ -21,6 +21,7 @@ import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
 import { countPublished, countRejected, createMetrics, registerStateGauges, serveMetrics, type BrokerMetrics } from "./metrics.js";
+import { CommitFanout } from "./commit-fanout.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -144,19 +145,23 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
     ? await namingSetting("BROKER_NATS_URL", `cannot connect to NATS at ${natsUrl}`, () => NatsBus.connect({ url: natsUrl, subjectPrefix: config.subjectPrefix, log }))
     : new InProcessBus();
   opened.add("bus", () => bus.close());
-  const hub = new LiveHub(store, log);
+  const listenerFailed = (listener: string) => metrics.listenerErrors.inc({ listener });
+  const hub = new LiveHub(store, log, { onListenerError: () => listenerFailed("hub") });
   await hub.start();
   opened.add("live hub", () => hub.close());
   bus.onRemote((e) => hub.offerRemote(e));
   bus.onResync(() => hub.resync());
-  const committer = new GroupCommitter(store, {
-    maxPendingEvents: config.maxPendingEvents,
-    onCommitted: (events) => {
+  const fanout = new CommitFanout(log, listenerFailed)
+    .add("metrics", (events) => {
       countPublished(metrics, events);
       metrics.commits.observe(events.length);
-      hub.offerLocal(events);
-      bus.publish(events);
-    },
+    })
+    .add("hub", (events) => hub.offerLocal(events))
+    .add("bus", (events) => bus.publish(events));
+  const committer = new GroupCommitter(store, {
+    maxPendingEvents: config.maxPendingEvents,
+    onCommitted: (events) => fanout.deliver(events),
+    onCommittedError: (err) => log.error({ err }, "commit fan-out failed"),
     onCommitTime: (seconds) => metrics.commitSeconds.observe(seconds),
   });
   return { store, bus, hub, committer };
@@ -196,7 +201,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
           )
         : undefined;
     if (jslog) opened.add("jetstream log", () => jslog.close());
-    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
+    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, { windowEvents: config.groupWindowEvents });
     registerStateGauges(
       metrics,
       {

@@ -30,6 +30,8 @@ export interface BrokerConfig {
    * shared by every replica; needs BROKER_NATS_URL) or "store" (inside this broker).
    */
   groupBackend: "jetstream" | "store";
+  /** Unfinished events a consumer group holds in memory at most (its window). */
+  groupWindowEvents: number;
   /** Port of the Prometheus /metrics endpoint; undefined turns it off, 0 picks a free port. */
   metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
@@ -69,6 +71,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_SHUTDOWN_GRACE_MS: "10000",
   BROKER_SUBSCRIBER_BUFFER: "10000",
   BROKER_WHERE_SCAN_ROWS: "10000",
+  BROKER_GROUP_WINDOW_EVENTS: "10000",
   BROKER_SQLITE_SYNC: "full",
 };
 
@@ -237,6 +240,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
     whereScanRows: integer(merged, "BROKER_WHERE_SCAN_ROWS", 10, 1_000_000),
     groupBackend: groupBackend(merged),
+    groupWindowEvents: integer(merged, "BROKER_GROUP_WINDOW_EVENTS", 1, 1_000_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     tracing: tracing(merged),

@@ -27,6 +27,7 @@ export interface BrokerMetrics {
   readonly subscribers: client.Gauge;
   readonly deliveries: client.Counter;
   readonly slowConsumers: client.Counter;
+  readonly listenerErrors: client.Counter<"listener">;
 }
 
 export function createMetrics(): BrokerMetrics {
@@ -43,6 +44,7 @@ export function createMetrics(): BrokerMetrics {
     subscribers: new client.Gauge({ name: "broker_subscribers", help: "Open Subscribe streams", registers: [registry] }),
     deliveries: new client.Counter({ name: "broker_subscription_deliveries_total", help: "Events written to Subscribe streams", registers: [registry] }),
     slowConsumers: new client.Counter({ name: "broker_slow_consumers_total", help: "Subscribers ended for being too slow", registers: [registry] }),
+    listenerErrors: new client.Counter({ name: "broker_listener_errors_total", help: "Failures of a listener of committed or live events (each fails alone)", labelNames: ["listener"] as const, registers: [registry] }),
   };
   new client.Counter({
     name: "broker_filter_where_errors_total",

@@ -391,6 +391,40 @@ for (const makeBackend of backends) {
       assert.ok((await store.sizeBytes()) >= before);
     });
 
+    it("lists and counts keys without their values, with the same paging as scans", async () => {
+      const p = `kvkeys-${randomUUID()}/`;
+      const keys = Array.from({ length: 25 }, (_, i) => `${p}${String(i).padStart(4, "0")}`);
+      await store.kvWrite(keys.map((key) => ({ key, value: new Uint8Array(64) })));
+      await store.kvWrite([{ key: `${p.slice(0, -1)}0`, value: new Uint8Array([1]) }]);
+      assert.deepEqual(await store.kvKeys(p), keys);
+      assert.deepEqual(await store.kvKeys(p, { after: keys[9], limit: 10 }), keys.slice(10, 20));
+      assert.deepEqual(await store.kvKeys(p, { after: "a", limit: 2 }), keys.slice(0, 2));
+      assert.equal(await store.kvCount(p), 25);
+      assert.equal(await store.kvCount(`${p}nothing/`), 0);
+    });
+
+    it("writes conditionally: only while a record holds the expected value, or is absent", async () => {
+      const enc = (s: string) => new TextEncoder().encode(s);
+      const p = `kvcas-${randomUUID()}/`;
+      const guard = `${p}guard`;
+      const text = async (key: string) => Buffer.from((await store.kvGet(key)) ?? new Uint8Array()).toString();
+      assert.equal(await store.kvWrite([{ key: guard, value: enc("v1") }], { key: guard, value: null }), true);
+      assert.equal(await store.kvWrite([{ key: guard, value: enc("other") }], { key: guard, value: null }), false, "absent expected, present found");
+      assert.equal(await store.kvWrite([{ key: `${p}x`, value: enc("1") }], { key: guard, value: enc("v1") }), true);
+      assert.equal(await store.kvWrite([{ key: `${p}x`, value: enc("2") }, { key: `${p}y`, value: enc("2") }], { key: guard, value: enc("v0") }), false);
+      assert.equal(await text(`${p}x`), "1", "a failed expectation writes nothing");
+      assert.equal(await store.kvGet(`${p}y`), undefined);
+      assert.equal(await text(guard), "v1");
+      // Deleting the guarded record itself, then every later write expecting it fails.
+      assert.equal(await store.kvWrite([{ key: guard, value: null }], { key: guard, value: enc("v1") }), true);
+      assert.equal(await store.kvWrite([{ key: `${p}x`, value: enc("3") }], { key: guard, value: enc("v1") }), false);
+      assert.equal(await text(`${p}x`), "1");
+      // Of two concurrent writes expecting the same value and changing it, one wins.
+      await store.kvWrite([{ key: guard, value: enc("v2") }]);
+      const outcomes = await Promise.all(["a", "b"].map((w) => store.kvWrite([{ key: guard, value: enc(`v3-${w}`) }], { key: guard, value: enc("v2") })));
+      assert.deepEqual(outcomes.sort(), [false, true]);
+    });
+
     it("orders and pages key-value records by code point, as UTF-8 compares (issue 19)", async () => {
       const p = `kvutf8-${randomUUID()}/`;
       // U+FF5E sorts after U+1F600 in UTF-16 code units but before it by code point.

@@ -1,7 +1,7 @@
 // The event log mirrored into a JetStream stream, so consumer groups can be JetStream durable
 // consumers (ack wait, redelivery, backoff, max deliveries) shared by every broker replica.
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { catalogEntry, type EventType } from "../../../sdk/src/catalog/catalog.js";
 import type { EventStore } from "../store/event-store.js";
@@ -72,12 +72,16 @@ export class JetStreamLog {
       max_age: o.retentionMs * NS_PER_MS,
       duplicate_window: 2 * 60_000 * NS_PER_MS,
     };
-    try {
-      await jsm.streams.info(o.names.stream);
-      await jsm.streams.update(o.names.stream, { max_age: config.max_age, duplicate_window: config.duplicate_window });
-    } catch {
-      await jsm.streams.add(config);
-    }
+    // Only a missing stream is created; a timeout or a permission error fails start-up as itself.
+    const exists = await jsm.streams.info(o.names.stream).then(
+      () => true,
+      (err: unknown) => {
+        if (isJetStreamNotFound(err, JetStreamApiCodes.StreamNotFound)) return false;
+        throw err;
+      },
+    );
+    if (exists) await jsm.streams.update(o.names.stream, { max_age: config.max_age, duplicate_window: config.duplicate_window });
+    else await jsm.streams.add(config);
     return new JetStreamLog(jsm, o);
   }
 
@@ -204,4 +208,9 @@ export function eventHeaders(meta: EventMeta, position: string, msgId?: string) 
   h.set(HEADER_CORRELATION, meta.correlationId);
   if (meta.traceparent) h.set(HEADER_TRACEPARENT, meta.traceparent);
   return h;
+}
+
+/** Whether a JetStream API call failed because the stream, consumer or message named does not exist. */
+export function isJetStreamNotFound(err: unknown, code: (typeof JetStreamApiCodes)[keyof typeof JetStreamApiCodes]): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
 }

@@ -43,6 +43,8 @@ export interface LiveHubOptions {
   headPollMs?: number;
   /** Out-of-order events held at most; beyond it the hub reads the store. */
   maxReorder?: number;
+  /** Called each time a listener throws (it is logged too; the other listeners still get the event). */
+  onListenerError?: (err: unknown) => void;
 }
 
 const FILL_CHUNK = 1_000;
@@ -144,7 +146,15 @@ export class LiveHub {
 
   private emit(e: HubEvent): void {
     this.last = e.seq;
-    for (const l of this.listeners) l(e);
+    // Each listener fails alone: one that throws must not cost the later ones this event.
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err, position: e.position }, "live hub listener failed");
+        this.options.onListenerError?.(err);
+      }
+    }
   }
 
   private drainPending(): void {

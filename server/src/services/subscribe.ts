@@ -2,13 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema, type SubscribeRequest } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { invalidRequest, slowConsumer } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, StoreFilter } from "../store/event-store.js";
+import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { compileFilter, timeBounds } from "./filter.js";
-import { liveWhere } from "../cel/cel-live.js";
 import type { EventMeta, LiveHub } from "./live-hub.js";
 import { followLog, seqBeforeTime } from "./follow-log.js";
+import { matcher } from "./matcher.js";
 import type { BrokerMetrics } from "../metrics.js";
 
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */
@@ -23,23 +23,6 @@ export interface SubscribeDeps {
   /** Events one catch-up read examines at most for a filter with a `where`. */
   whereScanRows?: number;
   metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
-}
-
-/**
- * An in-memory test of a compiled filter, for live events. A filter with a `where` needs the event
- * itself too: decoded (an Event as `m`), or its stored bytes as `data`; without either, no match.
- */
-export function matcher(filter: StoreFilter): (m: Omit<EventMeta, "id">, data?: Uint8Array) => boolean {
-  const types = filter.types && new Set(filter.types);
-  const sources = filter.sources && new Set(filter.sources);
-  const subject = filter.subject;
-  const where = filter.where && liveWhere(filter.where);
-  return (m, data) =>
-    (!types || types.has(m.type)) &&
-    (!sources || sources.has(m.source)) &&
-    (!subject || ("exact" in subject ? m.subject === subject.exact : m.subject.startsWith(subject.prefix))) &&
-    (filter.correlationId === undefined || m.correlationId === filter.correlationId) &&
-    (!where || where(m, data));
 }
 
 async function startSeq(req: SubscribeRequest, store: EventStore, floor: bigint): Promise<{ seq: bigint; fromUs?: number }> {

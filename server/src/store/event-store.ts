@@ -108,6 +108,12 @@ export interface KvWrite {
   readonly value: Uint8Array | null;
 }
 
+/** What a conditional write expects of one record: exactly `value`, or no record when null. */
+export interface KvExpect {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+}
+
 /** Time limits a caller puts on one read. */
 export interface ReadLimits {
   /** Aborts the read (the caller went away); the read rejects with the signal's reason. */
@@ -164,7 +170,16 @@ export interface EventStore {
    * the key `page.after` (when given), at most `page.limit`.
    */
   kvScan(prefix: string, page?: KvPage): Promise<KvEntry[]>;
-  /** Writes records atomically; a null value deletes the key. Durable once resolved. */
-  kvWrite(entries: readonly KvWrite[]): Promise<void>;
+  /** Keys only (no values read), with the same order and paging as kvScan. */
+  kvKeys(prefix: string, page?: KvPage): Promise<string[]>;
+  /** How many records have a key starting with `prefix` (no values read). */
+  kvCount(prefix: string): Promise<number>;
+  /**
+   * Writes records atomically; a null value deletes the key. Durable once resolved. With `expect`,
+   * writes only if that record holds exactly the expected value (or is absent, for null) at commit,
+   * and otherwise writes nothing: a compare-and-set, safe between brokers sharing the store.
+   * @returns false when `expect` did not hold (nothing written), true otherwise
+   */
+  kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean>;
   close(): Promise<void>;
 }

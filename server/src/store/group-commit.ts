@@ -11,8 +11,12 @@ export interface GroupCommitOptions {
   maxPendingEvents: number;
   /** Most events in one store commit. */
   maxBatchEvents?: number;
-  /** Called after each commit with the newly stored events, in position order. */
+  /**
+   * Called after each commit with the newly stored events, in position order, once their publishes
+   * are acknowledged. What it throws goes to `onCommittedError`; it never fails a publish.
+   */
   onCommitted?: (events: readonly CommittedEvent[]) => void;
+  onCommittedError?: (err: unknown) => void;
   /** Called after each store commit with how long it took, from hand-over to outcome, in seconds. */
   onCommitTime?: (seconds: number) => void;
 }
@@ -166,12 +170,21 @@ export class GroupCommitter {
           w.reject(position === "" ? invalidRequest(`events[${index}].id`, "unique", `id '${id}' appears twice in the request with different contents`) : idConflict(id, position, index));
         }
       });
-      if (committed.length > 0) this.options.onCommitted?.(committed);
+      if (committed.length > 0) this.committed(committed);
     } catch (err) {
       for (const w of batch) this.inDoubt.add(w.group.map((e) => e.id));
       for (const w of batch) w.reject(err);
     } finally {
       for (const w of batch) this.pending -= w.group.length;
+    }
+  }
+
+  private committed(events: readonly CommittedEvent[]): void {
+    try {
+      this.options.onCommitted?.(events);
+    } catch (err) {
+      // why: the publishes are durable and acknowledged; a listener's failure is not theirs.
+      this.options.onCommittedError?.(err);
     }
   }
 

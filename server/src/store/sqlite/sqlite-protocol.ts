@@ -1,5 +1,5 @@
 // Messages between the SQLite store (main thread) and its worker threads.
-import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+import type { KvEntry, KvExpect, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 
 export interface WorkerData {
   file: string;
@@ -20,7 +20,9 @@ export type WorkerRequest = { id: number } & (
   | { op: "ping" }
   | { op: "kvGet"; key: string }
   | { op: "kvScan"; prefix: string; after?: string | undefined; limit?: number | undefined }
-  | { op: "kvWrite"; entries: KvWrite[] }
+  | { op: "kvKeys"; prefix: string; after?: string | undefined; limit?: number | undefined }
+  | { op: "kvCount"; prefix: string }
+  | { op: "kvWrite"; entries: KvWrite[]; expect?: KvExpect | undefined }
   | { op: "close" }
 );
 
@@ -81,6 +83,6 @@ export interface WorkerWherePage extends WorkerRows {
 
 export interface WorkerResponse {
   id: number;
-  result?: WorkerAppendResult | WorkerRows | WorkerWherePage | number | KvEntry[];
+  result?: WorkerAppendResult | WorkerRows | WorkerWherePage | number | KvEntry[] | string[];
   error?: { code: string; message: string };
 }

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
 import { addWhereEvalErrors } from "../../cel/cel-where.js";
 import { countAllWhere, scanAllWhere } from "../where-scan.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
@@ -230,8 +230,17 @@ class SqliteStore implements EventStore {
     return (await this.reader.call({ op: "kvScan", prefix, after: page.after, limit: page.limit })) as KvEntry[];
   }
 
-  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
-    if (entries.length > 0) await this.writer.call({ op: "kvWrite", entries: [...entries] });
+  async kvKeys(prefix: string, page: KvPage = {}): Promise<string[]> {
+    return (await this.reader.call({ op: "kvKeys", prefix, after: page.after, limit: page.limit })) as string[];
+  }
+
+  async kvCount(prefix: string): Promise<number> {
+    return (await this.reader.call({ op: "kvCount", prefix })) as number;
+  }
+
+  async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
+    if (entries.length === 0 && !expect) return true;
+    return (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
-import type { KvEntry, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+import type { KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 import { scanWhereRows } from "./sqlite-where.js";
 import { sameContent } from "../same-content.js";
 import { MAX_CHAR, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
@@ -115,14 +115,30 @@ const appendTx = db.transaction((p: PackedGroups): WorkerAppendResult => {
   return { recordedUs, groups };
 });
 
-const kvWriteTx = db.transaction((entries: KvWrite[]) => {
+const kvWriteTx = db.transaction((entries: KvWrite[], expect: KvExpect | undefined): boolean => {
+  if (expect) {
+    // The writer's IMMEDIATE transaction holds the write lock: nothing changes between this read and the writes.
+    const row = stmt("SELECT value FROM kv WHERE key = ?").get(expect.key) as { value: Uint8Array } | undefined;
+    const held = row?.value;
+    if (expect.value === null ? held !== undefined : held === undefined || Buffer.compare(held, expect.value) !== 0) return false;
+  }
   const put = stmt("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   const del = stmt("DELETE FROM kv WHERE key = ?");
   for (const e of entries) {
     if (e.value === null) del.run(e.key);
     else put.run(e.key, e.value);
   }
+  return true;
 });
+
+/** The records (the given columns) of a prefix, in key order, after a key and up to a limit. */
+function kvRange(columns: string, req: { prefix: string; after?: string | undefined; limit?: number | undefined }): unknown[] {
+  const from = req.after !== undefined && req.after >= req.prefix ? req.after : undefined;
+  const sql = `SELECT ${columns} FROM kv WHERE key ${from === undefined ? ">=" : ">"} ? AND key < ? ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`;
+  const params: (string | number)[] = [from ?? req.prefix, req.prefix + MAX_CHAR];
+  if (req.limit !== undefined) params.push(req.limit);
+  return stmt(sql).all(...params);
+}
 
 /** Packs rows into one transferable buffer, so a page of events crosses threads in one copy. */
 function packRows(rows: Row[]): WorkerRows {
@@ -215,16 +231,14 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
       const row = stmt("SELECT key, value FROM kv WHERE key = ?").get(req.key) as KvEntry | undefined;
       return row ? [row] : [];
     }
-    case "kvScan": {
-      const from = req.after !== undefined && req.after >= req.prefix ? req.after : undefined;
-      const sql = `SELECT key, value FROM kv WHERE key ${from === undefined ? ">=" : ">"} ? AND key < ? ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`;
-      const params: (string | number)[] = [from ?? req.prefix, req.prefix + MAX_CHAR];
-      if (req.limit !== undefined) params.push(req.limit);
-      return stmt(sql).all(...params) as KvEntry[];
-    }
+    case "kvScan":
+      return kvRange("key, value", req) as KvEntry[];
+    case "kvKeys":
+      return (kvRange("key", req) as { key: string }[]).map((r) => r.key);
+    case "kvCount":
+      return (stmt("SELECT count(*) AS n FROM kv WHERE key >= ? AND key < ?").get(req.prefix, req.prefix + MAX_CHAR) as { n: number }).n;
     case "kvWrite":
-      kvWriteTx.immediate(req.entries);
-      return 0;
+      return kvWriteTx.immediate(req.entries, req.expect) ? 1 : 0;
     case "close":
       db.close();
       return 0;
