@@ -24,6 +24,9 @@ import { createMetrics, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-store.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
+import { Gate } from "./auth/gate.js";
+import { readTlsFiles } from "./auth/tls-files.js";
+import { ReloadableServerCredentials } from "./grpc/tls-credentials.js";
 
 const HEALTH_INTERVAL_MS = 5_000;
 const RETENTION_INTERVAL_MS = 10 * 60_000;
@@ -40,6 +43,8 @@ export interface BrokerHandle {
   readonly groups: GroupManager;
   /** Port of /metrics, when BROKER_METRICS_PORT is set. */
   readonly metricsPort: number | undefined;
+  /** Re-reads the access policy and the TLS certificates (SIGHUP); a bad policy keeps the old one. */
+  reload(): void;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -66,9 +71,9 @@ function serverOptions(config: BrokerConfig): grpc.ServerOptions {
   };
 }
 
-function bind(server: grpc.Server, address: string): Promise<number> {
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
   });
 }
 
@@ -95,10 +100,15 @@ function startMaintenance(store: EventStore, health: HealthState, config: Broker
 
 /** Opens the store, serves gRPC and returns once the port is bound. */
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+  const metrics = createMetrics();
+  // Policy and certificates first: a broker that cannot check its callers does not start.
+  const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
+  const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
+  const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
   const store = await openStore(config, log);
   let bus: EventBus;
   try {
-    bus = config.natsUrl ? await NatsBus.connect({ url: config.natsUrl, subjectPrefix: config.subjectPrefix, log }) : new InProcessBus();
+    bus = config.natsUrl ? await NatsBus.connect({ url: config.natsUrl, subjectPrefix: config.subjectPrefix, log, auth: config.natsAuth }) : new InProcessBus();
   } catch (err) {
     await store.close();
     throw err;
@@ -107,7 +117,6 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   await hub.start();
   bus.onRemote((e) => hub.offerRemote(e));
   bus.onResync(() => hub.resync());
-  const metrics = createMetrics();
   const committer = new GroupCommitter(store, {
     maxPendingEvents: config.maxPendingEvents,
     onCommitted: (events) => {
@@ -128,19 +137,20 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, metrics }),
   };
   const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
-  addService(server, EventBrokerService, handlers, { log, calls, onError });
+  const admit = gate.enforced ? gate.admitter() : undefined;
+  addService(server, EventBrokerService, handlers, { log, calls, onError, admit });
   const jslog =
     config.groupBackend === "jetstream" && bus instanceof NatsBus
       ? await JetStreamLog.open({ nc: bus.nc, store, hub, names: durableLogNames(config.subjectPrefix), retentionMs: config.retentionMs, log })
       : undefined;
   const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
   await groups.start();
-  addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
-  addService(server, Health, health.handlers(), { log, calls, onError });
-  addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
+  addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError, admit });
+  addService(server, Health, health.handlers(), { log, calls, onError, admit: gate.enforced ? gate.admitter("health") : undefined });
+  addReflection(server, [EventBrokerService, ConsumerGroupService, Health], gate.enforced ? { admit: gate.admitter("reflection"), log } : undefined);
   let port: number;
   try {
-    port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
+    port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`, credentials);
     if (!widened || !widenConnectionWindow(server)) log.warn("could not widen the HTTP/2 receive windows (grpc-js internals changed): streaming ingest will be slower");
   } catch (err) {
     hub.close();
@@ -148,11 +158,23 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     await store.close();
     throw err;
   }
-  const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(metrics, config.host, config.metricsPort, log);
+  const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(metrics, config.host, config.metricsPort, log, tls);
   const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
   health.setAll(ServingStatus.SERVING);
   const stopMaintenance = startMaintenance(store, health, config, log);
-  log.info({ host: config.host, port, metricsPort, store: store.kind, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs }, "broker started");
+  log.info({ host: config.host, port, metricsPort, store: store.kind, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs, tls: tls !== undefined, mutualTls: tls?.requireClientCertificate === true, policy: config.authFile ?? null }, "broker started");
+  const reload = () => {
+    gate.reload();
+    if (!config.tls || !(credentials instanceof ReloadableServerCredentials)) return;
+    try {
+      const context = readTlsFiles(config.tls);
+      credentials.replace(context);
+      (metricsServer as { setSecureContext?: (c: object) => void } | undefined)?.setSecureContext?.(context);
+      log.info("tls certificates reloaded");
+    } catch (err) {
+      log.error({ err }, "tls certificates not reloaded: keeping the previous ones");
+    }
+  };
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -176,7 +198,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       await store.close();
       log.info({ graceful }, "broker stopped");
     })());
-  return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, close, [Symbol.asyncDispose]: close };
+  return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, reload, close, [Symbol.asyncDispose]: close };
 }
 
 function delay(ms: number): Promise<void> {

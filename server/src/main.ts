@@ -42,6 +42,10 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => {
+    log.info({ signal: "SIGHUP" }, "reload requested");
+    broker.reload();
+  });
 }
 
 void main();

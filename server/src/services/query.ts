@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { fromBinary } from "@bufbuild/protobuf";
+import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import {
   type CountEventsRequest,
   type GetEventRequest,
@@ -75,15 +77,18 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
   }));
 
   return {
-    async getEvent(req: GetEventRequest) {
+    async getEvent(req: GetEventRequest, ctx: HandlerContext) {
       if (req.id === "") throw invalidRequest("id", "required", "'id' is required");
+      if (!ctx.access.readsAnything) ctx.access.read(undefined);
       const stored = await store.get(req.id);
-      if (!stored) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
+      // An event the caller may not read is answered as absent: a denial would reveal that it exists.
+      if (!stored || !ctx.access.mayRead(fromBinary(EventSchema, stored.data).type)) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
       return messageWithField(1, stored.data);
     },
 
-    async queryEvents(req: QueryEventsRequest) {
+    async queryEvents(req: QueryEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
+      ctx.access.read(filter.types);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
       const cursor = readToken(req);
@@ -101,13 +106,16 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       return queryEventsResponse(page.map((r) => r.data), next);
     },
 
-    async countEvents(req: CountEventsRequest) {
-      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) });
+    async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
+      const filter = compileFilter(req.filter);
+      ctx.access.read(filter.types);
+      const count = await store.count({ filter, ...timeBounds(req.fromTime, req.toTime) });
       return { count: BigInt(count) };
     },
 
     async *replay(req: ReplayRequest, ctx: HandlerContext): AsyncIterable<Uint8Array> {
       const filter = compileFilter(req.filter);
+      ctx.access.read(filter.types);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const after = afterPosition(req.afterPosition, "after_position");
       // Replay ends at the head as of its start, so a busy log cannot keep it running for ever.
