@@ -10,11 +10,9 @@ import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import { grpcServiceDefinition } from "../../sdk/src/grpc/service-definition.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
+import { clientWithHeaders, demoToken, EXAMPLE_POLICY, PRINCIPALS } from "../helpers/auth.js";
 
-export const EXAMPLE_POLICY = "deploy/auth-policy.example.yaml";
-export const PRINCIPALS = ["social-svc", "bookstore-svc", "finance-svc", "analytics", "operator"] as const;
 type Who = (typeof PRINCIPALS)[number] | "anonymous";
-export const demoToken = (p: string) => `demo-${p}-token`;
 
 /** The code of a call's outcome, by name. */
 async function outcome(run: () => Promise<unknown>): Promise<string> {
@@ -26,13 +24,8 @@ async function outcome(run: () => Promise<unknown>): Promise<string> {
   }
 }
 
-/** A raw call of a method the SDK does not wrap the way the matrix needs (health, one Consume join). */
-function rawClient(address: string, token: string | undefined): grpc.Client {
-  const interceptors: grpc.Interceptor[] = token
-    ? [(o, next) => new grpc.InterceptingCall(next(o), { start: (md, l, n) => (md.set("authorization", `Bearer ${token}`), n(md, l)) })]
-    : [];
-  return new grpc.Client(address, grpc.credentials.createInsecure(), { interceptors });
-}
+/** A raw client, for what the SDK does not wrap the way the matrix needs (health, one Consume join). */
+const rawClient = (address: string, token: string | undefined) => clientWithHeaders(address, token ? { authorization: `Bearer ${token}` } : {});
 
 function health(address: string): Promise<void> {
   const d = grpcServiceDefinition(Health)["check"] as grpc.MethodDefinition<unknown, unknown>;
