@@ -2,7 +2,7 @@
 // temporary JetStream directory, and stops it by pid.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,12 +43,18 @@ export interface NatsServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startNatsServer(): Promise<NatsServer> {
+/** `config`: a nats-server configuration file's text (e.g. users and permissions); flags set address, port and JetStream. */
+export async function startNatsServer(options: { config?: string } = {}): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "nats-js-"));
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    writeFileSync(join(dir, "nats.conf"), options.config);
+    configArgs.push("-c", join(dir, "nats.conf"));
+  }
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn(BINARY, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });
+    proc = spawn(BINARY, [...configArgs, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });
     await waitForPort(port, 10_000);
   };
   const stop = async (signal: NodeJS.Signals = "SIGKILL") => {
