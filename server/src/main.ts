@@ -3,6 +3,8 @@
 import { startBroker } from "./broker.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
+import { PolicyError } from "./auth/policy.js";
+import { TlsFileError } from "./auth/tls-files.js";
 
 async function main(): Promise<void> {
   let config;
@@ -24,6 +26,12 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
+    // A policy or certificate file that cannot be used is a configuration error: say which, exit 2.
+    if (err instanceof PolicyError || err instanceof TlsFileError) {
+      log.fatal({ reason: err.message }, "broker failed to start");
+      process.stderr.write(`broker: ${err.message}\n`);
+      process.exit(2);
+    }
     log.fatal({ err }, "broker failed to start");
     process.exit(1);
   });
