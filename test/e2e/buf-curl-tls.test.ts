@@ -3,6 +3,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { makeCa, serverCert, type TestCa } from "../helpers/certs.js";
@@ -14,14 +17,18 @@ const BUF = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
 describe("buf curl over TLS with a token", () => {
   let ca: TestCa;
   let t: TestBroker;
+  const dir = mkdtempSync(join(tmpdir(), "policy-"));
+  const policy = join(dir, "policy.yaml");
   before(async () => {
     ca = makeCa();
     const server = serverCert(ca);
-    t = await startTestBroker({ BROKER_TLS_CERT: server.cert, BROKER_TLS_KEY: server.key, BROKER_AUTH_FILE: EXAMPLE_POLICY });
+    writeFileSync(policy, readFileSync(EXAMPLE_POLICY));
+    t = await startTestBroker({ BROKER_TLS_CERT: server.cert, BROKER_TLS_KEY: server.key, BROKER_AUTH_FILE: policy });
   });
   after(async () => {
     await t.close();
     ca[Symbol.dispose]();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const curl = async (args: string[]) => {
@@ -46,5 +53,16 @@ describe("buf curl over TLS with a token", () => {
     assert.equal(ok.code, 0, ok.stderr);
     const refused = await curl(["-d", '{"filter":{"domains":["social"]}}', `${S()}/CountEvents`]);
     assert.match(refused.stderr, /unauthenticated/i);
+  });
+
+  it("closes reflection when the policy says so, to callers without credentials", async () => {
+    writeFileSync(policy, readFileSync(EXAMPLE_POLICY, "utf8").replace("reflection: true", "reflection: false"));
+    t.broker.reload();
+    const refused = await curl(["--list-services", U()]);
+    assert.notEqual(refused.code, 0);
+    // buf reports a reflection refused with UNAUTHENTICATED in its own words ("you are not authenticated").
+    assert.match(refused.stderr, /not authenticated|unauthenticated/i);
+    const ok = await curl(["--reflect-header", `authorization: Bearer ${demoToken("analytics")}`, "--list-services", U()]);
+    assert.equal(ok.code, 0, ok.stderr);
   });
 });
