@@ -12,7 +12,7 @@ import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, ScanQuery } from "../store/event-store.js";
+import type { EventStore, ReadLimits, ScanQuery } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
@@ -67,6 +67,11 @@ function afterPosition(position: string, field: string): string | undefined {
 }
 
 /** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
+/** The call's cancellation and deadline, so the store stops working for a caller that is gone. */
+function readLimits(ctx: HandlerContext): ReadLimits {
+  return { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() };
+}
+
 export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
@@ -99,7 +104,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
-      const rows = await store.scan(query);
+      const rows = await store.scan(query, readLimits(ctx));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const next = rows.length > limit && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
@@ -109,7 +114,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
     async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
       ctx.access.read(filter.types);
-      const count = await store.count({ filter, ...timeBounds(req.fromTime, req.toTime) });
+      const count = await store.count({ filter, ...timeBounds(req.fromTime, req.toTime) }, readLimits(ctx));
       return { count: BigInt(count) };
     },
 
