@@ -27,6 +27,9 @@ import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
 import { deferredHandlers } from "./services/deferred.js";
 import { bindPort, checkDataDir, namingSetting, OpenedResources } from "./startup.js";
+import { Gate } from "./auth/gate.js";
+import { readTlsFiles } from "./auth/tls-files.js";
+import { ReloadableServerCredentials } from "./grpc/tls-credentials.js";
 import { resolve } from "node:path";
 
 const HEALTH_INTERVAL_MS = 5_000;
@@ -44,6 +47,8 @@ export interface BrokerHandle {
   readonly groups: GroupManager;
   /** Port of /metrics, when BROKER_METRICS_PORT is set. */
   readonly metricsPort: number | undefined;
+  /** Re-reads the access policy and the TLS certificates (SIGHUP); a bad policy keeps the old one. */
+  reload(): void;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -109,6 +114,9 @@ interface Served {
   health: HealthState;
   brokerService: Promise<ServiceHandlers<typeof EventBrokerService>>;
   groupService: Promise<ServiceHandlers<typeof ConsumerGroupService>>;
+  gate: Gate;
+  credentials: grpc.ServerCredentials;
+  tls: { context: import("node:tls").SecureContextOptions; requireClientCertificate: boolean } | undefined;
 }
 
 /**
@@ -119,18 +127,19 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
   const server = new grpc.Server(serverOptions(config));
   opened.add("grpc server", () => server.forceShutdown());
   const widened = widenStreamWindow(server);
+  const admit = s.gate.enforced ? s.gate.admitter() : undefined;
   const bindOptions = { log, calls: s.calls, onError: (method: string, code: string) => s.metrics.rpcErrors.inc({ method, code }) };
-  addService(server, EventBrokerService, deferredHandlers(EventBrokerService, s.brokerService), bindOptions);
-  addService(server, ConsumerGroupService, deferredHandlers(ConsumerGroupService, s.groupService), bindOptions);
-  addService(server, Health, s.health.handlers(), bindOptions);
-  addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
-  const port = await bindPort(server, config);
+  addService(server, EventBrokerService, deferredHandlers(EventBrokerService, s.brokerService), { ...bindOptions, admit });
+  addService(server, ConsumerGroupService, deferredHandlers(ConsumerGroupService, s.groupService), { ...bindOptions, admit });
+  addService(server, Health, s.health.handlers(), { ...bindOptions, admit: s.gate.enforced ? s.gate.admitter("health") : undefined });
+  addReflection(server, [EventBrokerService, ConsumerGroupService, Health], s.gate.enforced ? { admit: s.gate.admitter("reflection"), log } : undefined);
+  const port = await bindPort(server, config, s.credentials);
   if (!widened || !widenConnectionWindow(server)) log.warn("could not widen the HTTP/2 receive windows (grpc-js internals changed): streaming ingest will be slower");
   const metricsPortSetting = config.metricsPort;
   const metricsServer =
     metricsPortSetting === undefined
       ? undefined
-      : await namingSetting("BROKER_METRICS_PORT", `cannot serve metrics on ${config.host}:${metricsPortSetting}`, () => serveMetrics(s.metrics, config.host, metricsPortSetting, log));
+      : await namingSetting("BROKER_METRICS_PORT", `cannot serve metrics on ${config.host}:${metricsPortSetting}`, () => serveMetrics(s.metrics, config.host, metricsPortSetting, log, s.tls));
   if (metricsServer) opened.add("metrics server", () => metricsServer.close());
   const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
   return { server, port, metricsServer, metricsPort };
@@ -142,7 +151,7 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
   opened.add("store", () => store.close());
   const natsUrl = config.natsUrl;
   const bus: EventBus = natsUrl
-    ? await namingSetting("BROKER_NATS_URL", `cannot connect to NATS at ${natsUrl}`, () => NatsBus.connect({ url: natsUrl, subjectPrefix: config.subjectPrefix, log }))
+    ? await namingSetting("BROKER_NATS_URL", `cannot connect to NATS at ${natsUrl}`, () => NatsBus.connect({ url: natsUrl, subjectPrefix: config.subjectPrefix, log, auth: config.natsAuth }))
     : new InProcessBus();
   opened.add("bus", () => bus.close());
   const listenerFailed = (listener: string) => metrics.listenerErrors.inc({ listener });
@@ -181,7 +190,12 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     const metrics = createMetrics();
     const calls = new CallRegistry();
     const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
-    const { server, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise });
+    // Policy and certificates before anything is opened: a broker that cannot check its callers does not start.
+    const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
+    const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
+    const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
+    const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls };
+    const { server, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
     brokerService.resolve({
       ...publishHandlers({
@@ -224,10 +238,25 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     health.setAll(ServingStatus.SERVING);
     const stopMaintenance = startMaintenance(store, health, config, log);
     const dataDir = store.kind === "sqlite" ? resolve(config.dataDir) : undefined;
-    log.info({ host: config.host, port, metricsPort, store: store.kind, dataDir, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs }, "broker started");
+    log.info(
+      { host: config.host, port, metricsPort, store: store.kind, dataDir, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs, tls: tls !== undefined, mutualTls: tls?.requireClientCertificate === true, policy: config.authFile ?? null },
+      "broker started",
+    );
+    const reload = () => {
+      gate.reload();
+      if (!config.tls || !(credentials instanceof ReloadableServerCredentials)) return;
+      try {
+        const context = readTlsFiles(config.tls);
+        credentials.replace(context);
+        (metricsServer as { setSecureContext?: (c: object) => void } | undefined)?.setSecureContext?.(context);
+        log.info("tls certificates reloaded");
+      } catch (err) {
+        log.error({ err }, "tls certificates not reloaded: keeping the previous ones");
+      }
+    };
 
     const close = shutdownSequence({ config, log, calls, health, server, committer, stopMaintenance, resumed, groups, jslog, metricsServer, hub, bus, store });
-    return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, close, [Symbol.asyncDispose]: close };
+    return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, reload, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     const failure = err instanceof Error ? err : new Error(String(err));
     brokerService.reject(failure);

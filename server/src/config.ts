@@ -36,8 +36,37 @@ export interface BrokerConfig {
   metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
+  /** TLS on the gRPC and metrics ports (PEM files); with `clientCa`, client certificates are required. */
+  tls: TlsFiles | undefined;
+  /** The access policy (YAML or JSON); undefined serves every caller with every right. */
+  authFile: string | undefined;
+  /** Serve a non-loopback address without TLS or a policy (BROKER_INSECURE=true). */
+  insecure: boolean;
+  /** How the broker authenticates to NATS and verifies its server. */
+  natsAuth: NatsAuth;
   /** OpenTelemetry tracing from the standard OTEL_* variables; undefined when off (the default). */
   tracing: TracingConfig | undefined;
+}
+
+/** PEM file paths of a TLS endpoint. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  clientCa: string | undefined;
+}
+
+/** Credentials and TLS for the broker's NATS connection; every field optional. */
+export interface NatsAuth {
+  /** A NATS .creds file (user JWT and NKey seed). */
+  credsFile?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** CA of the NATS server's certificate (turns on TLS). */
+  tlsCa?: string;
+  /** Client certificate and key, when the NATS server requires mutual TLS. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -73,6 +102,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_WHERE_SCAN_ROWS: "10000",
   BROKER_GROUP_WINDOW_EVENTS: "10000",
   BROKER_SQLITE_SYNC: "full",
+  BROKER_INSECURE: "false",
 };
 
 /** What each setting means, for `--help`; settings without a default are optional. */
@@ -215,13 +245,61 @@ function groupBackend(env: Env): "jetstream" | "store" {
   return raw;
 }
 
+function optional(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === "" ? undefined : raw;
+}
+
+function tlsFiles(env: Env): TlsFiles | undefined {
+  const cert = optional(env, "BROKER_TLS_CERT");
+  const key = optional(env, "BROKER_TLS_KEY");
+  const clientCa = optional(env, "BROKER_TLS_CLIENT_CA");
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError("BROKER_TLS_CERT and BROKER_TLS_KEY must be given together");
+  if (cert === undefined || key === undefined) {
+    if (clientCa !== undefined) throw new ConfigError("BROKER_TLS_CLIENT_CA needs BROKER_TLS_CERT and BROKER_TLS_KEY");
+    return undefined;
+  }
+  return { cert, key, clientCa };
+}
+
+function natsAuth(env: Env): NatsAuth {
+  const pick = (name: string) => optional(env, `BROKER_NATS_${name}`);
+  const out: NatsAuth = {};
+  const set = <K extends keyof NatsAuth>(k: K, v: string | undefined) => v !== undefined && (out[k] = v);
+  set("credsFile", pick("CREDS"));
+  set("user", pick("USER"));
+  set("password", pick("PASSWORD"));
+  set("token", pick("TOKEN"));
+  set("tlsCa", pick("TLS_CA"));
+  set("tlsCert", pick("TLS_CERT"));
+  set("tlsKey", pick("TLS_KEY"));
+  if ((out.user === undefined) !== (out.password === undefined)) throw new ConfigError("BROKER_NATS_USER and BROKER_NATS_PASSWORD must be given together");
+  if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) throw new ConfigError("BROKER_NATS_TLS_CERT and BROKER_NATS_TLS_KEY must be given together");
+  return out;
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
+
+/**
+ * Safe defaults: a loopback address may be served open, as in development; any other address needs
+ * TLS and a policy, unless the operator says BROKER_INSECURE=true (e.g. docker-compose on a laptop).
+ */
+function checkExposure(config: BrokerConfig): BrokerConfig {
+  if (config.insecure || LOOPBACK.test(config.host)) return config;
+  const missing = [config.tls ? undefined : "BROKER_TLS_CERT and BROKER_TLS_KEY", config.authFile ? undefined : "BROKER_AUTH_FILE"].filter(Boolean);
+  if (missing.length > 0) {
+    throw new ConfigError(`BROKER_HOST '${config.host}' is not a loopback address: set ${missing.join(" and ")}, or BROKER_INSECURE=true to serve it without them`);
+  }
+  return config;
+}
+
 /**
  * Reads and validates the configuration. The only place that reads the environment.
  * @throws ConfigError naming the first bad setting
  */
 export function loadConfig(env: Env = process.env, argv: readonly string[] = []): BrokerConfig {
   const merged: Env = { ...env, ...flagsToEnv(argv) };
-  return {
+  return checkExposure({
     host: text(merged, "BROKER_HOST", /^[A-Za-z0-9.:[\]-]+$/, "a host name or IP address"),
     grpcPort: integer(merged, "BROKER_GRPC_PORT", 0, 65_535),
     dataDir: text(merged, "BROKER_DATA_DIR", /^.+$/, "a directory"),
@@ -244,7 +322,11 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     tracing: tracing(merged),
-  };
+    tls: tlsFiles(merged),
+    authFile: optional(merged, "BROKER_AUTH_FILE"),
+    insecure: oneOf(merged, "BROKER_INSECURE", ["true", "false"] as const) === "true",
+    natsAuth: natsAuth(merged),
+  });
 }
 
 const SAMPLERS = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"] as const;

@@ -3,9 +3,11 @@
 import { startBroker } from "./broker.js";
 import { configHelp, ConfigError, loadConfig, wantsHelp } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
+import { PolicyError } from "./auth/policy.js";
+import { TlsFileError } from "./auth/tls-files.js";
 
 /** A setting that is malformed or cannot be used: one line naming it, exit code 2. */
-function exitWithConfigError(err: ConfigError): never {
+function exitWithConfigError(err: Error): never {
   process.stderr.write(`broker: ${err.message}\n`);
   process.exit(2);
 }
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
     if (err instanceof ConfigError) exitWithConfigError(err);
+    // A policy or certificate file that cannot be used is a configuration error: say which, exit 2.
+    if (err instanceof PolicyError || err instanceof TlsFileError) exitWithConfigError(err);
     log.fatal({ err }, "broker failed to start");
     process.exit(1);
   });
@@ -55,6 +59,10 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => {
+    log.info({ signal: "SIGHUP" }, "reload requested");
+    broker.reload();
+  });
 }
 
 void main();

@@ -1,6 +1,8 @@
 // Prometheus metrics (prom-client): process and Node.js metrics (memory, GC pauses, event-loop
 // delay) plus the broker's own, served on BROKER_METRICS_PORT at /metrics.
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { SecureContextOptions } from "node:tls";
 import { once } from "node:events";
 import client from "prom-client";
 import type { Logger } from "pino";
@@ -28,6 +30,7 @@ export interface BrokerMetrics {
   readonly deliveries: client.Counter;
   readonly slowConsumers: client.Counter;
   readonly listenerErrors: client.Counter<"listener">;
+  readonly authDenials: client.Counter<"principal" | "method">;
 }
 
 export function createMetrics(): BrokerMetrics {
@@ -45,6 +48,7 @@ export function createMetrics(): BrokerMetrics {
     deliveries: new client.Counter({ name: "broker_subscription_deliveries_total", help: "Events written to Subscribe streams", registers: [registry] }),
     slowConsumers: new client.Counter({ name: "broker_slow_consumers_total", help: "Subscribers ended for being too slow", registers: [registry] }),
     listenerErrors: new client.Counter({ name: "broker_listener_errors_total", help: "Failures of a listener of committed or live events (each fails alone)", labelNames: ["listener"] as const, registers: [registry] }),
+    authDenials: new client.Counter({ name: "broker_auth_denials_total", help: "Calls refused as unauthenticated or not permitted, by principal and method", labelNames: ["principal", "method"] as const, registers: [registry] }),
   };
   new client.Counter({
     name: "broker_filter_where_errors_total",
@@ -58,12 +62,18 @@ export function createMetrics(): BrokerMetrics {
   return m;
 }
 
+/** TLS of the metrics port: the broker's certificate, and client certificates when mutual TLS is on. */
+export interface MetricsTls {
+  context: SecureContextOptions;
+  requireClientCertificate: boolean;
+}
+
 /**
- * Serves /metrics. With `?gc=1` and the process started with --expose-gc, a full GC runs first
+ * Serves /metrics (over HTTPS with `tls`). With `?gc=1` and the process started with --expose-gc, a full GC runs first
  * (for tests and benchmarks that compare memory with a baseline).
  */
-export async function serveMetrics(metrics: BrokerMetrics, host: string, port: number, log: Logger): Promise<Server> {
-  const server = createServer((req, res) => {
+export async function serveMetrics(metrics: BrokerMetrics, host: string, port: number, log: Logger, tls?: MetricsTls): Promise<Server> {
+  const server = (tls ? createHttpsServer({ ...tls.context, requestCert: tls.requireClientCertificate, rejectUnauthorized: tls.requireClientCertificate }) : createServer()).on("request", (req, res) => {
     if (!req.url?.startsWith("/metrics")) {
       res.writeHead(404).end();
       return;

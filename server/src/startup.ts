@@ -38,10 +38,10 @@ export function listenAddress(config: Pick<BrokerConfig, "host" | "grpcPort">): 
  * the operator needs, with the setting that chose the address.
  * @throws ConfigError naming BROKER_GRPC_PORT (or BROKER_HOST when the address is not local)
  */
-export function bindPort(server: grpc.Server, config: Pick<BrokerConfig, "host" | "grpcPort">): Promise<number> {
+export function bindPort(server: grpc.Server, config: Pick<BrokerConfig, "host" | "grpcPort">, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   const address = listenAddress(config);
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(address, credentials, (err, port) => {
       if (!err) return resolve(port);
       const cause = /\[(.*)\]\s*$/.exec(err.message)?.[1] ?? err.message;
       const setting = /EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN/.test(cause) ? "BROKER_HOST" : "BROKER_GRPC_PORT";

@@ -2,7 +2,7 @@
 // temporary JetStream directory, and stops it by pid.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,12 +55,19 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /** Serve the HTTP monitoring endpoints (/connz, /varz) on this port. */
   monitorPort?: number;
+  /** A nats-server configuration file's text (e.g. users and permissions); flags set address, port and JetStream. */
+  config?: string;
 }
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "nats-js-"));
-  const args = ["-a", "127.0.0.1", "-p", String(port), ...(options.jetstream === false ? [] : ["-js", "-sd", dir]), ...(options.monitorPort ? ["-m", String(options.monitorPort)] : [])];
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    writeFileSync(join(dir, "nats.conf"), options.config);
+    configArgs.push("-c", join(dir, "nats.conf"));
+  }
+  const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), ...(options.jetstream === false ? [] : ["-js", "-sd", dir]), ...(options.monitorPort ? ["-m", String(options.monitorPort)] : [])];
   let proc: ChildProcess | undefined;
   const launch = async () => {
     let failure: Error | undefined;

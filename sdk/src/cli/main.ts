@@ -6,7 +6,9 @@
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { createBrokerClient, type BrokerClient } from "../client/client.js";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createBrokerClient, type BrokerClient, type BrokerClientOptions } from "../client/client.js";
 import { eventFromJson, eventToJson } from "../event/codec.js";
 import { Code, isBrokerError, type BrokerError } from "../errors.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
@@ -23,9 +25,12 @@ commands:
   publish --json [event]  publish an event given as JSON, or one per line from stdin; stops at
                         the first bad line, naming it (exit 2) and how many were published
   types                 list the event catalog
+  token                 make a random access token and print it with its hash for the policy file
 
 patterns: 'social.*' (a domain), 'social.like.*', 'like.added', 'comment.*', '*'
 options:  --address host:port (default $BROKER_ADDRESS or 127.0.0.1:50051)
+          --token t (default $BROKER_TOKEN): bearer token for a broker with an access policy
+          --ca file (TLS: CA of the broker's certificate)  --cert file --key file (mutual TLS)
           --source s (repeatable filter; with publish: default source) --subject s --correlation-id c
           --where expr (a CEL expression over event and payload, e.g. 'event.metadata["tenant"] == "t1"')
           --json (print each event as one JSON line; publish: the input is JSON)`;
@@ -34,6 +39,10 @@ const RETRY_NOTICE_INTERVAL_MS = 30_000;
 
 const OPTIONS = {
   address: { type: "string" },
+  token: { type: "string" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   from: { type: "string" },
   to: { type: "string" },
   source: { type: "string", multiple: true },
@@ -118,8 +127,13 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (command === "token") {
+    const token = randomBytes(32).toString("base64url");
+    console.log(`token: ${token}\nhash:  sha256:${createHash("sha256").update(token).digest("hex")}`);
+    return;
+  }
   const address = v.address ?? process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051";
-  const client = createBrokerClient({ address, ...(command === "publish" && v.source?.[0] ? { source: v.source[0] } : {}) });
+  const client = createBrokerClient({ address, ...connection(v), ...(command === "publish" && v.source?.[0] ? { source: v.source[0] } : {}) });
   const asJson = v.json === true;
   try {
     switch (command) {
@@ -158,6 +172,22 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+/** Token and TLS from flags, files read here (the SDK takes PEM contents). */
+function connection(v: Values): Pick<BrokerClientOptions, "credentials" | "tls"> {
+  const token = v.token ?? process.env["BROKER_TOKEN"];
+  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError("--cert and --key must be given together");
+  const file = (flag: string, path: string | undefined) => {
+    if (path === undefined) return {};
+    try {
+      return { [flag]: readFileSync(path) };
+    } catch (err) {
+      throw new UsageError(`--${flag} '${path}' cannot be read: ${(err as Error).message}`);
+    }
+  };
+  const tls = v.ca !== undefined || v.cert !== undefined ? { ...file("ca", v.ca), ...file("cert", v.cert), ...file("key", v.key) } : undefined;
+  return { ...(token ? { credentials: token } : {}), ...(tls ? { tls } : {}) };
 }
 
 function timeRange(v: Values) {

@@ -20,6 +20,7 @@ import { toFilter } from "./filters.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
 import { GroupsClient } from "./groups.js";
+import { bearerInterceptor, channelCredentials, checkTokenSource, type TlsOptions, type TokenSource } from "./channel-credentials.js";
 import { Consumer, type ConsumeOptions, type EventHandler, type HandlerMap } from "./consumer.js";
 import { consumerSpan, describeProducer, producerSpan, tracedEvents } from "./tracing.js";
 import { formatTraceparent, inSpan } from "../trace/trace-context.js";
@@ -52,8 +53,18 @@ export interface BrokerClientOptions {
    * @defaultValue 3
    */
   retries?: number;
-  /** @defaultValue insecure (plaintext) */
-  credentials?: grpc.ChannelCredentials;
+  /**
+   * A bearer token sent as `authorization: Bearer <token>` on every call, or a function returning a
+   * fresh one per call (e.g. a short-lived JWT). A failing function fails the call with UNAUTHENTICATED.
+   */
+  credentials?: TokenSource;
+  /**
+   * TLS: `true` verifies the broker against the system's roots; `{ ca }` against a private CA;
+   * add `cert` and `key` for mutual TLS. PEM contents. @defaultValue plaintext
+   */
+  tls?: TlsOptions | true;
+  /** grpc-js channel credentials, instead of `tls` (for anything `tls` does not cover). */
+  channelCredentials?: grpc.ChannelCredentials;
   /**
    * grpc-js channel options, over the SDK's: keepalive 30 s, 64 MiB receive limit, and a 1 MiB
    * flow-control window per stream (`grpc-node.flow_control_window`), which lets replays and
@@ -140,7 +151,9 @@ export class BrokerClient {
 
   /** @internal Use {@link createBrokerClient}. */
   constructor(private readonly options: BrokerClientOptions) {
-    this.channel = new grpc.Client(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    const token = checkTokenSource(options.credentials);
+    this.channel = new grpc.Client(options.address, options.channelCredentials ?? channelCredentials(options.tls), {
+      ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.max_receive_message_length": 64 << 20,

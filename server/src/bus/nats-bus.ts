@@ -1,4 +1,6 @@
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, headers, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import type { NatsAuth } from "../config.js";
 import type { Logger } from "pino";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import type { EventType } from "../../../sdk/src/catalog/catalog.js";
@@ -15,6 +17,27 @@ export interface NatsBusOptions {
   url: string;
   subjectPrefix: string;
   log: Logger;
+  /** Credentials and TLS; none by default. */
+  auth?: NatsAuth;
+}
+
+/** nats.js options for the broker's credentials and TLS. */
+export function natsAuthOptions(auth: NatsAuth = {}): Partial<ConnectionOptions> {
+  const tls = auth.tlsCa !== undefined || auth.tlsCert !== undefined;
+  return {
+    ...(auth.credsFile === undefined ? {} : { authenticator: credsAuthenticator(readFileSync(auth.credsFile)) }),
+    ...(auth.user === undefined ? {} : { user: auth.user, pass: auth.password ?? "" }),
+    ...(auth.token === undefined ? {} : { token: auth.token }),
+    ...(tls
+      ? {
+          tls: {
+            ...(auth.tlsCa === undefined ? {} : { caFile: auth.tlsCa }),
+            ...(auth.tlsCert === undefined ? {} : { certFile: auth.tlsCert }),
+            ...(auth.tlsKey === undefined ? {} : { keyFile: auth.tlsKey }),
+          },
+        }
+      : {}),
+  };
 }
 
 /**
@@ -44,6 +67,7 @@ export class NatsBus implements EventBus {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       waitOnFirstConnect: false,
+      ...natsAuthOptions(options.auth),
     });
     const bus = new NatsBus(nc, options);
     bus.listen();

@@ -5,6 +5,7 @@ import {
   ConsumeResponseSchema,
   type ConsumeRequest,
   type ConsumeRequest_Join,
+  type ConsumerGroup,
   type CreateGroupRequest,
   type DeleteGroupRequest,
   type GetGroupRequest,
@@ -18,6 +19,7 @@ import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
+import { compileFilter } from "./filter.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const MAX_MAX_IN_FLIGHT = 10_000;
@@ -54,23 +56,46 @@ async function joinOf(reqs: AsyncIterator<ConsumeRequest>): Promise<ConsumeReque
   return join;
 }
 
+/** Creating or changing a group needs admin on its name and read rights over what it will deliver. */
+function mayDefine(group: ConsumerGroup | undefined, ctx: HandlerContext): void {
+  ctx.access.admin(group?.name ?? "");
+  ctx.access.read(compileFilter(group?.filter, "group.filter").types);
+}
+
 /** The ConsumerGroupService handlers. */
 export function groupHandlers(groups: GroupManager) {
   return {
-    createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => ({ group: await groups.create(req.group, ctx.caller) }),
-    updateGroup: async (req: UpdateGroupRequest, ctx: HandlerContext) => ({ group: await groups.update(req.group, ctx.caller) }),
+    createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => {
+      mayDefine(req.group, ctx);
+      return { group: await groups.create(req.group, ctx.caller) };
+    },
+    updateGroup: async (req: UpdateGroupRequest, ctx: HandlerContext) => {
+      mayDefine(req.group, ctx);
+      return { group: await groups.update(req.group, ctx.caller) };
+    },
     deleteGroup: async (req: DeleteGroupRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.name);
       await groups.delete(req.name, ctx.caller);
       return {};
     },
-    getGroup: async (req: GetGroupRequest) => ({ group: (await groups.find(req.name)).config, stats: await groups.stats(req.name) }),
-    listGroups: async () => ({ groups: groups.list() }),
-    listDeadLetters: async (req: ListDeadLettersRequest) => {
+    getGroup: async (req: GetGroupRequest, ctx: HandlerContext) => {
+      ctx.access.see(req.name);
+      return { group: (await groups.find(req.name)).config, stats: await groups.stats(req.name) };
+    },
+    listGroups: async (_req: unknown, ctx: HandlerContext) => ({ groups: groups.list().filter((g) => ctx.access.maySee(g.name)) }),
+    listDeadLetters: async (req: ListDeadLettersRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.group);
       const { letters, next } = await groups.listDeadLetters(req.group, req.pageSize, req.pageToken);
       return { deadLetters: letters, nextPageToken: next };
     },
-    redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.redrive(req.group, req.select, ctx.caller) }),
-    purgeDeadLetters: async (req: PurgeDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.purge(req.group, req.select, ctx.caller) }),
+    redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.group);
+      return { count: await groups.redrive(req.group, req.select, ctx.caller) };
+    },
+    purgeDeadLetters: async (req: PurgeDeadLettersRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.group);
+      return { count: await groups.purge(req.group, req.select, ctx.caller) };
+    },
 
     /**
      * A member's session: join, then deliveries out and answers in, until the member closes its
@@ -80,6 +105,7 @@ export function groupHandlers(groups: GroupManager) {
     async *consume(reqs: AsyncIterable<ConsumeRequest>, ctx: HandlerContext): AsyncIterable<Frame> {
       const input = reqs[Symbol.asyncIterator]();
       const join = await joinOf(input);
+      ctx.access.consume(join.group);
       const runtime = await groups.find(join.group);
       const outbox: Frame[] = [];
       let wake: (() => void) | undefined;

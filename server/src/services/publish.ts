@@ -55,9 +55,10 @@ export function publishHandlers({ committer, limits, onDuplicate, onRejected, su
     }
   }
 
-  function publishOne(event: Event | undefined): Promise<Uint8Array> {
+  function publishOne(event: Event | undefined, ctx: HandlerContext): Promise<Uint8Array> {
     return publishCall([event], async () => {
       const ne = prepareEvent(requireEvent(event, "event"), limits);
+      ctx.access.publish(ne.type, ne.source);
       const [appended] = await traceCommit(1, () => committer.submit([ne]));
       if (appended?.duplicate) onDuplicate?.();
       return result(ne.id, appended as Appended);
@@ -66,20 +67,21 @@ export function publishHandlers({ committer, limits, onDuplicate, onRejected, su
 
   async function ack(req: PublishStreamRequest, ctx: HandlerContext): Promise<StreamAck> {
     try {
-      return await publishOne(req.event);
+      return await publishOne(req.event, ctx);
     } catch (err) {
       return { id: req.event?.id ?? "", error: toStatusMessage(toDomainError(err, ctx.log)) };
     }
   }
 
   return {
-    publish: (req: PublishRequest) => publishOne(req.event),
+    publish: (req: PublishRequest, ctx: HandlerContext) => publishOne(req.event, ctx),
 
-    async publishBatch(req: PublishBatchRequest) {
+    async publishBatch(req: PublishBatchRequest, ctx: HandlerContext) {
       return publishCall(req.events, async () => {
         if (req.events.length === 0) throw invalidRequest("events", "required", "'events' is empty");
         if (req.events.length > MAX_BATCH_EVENTS) throw tooLarge("batch events", MAX_BATCH_EVENTS, req.events.length);
         const group = req.events.map((e, index) => prepareEvent(e, limits, { prefix: `events[${index}].`, index }));
+        group.forEach((ne, index) => ctx.access.publish(ne.type, ne.source, { index: String(index) }));
         const appended = await traceCommit(group.length, () => committer.submit(group));
         const w = new Wire(appended.length * 80);
         appended.forEach((a, i) => w.bytes(1, result((group[i] ?? { id: "" }).id, a)));

@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { fromBinary } from "@bufbuild/protobuf";
+import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import {
   type CountEventsRequest,
   type GetEventRequest,
@@ -91,17 +93,20 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
   }));
 
   return {
-    async getEvent(req: GetEventRequest) {
+    async getEvent(req: GetEventRequest, ctx: HandlerContext) {
       if (req.id === "") throw invalidRequest("id", "required", "'id' is required");
       // Event ids are UUIDs (v7, checked at publish): anything else is a mistake, not a missing event.
       if (!ANY_UUID.test(req.id)) throw invalidRequest("id", "format", "'id' must be a UUID such as 0190f5a0-8b2c-7d3e-9f40-123456789abc");
+      if (!ctx.access.readsAnything) ctx.access.read(undefined);
       const stored = await store.get(req.id);
-      if (!stored) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
+      // An event the caller may not read is answered as absent: a denial would reveal that it exists.
+      if (!stored || !ctx.access.mayRead(fromBinary(EventSchema, stored.data).type)) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
       return messageWithField(1, stored.data);
     },
 
     async queryEvents(req: QueryEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
+      ctx.access.read(filter.types);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
       const cursor = readToken(req);
@@ -124,6 +129,7 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
 
     async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
+      ctx.access.read(filter.types);
       const bounds = timeBounds(req.fromTime, req.toTime);
       if (!filter.where) {
         if (req.pageToken !== "") throw invalidRequest("page_token", "page_token", "'page_token' is only used by counts with a 'filter.where'");
@@ -138,6 +144,7 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
 
     async *replay(req: ReplayRequest, ctx: HandlerContext): AsyncIterable<Uint8Array> {
       const filter = compileFilter(req.filter);
+      ctx.access.read(filter.types);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const after = afterPosition(req.afterPosition, "after_position");
       // Replay ends at the head as of its start, so a busy log cannot keep it running for ever.

@@ -50,6 +50,7 @@ const checkpoint = (position: string) => create(SubscribeResponseSchema, { kind:
 export function subscribeHandler({ store, hub, maxBuffered, whereScanRows, metrics }: SubscribeDeps) {
   return async function* subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<Uint8Array | ReturnType<typeof caughtUp>> {
     const filter = compileFilter(req.filter);
+    ctx.access.read(filter.types);
     const matches = matcher(filter);
     let cursor = 0n;
     let fromUs: number | undefined;

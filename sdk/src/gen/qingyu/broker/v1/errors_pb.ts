@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file qingyu/broker/v1/errors.proto.
  */
 export const file_qingyu_broker_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Ch1xaW5neXUvYnJva2VyL3YxL2Vycm9ycy5wcm90bxIQcWluZ3l1LmJyb2tlci52MSJOCgZTdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiUKB2RldGFpbHMYAyADKAsyFC5nb29nbGUucHJvdG9idWYuQW55IpkBCglFcnJvckluZm8SDgoGcmVhc29uGAEgASgJEg4KBmRvbWFpbhgCIAEoCRI7CghtZXRhZGF0YRgDIAMoCzIpLnFpbmd5dS5icm9rZXIudjEuRXJyb3JJbmZvLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpcBCgpCYWRSZXF1ZXN0EkUKEGZpZWxkX3Zpb2xhdGlvbnMYASADKAsyKy5xaW5neXUuYnJva2VyLnYxLkJhZFJlcXVlc3QuRmllbGRWaW9sYXRpb24aQgoORmllbGRWaW9sYXRpb24SDQoFZmllbGQYASABKAkSDAoEcnVsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCSI/Cg1MaW1pdEV4Y2VlZGVkEg8KB3N1YmplY3QYASABKAkSDQoFbGltaXQYAiABKAMSDgoGYWN0dWFsGAMgASgDIkIKCklkQ29uZmxpY3QSCgoCaWQYASABKAkSGQoRZXhpc3RpbmdfcG9zaXRpb24YAiABKAkSDQoFaW5kZXgYAyABKAUiIwoKUmVzdW1lSW5mbxIVCg1sYXN0X3Bvc2l0aW9uGAEgASgJKu4DCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIeChpFUlJPUl9SRUFTT05fSU5WQUxJRF9FVkVOVBABEiAKHEVSUk9SX1JFQVNPTl9JTlZBTElEX1JFUVVFU1QQAhIiCh5FUlJPUl9SRUFTT05fTUFMRk9STUVEX1JFUVVFU1QQAxIaChZFUlJPUl9SRUFTT05fVE9PX0xBUkdFEAQSIAocRVJST1JfUkVBU09OX0VWRU5UX05PVF9GT1VORBAFEhwKGEVSUk9SX1JFQVNPTl9JRF9DT05GTElDVBAGEiIKHkVSUk9SX1JFQVNPTl9TVE9SRV9VTkFWQUlMQUJMRRAHEhsKF0VSUk9SX1JFQVNPTl9PVkVSTE9BREVEEAgSHgoaRVJST1JfUkVBU09OX1NIVVRUSU5HX0RPV04QCRIeChpFUlJPUl9SRUFTT05fU0xPV19DT05TVU1FUhAKEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBALEiIKHkVSUk9SX1JFQVNPTl9TRVJWSUNFX05PVF9GT1VORBAMEiAKHEVSUk9SX1JFQVNPTl9HUk9VUF9OT1RfRk9VTkQQDRIdChlFUlJPUl9SRUFTT05fR1JPVVBfRVhJU1RTEA5iBnByb3RvMw", [file_google_protobuf_any]);
+  fileDesc("Ch1xaW5neXUvYnJva2VyL3YxL2Vycm9ycy5wcm90bxIQcWluZ3l1LmJyb2tlci52MSJOCgZTdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiUKB2RldGFpbHMYAyADKAsyFC5nb29nbGUucHJvdG9idWYuQW55IpkBCglFcnJvckluZm8SDgoGcmVhc29uGAEgASgJEg4KBmRvbWFpbhgCIAEoCRI7CghtZXRhZGF0YRgDIAMoCzIpLnFpbmd5dS5icm9rZXIudjEuRXJyb3JJbmZvLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpcBCgpCYWRSZXF1ZXN0EkUKEGZpZWxkX3Zpb2xhdGlvbnMYASADKAsyKy5xaW5neXUuYnJva2VyLnYxLkJhZFJlcXVlc3QuRmllbGRWaW9sYXRpb24aQgoORmllbGRWaW9sYXRpb24SDQoFZmllbGQYASABKAkSDAoEcnVsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCSI/Cg1MaW1pdEV4Y2VlZGVkEg8KB3N1YmplY3QYASABKAkSDQoFbGltaXQYAiABKAMSDgoGYWN0dWFsGAMgASgDIkIKCklkQ29uZmxpY3QSCgoCaWQYASABKAkSGQoRZXhpc3RpbmdfcG9zaXRpb24YAiABKAkSDQoFaW5kZXgYAyABKAUiIwoKUmVzdW1lSW5mbxIVCg1sYXN0X3Bvc2l0aW9uGAEgASgJIi8KDE1pc3NpbmdSaWdodBINCgVyaWdodBgBIAEoCRIQCghyZXNvdXJjZRgCIAEoCSq0BAoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfUkVBU09OX0lOVkFMSURfRVZFTlQQARIgChxFUlJPUl9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAISIgoeRVJST1JfUkVBU09OX01BTEZPUk1FRF9SRVFVRVNUEAMSGgoWRVJST1JfUkVBU09OX1RPT19MQVJHRRAEEiAKHEVSUk9SX1JFQVNPTl9FVkVOVF9OT1RfRk9VTkQQBRIcChhFUlJPUl9SRUFTT05fSURfQ09ORkxJQ1QQBhIiCh5FUlJPUl9SRUFTT05fU1RPUkVfVU5BVkFJTEFCTEUQBxIbChdFUlJPUl9SRUFTT05fT1ZFUkxPQURFRBAIEh4KGkVSUk9SX1JFQVNPTl9TSFVUVElOR19ET1dOEAkSHgoaRVJST1JfUkVBU09OX1NMT1dfQ09OU1VNRVIQChIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQCxIiCh5FUlJPUl9SRUFTT05fU0VSVklDRV9OT1RfRk9VTkQQDBIgChxFUlJPUl9SRUFTT05fR1JPVVBfTk9UX0ZPVU5EEA0SHQoZRVJST1JfUkVBU09OX0dST1VQX0VYSVNUUxAOEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQDxIiCh5FUlJPUl9SRUFTT05fUEVSTUlTU0lPTl9ERU5JRUQQEGIGcHJvdG8z", [file_google_protobuf_any]);
 
 /**
  * The rich status carried in the `grpc-status-details-bin` trailer, wire-compatible with
@@ -229,6 +229,34 @@ export const ResumeInfoSchema: GenMessage<ResumeInfo> = /*@__PURE__*/
   messageDesc(file_qingyu_broker_v1_errors, 5);
 
 /**
+ * The right a call lacked. Names what was asked for, never what the policy grants.
+ *
+ * @generated from message qingyu.broker.v1.MissingRight
+ */
+export type MissingRight = Message<"qingyu.broker.v1.MissingRight"> & {
+  /**
+   * The kind of right: "publish", "source", "read", "consume" or "admin".
+   *
+   * @generated from field: string right = 1;
+   */
+  right: string;
+
+  /**
+   * What it was asked on: an event type, a source, a group name.
+   *
+   * @generated from field: string resource = 2;
+   */
+  resource: string;
+};
+
+/**
+ * Describes the message qingyu.broker.v1.MissingRight.
+ * Use `create(MissingRightSchema)` to create a new message.
+ */
+export const MissingRightSchema: GenMessage<MissingRight> = /*@__PURE__*/
+  messageDesc(file_qingyu_broker_v1_errors, 6);
+
+/**
  * Why a call failed. Each value documents its gRPC code and what the client should do.
  *
  * @generated from enum qingyu.broker.v1.ErrorReason
@@ -348,6 +376,24 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_GROUP_EXISTS = 14;
    */
   GROUP_EXISTS = 14,
+
+  /**
+   * The call carries no valid credentials (no or an unknown token, an invalid or expired JWT) while
+   * the broker enforces a policy. gRPC: UNAUTHENTICATED.
+   * Client action: send `authorization: Bearer <token>` or a client certificate the broker trusts.
+   *
+   * @generated from enum value: ERROR_REASON_UNAUTHENTICATED = 15;
+   */
+  UNAUTHENTICATED = 15,
+
+  /**
+   * The caller's principal lacks a right the call needs (publish a type, claim a source, read a
+   * type, consume or administer a group). gRPC: PERMISSION_DENIED. Details: MissingRight.
+   * Client action: do not retry; ask an operator for the right, or narrow the request.
+   *
+   * @generated from enum value: ERROR_REASON_PERMISSION_DENIED = 16;
+   */
+  PERMISSION_DENIED = 16,
 }
 
 /**
