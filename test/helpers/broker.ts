@@ -41,7 +41,11 @@ export async function startTestBroker(env: Record<string, string> = {}, dataDir?
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "broker-test-"));
   const config = loadConfig({ BROKER_GRPC_PORT: "0", BROKER_DATA_DIR: dir, BROKER_SQLITE_SYNC: "normal", BROKER_SHUTDOWN_GRACE_MS: "2000", ...env });
   const logs = new LogSink();
-  const broker = await startBroker(config, createLogger("debug", logs));
+  const broker = await startBroker(config, createLogger("debug", logs)).catch((err: unknown) => {
+    // A broker that refused to start leaves no directory behind (tests expect such refusals).
+    if (dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const clients: BrokerClient[] = [];
   const newClient = (options: Partial<BrokerClientOptions> = {}) => {
     const c = createBrokerClient({ address: broker.address, source: "test-svc", ...options });
