@@ -15,6 +15,7 @@ import { validateEvent } from "../validate/validate-event.js";
 import { StreamPublisher, type PublisherOptions } from "./publisher.js";
 import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from "./results.js";
 import { Rpc, type CallOptions } from "./rpc.js";
+import { Backoff, sleep } from "./backoff.js";
 import { toFilter } from "./filters.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
@@ -103,6 +104,7 @@ export interface ReplayOptions extends CallOptions {
 
 const DEFAULT_DEADLINE_MS = 10_000;
 const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 function bounds(q: EventQuery) {
   const fromTime = toTimestamp(q.from);
@@ -112,13 +114,6 @@ function bounds(q: EventQuery) {
 
 function retryable(err: BrokerError): boolean {
   return err.code === grpc.status.UNAVAILABLE || err.reason === ErrorReason.OVERLOADED;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
 }
 
 /** A connection to a broker. Create one per process and share it; `close()` when done. */
@@ -167,13 +162,14 @@ export class BrokerClient {
 
   private async withRetries<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
     const retries = this.options.retries ?? 3;
+    const backoff = new Backoff({ baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS, jitter: 0.5 });
     for (let attempt = 0; ; attempt++) {
       try {
         return await call();
       } catch (err) {
         const e = BrokerError.from(err);
         if (attempt >= retries || !retryable(e) || opts.signal?.aborted) throw e;
-        const delayMs = RETRY_BASE_MS * 2 ** attempt * (0.5 + Math.random());
+        const delayMs = backoff.next();
         this.options.logger?.warn({ code: e.code, attempt: attempt + 1, delayMs }, "retrying publish");
         await sleep(delayMs, opts.signal);
       }
@@ -269,7 +265,7 @@ export class BrokerClient {
    * @throws BrokerError INVALID_ARGUMENT for a bad filter or start
    */
   subscribe(filter: SubscriptionFilter = {}, options: SubscribeOptions = {}): AsyncIterable<Event> {
-    return subscription(this.rpc, toFilter(filter), options);
+    return subscription(this.rpc, toFilter(filter), options, this.options.logger);
   }
 
   /**
@@ -288,7 +284,8 @@ export class BrokerClient {
    * typed events; types without a handler are acknowledged.
    */
   consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
-    return new Consumer(this.rpc, group, handler, options);
+    const logger = options.logger ?? this.options.logger;
+    return new Consumer(this.rpc, group, handler, logger ? { ...options, logger } : options);
   }
 
   /** The event catalog the broker serves. */

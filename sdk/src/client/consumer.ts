@@ -8,6 +8,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConsumeRequestSchema } from "../gen/qingyu/broker/v1/groups_pb.js";
 import type { SdkLogger } from "./client.js";
 import type { Rpc } from "./rpc.js";
+import { Backoff, sleep } from "./backoff.js";
 
 /** What a handler knows about the delivery it is working on. */
 export interface DeliveryContext {
@@ -55,10 +56,19 @@ export interface ConsumeOptions {
   onError?: (err: unknown, event: Event) => void;
   /** Reconnect after UNAVAILABLE or a broken stream. @defaultValue true */
   reconnect?: boolean;
+  /**
+   * The cap of the reconnect backoff (100 ms doubling per failed attempt, reset once a session has
+   * joined the group).
+   * @defaultValue 5000
+   */
+  maxReconnectDelayMs?: number;
+  /** @defaultValue the client's logger */
   logger?: SdkLogger;
 }
 
 type Call = grpc.ClientDuplexStream<MessageInitShape<typeof ConsumeRequestSchema>, ConsumeResponse>;
+const RECONNECT_BASE_MS = 100;
+const DEFAULT_MAX_RECONNECT_DELAY_MS = 5_000;
 const RETRYABLE = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED]);
 
 /**
@@ -73,6 +83,9 @@ export class Consumer {
   private stopping = false;
   private readonly running = new Set<Promise<void>>();
   private wakeStop: (() => void) | undefined;
+  /** Aborted by stop(): ends a reconnect wait at once. */
+  private readonly stopped = new AbortController();
+  private readonly backoff: Backoff;
 
   /** @internal */
   constructor(
@@ -81,8 +94,10 @@ export class Consumer {
     private readonly handler: EventHandler | HandlerMap,
     private readonly options: ConsumeOptions,
   ) {
-    options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
-    this.done = this.loop();
+    this.backoff = new Backoff({ baseMs: RECONNECT_BASE_MS, maxMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS, jitter: 0.5 });
+    const onAbort = () => void this.stop();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    this.done = this.loop().finally(() => options.signal?.removeEventListener("abort", onAbort));
     // Observed by stop() and by callers who await it; never an unhandled rejection otherwise.
     this.done.catch(() => undefined);
   }
@@ -90,22 +105,23 @@ export class Consumer {
   /** Lets running handlers finish and answer, then leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.wakeStop?.();
     await this.done.catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
-    for (let attempt = 0; !this.stopping; attempt++) {
+    while (!this.stopping) {
       try {
         await this.session();
-        attempt = 0;
       } catch (err) {
         const e = BrokerError.from(err);
         if (this.stopping) return;
         if (this.options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
-        this.options.logger?.warn({ group: this.group, code: e.code, attempt }, "consumer reconnecting");
+        const delayMs = this.backoff.next();
+        this.options.logger?.warn({ group: this.group, code: e.code, attempt: this.backoff.attempts, delayMs }, "consumer reconnecting");
+        await sleep(delayMs, this.stopped.signal);
       }
-      if (!this.stopping) await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)));
     }
   }
 
@@ -133,6 +149,8 @@ export class Consumer {
   }
 
   private onResponse(call: Call, res: ConsumeResponse): void {
+    // A session that joined the group was a success: the next failure starts the backoff over.
+    if (res.kind.case === "joined") this.backoff.reset();
     if (res.kind.case !== "delivery") return;
     const task = this.handle(call, res.kind.value).finally(() => this.running.delete(task));
     this.running.add(task);

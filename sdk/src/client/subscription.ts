@@ -3,6 +3,8 @@ import { status } from "@grpc/grpc-js";
 import { EventBrokerService, type EventFilter, type SubscribeRequest } from "../gen/qingyu/broker/v1/broker_pb.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import { BrokerError } from "../errors.js";
+import { Backoff, sleep } from "./backoff.js";
+import type { SdkLogger } from "./client.js";
 import type { Rpc } from "./rpc.js";
 
 /** Where a subscription starts. */
@@ -39,6 +41,7 @@ export interface SubscribeOptions {
 }
 
 const RECONNECT_BASE_MS = 100;
+const DEFAULT_MAX_RECONNECT_DELAY_MS = 5_000;
 const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED]);
 
 function startOf(from: SubscribeFrom | undefined): SubscribeRequest["start"] {
@@ -50,26 +53,23 @@ function startOf(from: SubscribeFrom | undefined): SubscribeRequest["start"] {
   return { case: "fromTime", value: from };
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
-}
-
 /**
  * @internal The subscription loop: history, then live events; on a retryable failure it reconnects
  * after the last position it received (event, caught-up marker or checkpoint).
  */
-export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions): AsyncIterable<Event> {
+export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions, logger?: SdkLogger): AsyncIterable<Event> {
   const { signal } = options;
+  const backoff = new Backoff({ baseMs: RECONNECT_BASE_MS, maxMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS, jitter: 0.5 });
   let resumeAfter: string | undefined;
   let caughtUp = false;
-  for (let attempt = 0; !signal?.aborted; ) {
+  while (!signal?.aborted) {
     const start = resumeAfter === undefined ? startOf(options.from) : ({ case: "afterPosition", value: resumeAfter } as const);
+    // Why the stream ended: a subscription has no natural end, so the server closing it (e.g. a
+    // restart) is a reason to reconnect too.
+    let code: number = status.UNAVAILABLE;
     try {
       for await (const res of rpc.serverStream(EventBrokerService.method.subscribe, { filter, start }, signal ? { signal } : {})) {
-        attempt = 0;
+        backoff.reset();
         switch (res.kind.case) {
           case "event":
             resumeAfter = res.kind.value.position;
@@ -86,14 +86,15 @@ export async function* subscription(rpc: Rpc, filter: EventFilter, options: Subs
             break;
         }
       }
-      // A subscription has no natural end: the server closed it (e.g. a restart). Reconnect.
     } catch (err) {
       const e = BrokerError.from(err);
       if (signal?.aborted) return;
       if (options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
+      code = e.code;
     }
     if (options.reconnect === false) return;
-    const delay = Math.min(options.maxReconnectDelayMs ?? 5_000, RECONNECT_BASE_MS * 2 ** attempt++);
-    await sleep(delay * (0.5 + Math.random() / 2), signal);
+    const delayMs = backoff.next();
+    logger?.warn({ code, attempt: backoff.attempts, delayMs }, "subscription reconnecting");
+    await sleep(delayMs, signal);
   }
 }
