@@ -16,6 +16,7 @@ import { StreamPublisher, type PublisherOptions } from "./publisher.js";
 import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from "./results.js";
 import { Rpc, type CallOptions } from "./rpc.js";
 import { Backoff, sleep } from "./backoff.js";
+import { Upcasters, type Upcaster } from "../event/evolution.js";
 import { toFilter } from "./filters.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
@@ -59,6 +60,12 @@ export interface BrokerClientOptions {
    */
   channelOptions?: grpc.ChannelOptions;
   logger?: SdkLogger;
+  /**
+   * Steps that bring events stored at an older `data_version` to the catalog's current one, applied
+   * to every event this client reads (subscribe, replay, query, getEvent, consume).
+   * @throws UpcasterError from createBrokerClient when a step is misplaced, repeated or missing
+   */
+  upcasters?: readonly Upcaster[];
 }
 
 /** Which events a query, count or replay reads. */
@@ -120,11 +127,13 @@ function retryable(err: BrokerError): boolean {
 export class BrokerClient {
   private readonly rpc: Rpc;
   private readonly channel: grpc.Client;
+  private readonly upcasters: Upcasters;
   /** Consumer group administration: create, inspect, dead letters. */
   readonly groups: GroupsClient;
 
   /** @internal Use {@link createBrokerClient}. */
   constructor(private readonly options: BrokerClientOptions) {
+    this.upcasters = new Upcasters(options.upcasters);
     this.channel = new grpc.Client(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
@@ -215,7 +224,7 @@ export class BrokerClient {
   async getEvent(id: string, opts: CallOptions = {}): Promise<Event> {
     const res = await this.rpc.unary(EventBrokerService.method.getEvent, { id }, opts);
     if (!res.event) throw new BrokerError(grpc.status.INTERNAL, "broker answered without an event");
-    return res.event;
+    return this.upcasters.apply(res.event);
   }
 
   /** One page of events matching a query (oldest first unless `newestFirst`). */
@@ -228,7 +237,7 @@ export class BrokerClient {
       newestFirst: opts.newestFirst ?? false,
     };
     const res = await this.rpc.unary(EventBrokerService.method.queryEvents, req, opts);
-    return { events: res.events, nextPageToken: res.nextPageToken };
+    return { events: res.events.map((e) => this.upcasters.apply(e)), nextPageToken: res.nextPageToken };
   }
 
   /** Every page of a query, one after the other. */
@@ -254,7 +263,7 @@ export class BrokerClient {
   async *replay(query: EventQuery = {}, opts: ReplayOptions = {}): AsyncIterable<Event> {
     const req = { filter: toFilter(query), ...bounds(query), afterPosition: opts.afterPosition ?? "" };
     for await (const res of this.rpc.serverStream(EventBrokerService.method.replay, req, opts)) {
-      if (res.event) yield res.event;
+      if (res.event) yield this.upcasters.apply(res.event);
     }
   }
 
@@ -265,7 +274,7 @@ export class BrokerClient {
    * @throws BrokerError INVALID_ARGUMENT for a bad filter or start
    */
   subscribe(filter: SubscriptionFilter = {}, options: SubscribeOptions = {}): AsyncIterable<Event> {
-    return subscription(this.rpc, toFilter(filter), options, this.options.logger);
+    return subscription(this.rpc, toFilter(filter), options, this.upcasters, this.options.logger);
   }
 
   /**
@@ -285,7 +294,7 @@ export class BrokerClient {
    */
   consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
     const logger = options.logger ?? this.options.logger;
-    return new Consumer(this.rpc, group, handler, logger ? { ...options, logger } : options);
+    return new Consumer(this.rpc, group, handler, logger ? { ...options, logger } : options, this.upcasters);
   }
 
   /** The event catalog the broker serves. */

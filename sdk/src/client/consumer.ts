@@ -9,6 +9,7 @@ import type { ConsumeRequestSchema } from "../gen/qingyu/broker/v1/groups_pb.js"
 import type { SdkLogger } from "./client.js";
 import type { Rpc } from "./rpc.js";
 import { Backoff, sleep } from "./backoff.js";
+import { isUnknownEvent, Upcasters, type UnknownEvent } from "../event/evolution.js";
 
 /** What a handler knows about the delivery it is working on. */
 export interface DeliveryContext {
@@ -22,8 +23,16 @@ export interface DeliveryContext {
 }
 
 export type EventHandler = (event: Event, ctx: DeliveryContext) => unknown;
-/** Handlers by event type, each with its typed event. Types without a handler are acknowledged. */
-export type HandlerMap = { [T in EventType]?: (event: TypedEvent<T>, ctx: DeliveryContext) => unknown };
+/**
+ * Handlers by event type, each with its typed event, and `unknown` for events of types added to the
+ * catalog after this SDK was built (type string and raw payload only; see `rawPayload`). Events of
+ * a type without a handler, and unknown types without an `unknown` handler, are acknowledged: an
+ * old consumer keeps up with a newer publisher. To leave an unknown type to newer members of the
+ * group instead, throw `RetryLaterError` from `unknown`.
+ */
+export type HandlerMap = { [T in EventType]?: (event: TypedEvent<T>, ctx: DeliveryContext) => unknown } & {
+  unknown?: (event: UnknownEvent, ctx: DeliveryContext) => unknown;
+};
 
 /** Throw from a handler to retry after a delay of your choosing rather than the group's backoff. */
 export class RetryLaterError extends Error {
@@ -93,6 +102,7 @@ export class Consumer {
     readonly group: string,
     private readonly handler: EventHandler | HandlerMap,
     private readonly options: ConsumeOptions,
+    private readonly upcasters: Upcasters = new Upcasters(),
   ) {
     this.backoff = new Backoff({ baseMs: RECONNECT_BASE_MS, maxMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS, jitter: 0.5 });
     const onAbort = () => void this.stop();
@@ -158,6 +168,11 @@ export class Consumer {
 
   private pick(event: Event): EventHandler | undefined {
     if (typeof this.handler === "function") return this.handler;
+    // Unknown by its payload case, not its type string: only the case says the payload was decoded.
+    if (isUnknownEvent(event)) {
+      if (!this.handler.unknown) this.options.logger?.debug({ group: this.group, type: event.type }, "acknowledged an event of a type this SDK does not know");
+      return this.handler.unknown as EventHandler | undefined;
+    }
     return (this.handler as Record<string, EventHandler | undefined>)[event.type];
   }
 
@@ -173,6 +188,7 @@ export class Consumer {
       extend: (ms) => send({ kind: { case: "extend", value: { deliveryId: d.deliveryId, ...(ms === undefined ? {} : { by: durationFromMs(ms) }) } } }),
     };
     try {
+      this.upcasters.apply(event);
       await this.pick(event)?.(event, ctx);
       send({ kind: { case: "ack", value: { deliveryIds: [d.deliveryId] } } });
     } catch (err) {

@@ -5,6 +5,7 @@ import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import { BrokerError } from "../errors.js";
 import { Backoff, sleep } from "./backoff.js";
 import type { SdkLogger } from "./client.js";
+import type { Upcasters } from "../event/evolution.js";
 import type { Rpc } from "./rpc.js";
 
 /** Where a subscription starts. */
@@ -57,7 +58,7 @@ function startOf(from: SubscribeFrom | undefined): SubscribeRequest["start"] {
  * @internal The subscription loop: history, then live events; on a retryable failure it reconnects
  * after the last position it received (event, caught-up marker or checkpoint).
  */
-export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions, logger?: SdkLogger): AsyncIterable<Event> {
+export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions, upcasters: Upcasters, logger?: SdkLogger): AsyncIterable<Event> {
   const { signal } = options;
   const backoff = new Backoff({ baseMs: RECONNECT_BASE_MS, maxMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS, jitter: 0.5 });
   let resumeAfter: string | undefined;
@@ -73,7 +74,7 @@ export async function* subscription(rpc: Rpc, filter: EventFilter, options: Subs
         switch (res.kind.case) {
           case "event":
             resumeAfter = res.kind.value.position;
-            yield res.kind.value;
+            yield upcasters.apply(res.kind.value);
             break;
           case "caughtUp":
             resumeAfter = res.kind.value.position;
