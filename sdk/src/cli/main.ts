@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // qingyu-events: the operator's terminal view of the broker, built on the SDK.
 //   qingyu-events tail 'social.*' --from 1h
 //   qingyu-events replay 'comment.*' --from 2026-11-01T00:00:00Z --to 1h
