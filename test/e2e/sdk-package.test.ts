@@ -14,6 +14,8 @@ import { promisify } from "node:util";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 
 const exec = promisify(execFile);
+// Packing builds the SDK and the install fetches TypeScript: minutes on a busy machine.
+const SETUP_TIMEOUT_MS = 600_000;
 const ROOT = new URL("../../", import.meta.url).pathname;
 const APP = new URL("../fixtures/sdk-consumer/app.ts", import.meta.url).pathname;
 const rootPackage = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
@@ -70,7 +72,7 @@ describe("@qingyu/events installed from its tarball", () => {
     for (const dir of [".", "cjs"]) cpSync(APP, join(project, dir, "app.ts"));
     await exec("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: project });
     t = await startTestBroker();
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
   after(async () => {
     await t?.close();
     if (project) rmSync(project, { recursive: true, force: true });
