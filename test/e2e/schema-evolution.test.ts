@@ -6,12 +6,17 @@
 //   the version-2 shape through its upcaster, on every read path.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { create, equals, fromBinary } from "@bufbuild/protobuf";
 import { MoneySchema, PaymentMethod, Severity, SystemErrorSchema, TargetType, newEvent, type Event } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { buildSdkGeneration, type SdkGeneration } from "../helpers/sdk-generation.js";
 
 const FIXTURE = new URL("../fixtures/catalog-0.1", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
+const exec = promisify(execFile);
 
 const systemError = () =>
   newEvent("system.error", { service: "bookstore-svc", severity: Severity.HIGH, errorCode: "payment_gateway_timeout", message: "gateway timed out" }, { source: "bookstore-svc" });
@@ -79,6 +84,16 @@ describe("an SDK built before an event type existed", () => {
     } finally {
       client.close();
     }
+  });
+
+  it("is printed by that generation's CLI with its raw payload", async () => {
+    const cli = join(old.dir, "sdk", "src", "cli", "main.ts");
+    const { stdout } = await exec(process.execPath, ["--import", "tsx", cli, "--address", t.address, "get", published.error.id], { cwd: ROOT });
+    const printed = JSON.parse(stdout) as { type: string; rawPayload: { field: number; base64: string } };
+    assert.equal(printed.type, "system.error");
+    assert.equal(printed.rawPayload.field, 813);
+    const payload = fromBinary(SystemErrorSchema, Buffer.from(printed.rawPayload.base64, "base64"));
+    assert.equal(payload.errorCode, "payment_gateway_timeout");
   });
 
   it("hands it to the consume map's `unknown` handler, and acknowledges it when there is none", async () => {

@@ -9,6 +9,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createBrokerClient, type BrokerClient } from "../client/client.js";
 import { eventFromJson, eventToJson } from "../event/codec.js";
 import { isBrokerError } from "../errors.js";
+import { rawPayload } from "../event/evolution.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { parseFrom, parsePatterns, parseTime, UsageError } from "./args.js";
@@ -50,9 +51,14 @@ function filterOf(patterns: string[], v: Values) {
   };
 }
 
-/** One line per event: time, position, type, source, subject, payload. */
+/**
+ * One line per event: time, position, type, source, subject, payload. A payload of a type newer than
+ * this CLI is shown as `rawPayload` (field number and base64), since JSON needs the schema.
+ */
 function formatEvent(e: Event, asJson: boolean): string {
   const json = eventToJson(e) as Record<string, JsonValue>;
+  const raw = rawPayload(e);
+  if (raw) json["rawPayload"] = { field: raw.fieldNumber, base64: Buffer.from(raw.bytes).toString("base64") };
   if (asJson) return JSON.stringify(json);
   const payloadKey = Object.keys(json).find((k) => !["id", "type", "source", "subject", "time", "recordedTime", "position", "correlationId", "causationId", "traceparent", "metadata", "dataVersion"].includes(k));
   const when = e.recordedTime ? timestampDate(e.recordedTime).toISOString() : "-";
