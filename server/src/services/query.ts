@@ -10,7 +10,7 @@ import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, ScanQuery } from "../store/event-store.js";
+import type { EventStore, ReadLimits, ScanQuery } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
@@ -65,6 +65,11 @@ function afterPosition(position: string, field: string): string | undefined {
 }
 
 /** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
+/** The call's cancellation and deadline, so the store stops working for a caller that is gone. */
+function readLimits(ctx: HandlerContext): ReadLimits {
+  return { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() };
+}
+
 export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
@@ -82,7 +87,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       return messageWithField(1, stored.data);
     },
 
-    async queryEvents(req: QueryEventsRequest) {
+    async queryEvents(req: QueryEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
@@ -94,15 +99,15 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
-      const rows = await store.scan(query);
+      const rows = await store.scan(query, readLimits(ctx));
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const next = rows.length > limit && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
       return queryEventsResponse(page.map((r) => r.data), next);
     },
 
-    async countEvents(req: CountEventsRequest) {
-      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) });
+    async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
+      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) }, readLimits(ctx));
       return { count: BigInt(count) };
     },
 
