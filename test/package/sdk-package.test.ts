@@ -1,4 +1,4 @@
-// The SDK installed like a stranger would (issue 13): `npm pack` the @qingyu/events workspace, install
+// The SDK installed like a stranger would (issue 13; `npm run test:package`, run by .ci/run): `npm pack` the @qingyu/events workspace, install
 // the tarball (plus registry dependencies, nothing else from the repository) into a project in the
 // system temp directory, compile test/fixtures/sdk-consumer/app.ts with strict tsc under nodenext and
 // bundler resolution and as CommonJS (nodenext, and NestJS's default module commonjs), run each build
