@@ -51,9 +51,10 @@ describe("@qingyu/events installed from its tarball", () => {
   let project: string;
   let pack: PackResult;
   let t: TestBroker;
+  let packDir: string | undefined;
 
   before(async () => {
-    const packDir = mkdtempSync(join(tmpdir(), "qingyu-pack-"));
+    packDir = mkdtempSync(join(tmpdir(), "qingyu-pack-"));
     const { stdout } = await exec("npm", ["pack", "-w", "@qingyu/events", "--pack-destination", packDir, "--json"], { cwd: ROOT, maxBuffer: 64 << 20 });
     pack = (JSON.parse(stdout) as PackResult[])[0]!;
     project = mkdtempSync(join(tmpdir(), "stranger-svc-"));
@@ -76,6 +77,7 @@ describe("@qingyu/events installed from its tarball", () => {
   after(async () => {
     await t?.close();
     if (project) rmSync(project, { recursive: true, force: true });
+    if (packDir) rmSync(packDir, { recursive: true, force: true });
   });
 
   it("carries compiled JavaScript and .d.ts, and only the SDK's two dependencies", () => {
