@@ -15,7 +15,8 @@ import { startFloor, type FeedFactory } from "./group-manager.js";
 import type { EventStore } from "../store/event-store.js";
 import { eventMeta, type LiveHub } from "../services/live-hub.js";
 import { decodePosition, encodePosition } from "../store/position.js";
-import { type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
+import type { Entry } from "./group-entry.js";
+import type { FeedSink, GroupFeed } from "./group-feed.js";
 
 const NS_PER_MS = 1_000_000;
 const PULL_BATCH = 256;

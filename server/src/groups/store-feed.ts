@@ -5,7 +5,9 @@ import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";
 import { progressRecord } from "./group-records.js";
-import { type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
+import type { Entry } from "./group-entry.js";
+import type { FeedSink, GroupFeed } from "./group-feed.js";
+import type { GroupRuntime } from "./group-runtime.js";
 
 const FETCH_CHUNK = 256;
 

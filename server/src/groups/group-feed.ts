@@ -1,0 +1,50 @@
+// The contract between a consumer group's runtime and the feed its events come from.
+import type { KvWrite } from "../store/event-store.js";
+import type { GroupSettings } from "./group-config.js";
+import type { Entry, Restored } from "./group-entry.js";
+
+/** What a feed sees of the runtime it feeds. */
+export interface FeedSink {
+  /**
+   * Adds an event to the window (no-op when it is there already, except for a new handle). Without
+   * `recordedUs`, it is read from the event, which the runtime decodes anyway.
+   */
+  admit(position: string, data: Uint8Array, recordedUs: number | undefined, handle?: unknown, restored?: Restored): void;
+  /** Events in the window now. */
+  readonly windowSize: number;
+  /** Most events the window holds. */
+  readonly windowLimit: number;
+  /** How many more deliveries the members could take now. */
+  readonly demand: number;
+  /** The lowest unfinished position in the window that is not a redrive (for the ack floor). */
+  minUnfinishedSeq(): bigint | undefined;
+  schedulePump(): void;
+}
+
+/**
+ * Where a group's events come from and where their outcome goes: the store and the live hub
+ * (embedded), or a JetStream durable consumer (with NATS). The runtime does the rest: members,
+ * ordering, deadlines, attempts, dead letters.
+ */
+export interface GroupFeed {
+  start(sink: FeedSink): Promise<void>;
+  /** Room in the window: read more. */
+  pull(): void;
+  /** Acknowledged, or parked as a dead letter. */
+  finished(entry: Entry, how: "acked" | "parked"): void;
+  /**
+   * Retry after `delayMs`. Returns false when the runtime should wait itself; true when the feed
+   * takes care of it (the event comes back through admit()).
+   */
+  retryLater(entry: Entry, delayMs: number): boolean;
+  /** The runtime still holds the event (an extended deadline, or an event waiting for its key). */
+  keepAlive(entry: Entry): void;
+  /** Puts redriven dead letters back in the flow. */
+  redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[], sink: FeedSink): Promise<void>;
+  /** Progress records to write with the next flush (none when the feed keeps its progress itself). */
+  progress(): KvWrite[];
+  /** Backlog (not finished, in the window or not read yet) and the ack floor position. */
+  lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
+  update(settings: GroupSettings): void;
+  close(): Promise<void>;
+}
