@@ -64,6 +64,12 @@ export function windowCounts(entries: Iterable<Entry>): { inFlight: number; retr
 /** A connected member of the group. */
 export class Member {
   readonly inFlight = new Set<Entry>();
+  /**
+   * Deliveries handed to `send` and not yet written to the member's stream (the handler counts
+   * them down). A member that does not read keeps them queued, and gets nothing more meanwhile:
+   * a delivery whose deadline passes while queued is not queued again.
+   */
+  queued = 0;
   acked = 0;
   nacked = 0;
   readonly connectTime = Date.now();
@@ -71,9 +77,17 @@ export class Member {
     readonly id: string,
     readonly maxInFlight: number,
     readonly peer: string,
-    /** Sends one encoded ConsumeResponse to the member. */
-    readonly send: (frame: Uint8Array) => void,
+    /**
+     * Sends one encoded ConsumeResponse (a delivery) to the member; `current` tells, when the
+     * frame's turn to be written comes, whether the delivery is still the member's to answer.
+     */
+    readonly send: (frame: Uint8Array, current: () => boolean) => void,
   ) {}
+
+  /** Deliveries the member holds: in flight, or queued for a stream it does not read. */
+  get busy(): number {
+    return Math.max(this.inFlight.size, this.queued);
+  }
 }
 
 /** A min-heap of entries by position. */

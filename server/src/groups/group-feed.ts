@@ -14,6 +14,16 @@ export interface FeedSink {
   readonly windowSize: number;
   /** Most events the window holds. */
   readonly windowLimit: number;
+  /** Most bytes of events the window holds (one event larger than that is still taken, alone). */
+  readonly windowBytes: number;
+  /**
+   * How many more events the window takes now: none without a member (a group nobody consumes
+   * holds no window), and none once its bytes reach windowBytes; an event admitted while there is
+   * room may pass the byte bound, so an event larger than it still goes through.
+   */
+  readonly roomEvents: number;
+  /** Bytes left before the byte bound. */
+  readonly roomBytes: number;
   /** How many more deliveries the members could take now. */
   readonly demand: number;
   /** The lowest unfinished position in the window that is not a redrive (for the ack floor). */

@@ -17,6 +17,8 @@ export type { FeedSink, GroupFeed } from "./group-feed.js";
 
 /** How many unfinished events a group holds in memory by default; beyond it, it stops reading ahead. */
 export const DEFAULT_WINDOW_EVENTS = 10_000;
+/** How many bytes of unfinished events a group holds in memory by default. */
+export const DEFAULT_WINDOW_BYTES = 8 << 20;
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
 
@@ -28,6 +30,8 @@ export interface GroupRuntimeOptions {
   state: { pending: readonly PendingRecord[]; deadLetters: number };
   /** Most events held in memory (DEFAULT_WINDOW_EVENTS). */
   windowEvents?: number | undefined;
+  /** Most bytes of events held in memory (DEFAULT_WINDOW_BYTES). */
+  windowBytes?: number | undefined;
   /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
   onStale?: () => void;
   clock?: Clock;
@@ -63,6 +67,9 @@ export class GroupRuntime implements FeedSink {
   private readonly clock: Clock;
   private readonly onStale: () => void;
   readonly windowLimit: number;
+  readonly windowBytes: number;
+  /** Bytes of the events in the window. */
+  private bytes = 0;
   deadLetters: number;
 
   constructor(
@@ -83,6 +90,7 @@ export class GroupRuntime implements FeedSink {
       onStale: () => this.onStale(),
     });
     this.windowLimit = o.windowEvents ?? DEFAULT_WINDOW_EVENTS;
+    this.windowBytes = o.windowBytes ?? DEFAULT_WINDOW_BYTES;
     for (const p of o.state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
     this.deadLetters = o.state.deadLetters;
     this.stopSweep = this.clock.every(SWEEP_MS, () => this.sweep());
@@ -106,9 +114,28 @@ export class GroupRuntime implements FeedSink {
     return this.entries.size;
   }
 
+  /** Bytes of the events in the window now. */
+  get windowBytesUsed(): number {
+    return this.bytes;
+  }
+
+  get roomEvents(): number {
+    if (this.members.length === 0 || this.bytes >= this.windowBytes) return 0;
+    return Math.max(0, this.windowLimit - this.entries.size);
+  }
+
+  get roomBytes(): number {
+    return Math.max(0, this.windowBytes - this.bytes);
+  }
+
+  /** No member, and nothing delivered that is still unanswered: the group may be put to rest. */
+  get quiet(): boolean {
+    return this.members.length === 0 && this.orphans.size === 0;
+  }
+
   get demand(): number {
     let free = 0;
-    for (const m of this.members) free += Math.max(0, m.maxInFlight - m.inFlight.size);
+    for (const m of this.members) free += Math.max(0, m.maxInFlight - m.busy);
     return free;
   }
 
@@ -143,6 +170,7 @@ export class GroupRuntime implements FeedSink {
     const entry = newEntry(seq, position, data, recordedUs, handle, record);
     entry.key = this.order.keyOf(entry);
     this.entries.set(seq, entry);
+    this.bytes += data.length;
     const nextAt = record?.nextAtMs;
     if (nextAt !== undefined && nextAt > this.clock.now()) {
       entry.state = "waiting";
@@ -170,14 +198,14 @@ export class GroupRuntime implements FeedSink {
     setImmediate(() => {
       this.pumpScheduled = false;
       this.dispatch();
-      if (this.entries.size < this.windowLimit) this.feed.pull();
+      if (this.roomEvents > 0) this.feed.pull();
     });
   }
 
   private pickMember(): Member | undefined {
     for (let n = 0; n < this.members.length; n++) {
       const m = this.members[(this.rr + n) % this.members.length] as Member;
-      if (m.inFlight.size < m.maxInFlight) {
+      if (m.busy < m.maxInFlight) {
         this.rr = (this.rr + n + 1) % this.members.length;
         return m;
       }
@@ -205,7 +233,8 @@ export class GroupRuntime implements FeedSink {
     const id = `${entry.position}.${entry.attempts}`;
     entry.delivery = { id, member, deadlineMs };
     member.inFlight.add(entry);
-    member.send(deliveryFrame(id, entry.data, entry.attempts, deadlineMs));
+    member.queued++;
+    member.send(deliveryFrame(id, entry.data, entry.attempts, deadlineMs), () => entry.delivery?.id === id && this.entries.get(entry.seq) === entry);
   }
 
   // ---- answers --------------------------------------------------------------------------------
@@ -308,7 +337,7 @@ export class GroupRuntime implements FeedSink {
   private finish(entry: Entry, how: "acked" | "parked"): void {
     this.release(entry);
     this.waiting.delete(entry);
-    this.entries.delete(entry.seq);
+    if (this.entries.delete(entry.seq)) this.bytes -= entry.data.length;
     if (entry.redriven || entry.history.length > 0) this.writer.put({ key: pendingPrefix(this.name) + entry.position, value: null });
     this.feed.finished(entry, how);
     const head = this.order.remove(entry);
