@@ -1,6 +1,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { EventFilter } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
+import { clip } from "../clip.js";
 import { invalidRequest } from "../errors.js";
 import type { StoreFilter } from "../store/event-store.js";
 
@@ -24,14 +25,14 @@ function expandTypes(entries: readonly string[], field: string): Set<string> {
     const path = `${field}.types[${i}]`;
     if (entry.endsWith("*")) {
       const prefix = entry.slice(0, -1);
-      if (prefix.includes("*")) invalid(path, "glob", `'${path}' '${entry}' may only end with '*'`);
+      if (prefix.includes("*")) invalid(path, "glob", `'${path}' '${clip(entry)}' may only end with '*'`);
       const hits = ALL_TYPES.filter((t) => t.startsWith(prefix));
-      if (hits.length === 0) invalid(path, "glob", `'${path}' '${entry}' matches no event type`);
+      if (hits.length === 0) invalid(path, "glob", `'${path}' '${clip(entry)}' matches no event type`);
       for (const t of hits) out.add(t);
     } else if (DOMAIN_OF.has(entry)) {
       out.add(entry);
     } else {
-      invalid(path, "event.type_unknown", `'${path}' '${entry}' is not an event type of the catalog`);
+      invalid(path, "event.type_unknown", `'${path}' '${clip(entry)}' is not an event type of the catalog`);
     }
   });
   return out;
@@ -50,7 +51,7 @@ export function compileFilter(filter: EventFilter | undefined, field = "filter")
   let types: Set<string> | undefined = filter.types.length > 0 ? expandTypes(filter.types, field) : undefined;
   if (filter.domains.length > 0) {
     filter.domains.forEach((d, i) => {
-      if (!DOMAINS.has(d)) invalid(`${field}.domains[${i}]`, "domain_unknown", `'${field}.domains[${i}]' '${d}' is not a domain of the catalog`);
+      if (!DOMAINS.has(d)) invalid(`${field}.domains[${i}]`, "domain_unknown", `'${field}.domains[${i}]' '${clip(d)}' is not a domain of the catalog`);
     });
     const domains = new Set(filter.domains);
     types = new Set([...(types ?? ALL_TYPES)].filter((t) => domains.has(DOMAIN_OF.get(t) ?? "")));

@@ -8,6 +8,7 @@ import {
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
+import { clip } from "../clip.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
 import type { EventStore, ScanQuery } from "../store/event-store.js";
@@ -78,7 +79,7 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
     async getEvent(req: GetEventRequest) {
       if (req.id === "") throw invalidRequest("id", "required", "'id' is required");
       const stored = await store.get(req.id);
-      if (!stored) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
+      if (!stored) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${clip(req.id)}' not found`);
       return messageWithField(1, stored.data);
     },
 
