@@ -5,7 +5,7 @@ import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import type { BrokerConfig } from "./config.js";
 import { shuttingDown } from "./errors.js";
 import { addService, CallRegistry } from "./grpc/bind.js";
-import { widenConnectionWindow, widenStreamWindow } from "./grpc/receive-windows.js";
+import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
@@ -66,6 +66,13 @@ function serverOptions(config: BrokerConfig): grpc.ServerOptions {
   };
 }
 
+function patchOptions(config: BrokerConfig) {
+  return {
+    incomplete: { perConnectionBytes: config.maxIncompleteBytesPerConnection, totalBytes: config.maxIncompleteBytes, stallMs: config.incompleteMessageTimeoutMs },
+    prefaceTimeoutMs: config.prefaceTimeoutMs,
+  };
+}
+
 function bind(server: grpc.Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
@@ -121,7 +128,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const calls = new CallRegistry();
   const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
   const server = new grpc.Server(serverOptions(config));
-  const widened = widenStreamWindow(server);
+  const patches = patchServer(server, patchOptions(config), log);
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
     ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
@@ -139,9 +146,12 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   addService(server, Health, health.handlers(), { log, calls, onError });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
   let port: number;
+  let patched: ReturnType<typeof patches.after>;
   try {
     port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
-    if (!widened || !widenConnectionWindow(server)) log.warn("could not widen the HTTP/2 receive windows (grpc-js internals changed): streaming ingest will be slower");
+    patched = patches.after();
+    logPatchReport(patched.report, log);
+    metrics.watchIncomplete(patched.incompleteBytes);
   } catch (err) {
     hub.close();
     await bus.close();
@@ -168,6 +178,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       if (!graceful) log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       server.forceShutdown();
+      patched.stop();
       await groups.close();
       await jslog?.close();
       metricsServer?.close();

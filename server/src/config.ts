@@ -30,6 +30,14 @@ export interface BrokerConfig {
   metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
+  /** Bytes of partly received request messages one connection may hold (default 2 × maxMessageBytes). */
+  maxIncompleteBytesPerConnection: number;
+  /** Bytes of partly received request messages the broker may hold, all connections together. */
+  maxIncompleteBytes: number;
+  /** How long a request message may stay incomplete with no byte arriving. */
+  incompleteMessageTimeoutMs: number;
+  /** How long a new connection may take to send the HTTP/2 preface. */
+  prefaceTimeoutMs: number;
 }
 
 /** Thrown for a missing or malformed setting; the message names the variable and the value. */
@@ -52,6 +60,9 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_SHUTDOWN_GRACE_MS: "10000",
   BROKER_SUBSCRIBER_BUFFER: "10000",
   BROKER_SQLITE_SYNC: "full",
+  BROKER_MAX_INCOMPLETE_BYTES: String(128 << 20),
+  BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS: "30000",
+  BROKER_PREFACE_TIMEOUT_MS: "10000",
 };
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -127,12 +138,22 @@ function groupBackend(env: Env): "jetstream" | "store" {
   return raw;
 }
 
+/** The bounds on partly received messages; each must hold at least one message of the largest size. */
+function incompleteBounds(env: Env, maxMessageBytes: number): Pick<BrokerConfig, "maxIncompleteBytesPerConnection" | "maxIncompleteBytes"> {
+  const perName = "BROKER_MAX_INCOMPLETE_BYTES_PER_CONNECTION";
+  const per = env[perName] === undefined || env[perName] === "" ? 2 * maxMessageBytes : integer(env, perName, maxMessageBytes, 2 ** 40);
+  const total = integer(env, "BROKER_MAX_INCOMPLETE_BYTES", 0, 2 ** 40);
+  if (total < per) throw new ConfigError(`BROKER_MAX_INCOMPLETE_BYTES must be at least the per-connection bound (${per}), got '${total}'`);
+  return { maxIncompleteBytesPerConnection: per, maxIncompleteBytes: total };
+}
+
 /**
  * Reads and validates the configuration. The only place that reads the environment.
  * @throws ConfigError naming the first bad setting
  */
 export function loadConfig(env: Env = process.env, argv: readonly string[] = []): BrokerConfig {
   const merged: Env = { ...env, ...flagsToEnv(argv) };
+  const maxMessageBytes = integer(merged, "BROKER_MAX_MESSAGE_BYTES", 64 << 10, 256 << 20);
   return {
     host: text(merged, "BROKER_HOST", /^[A-Za-z0-9.:[\]-]+$/, "a host name or IP address"),
     grpcPort: integer(merged, "BROKER_GRPC_PORT", 0, 65_535),
@@ -145,12 +166,15 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     retentionMs: retention(merged),
     logLevel: oneOf(merged, "BROKER_LOG_LEVEL", LOG_LEVELS),
     maxEventBytes: integer(merged, "BROKER_MAX_EVENT_BYTES", 1_024, 64 << 20),
-    maxMessageBytes: integer(merged, "BROKER_MAX_MESSAGE_BYTES", 64 << 10, 256 << 20),
+    maxMessageBytes,
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),
     subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
     groupBackend: groupBackend(merged),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
+    ...incompleteBounds(merged, maxMessageBytes),
+    incompleteMessageTimeoutMs: integer(merged, "BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS", 100, 3_600_000),
+    prefaceTimeoutMs: integer(merged, "BROKER_PREFACE_TIMEOUT_MS", 100, 600_000),
   };
 }

@@ -15,6 +15,8 @@ export interface BrokerMetrics {
   readonly subscribers: client.Gauge;
   readonly deliveries: client.Counter;
   readonly slowConsumers: client.Counter;
+  /** Reports `held()` as broker_incomplete_message_bytes at each scrape. */
+  watchIncomplete(held: () => number): void;
 }
 
 export function createMetrics(): BrokerMetrics {
@@ -31,21 +33,29 @@ export function createMetrics(): BrokerMetrics {
     deliveries: new client.Counter({ name: "broker_subscription_deliveries_total", help: "Events written to Subscribe streams", registers: [registry] }),
     slowConsumers: new client.Counter({ name: "broker_slow_consumers_total", help: "Subscribers ended for being too slow", registers: [registry] }),
   };
-  return m;
+  let incomplete = () => 0;
+  new client.Gauge({
+    name: "broker_incomplete_message_bytes",
+    help: "Bytes of partly received request messages held now",
+    registers: [registry],
+    collect() {
+      this.set(incomplete());
+    },
+  });
+  return { ...m, watchIncomplete: (held: () => number) => void (incomplete = held) };
 }
 
 /**
- * Serves /metrics. With `?gc=1` and the process started with --expose-gc, a full GC runs first
- * (for tests and benchmarks that compare memory with a baseline).
+ * Serves GET /metrics (a query string is ignored; any other path is 404). Nothing a caller of this
+ * port sends changes the broker: tests that need a full GC send the process SIGUSR2 (main.ts).
  */
 export async function serveMetrics(metrics: BrokerMetrics, host: string, port: number, log: Logger): Promise<Server> {
   const server = createServer((req, res) => {
-    if (!req.url?.startsWith("/metrics")) {
-      res.writeHead(404).end();
+    const path = req.url?.split("?", 1)[0];
+    if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
+      res.writeHead(path === "/metrics" ? 405 : 404).end();
       return;
     }
-    const gc = (globalThis as { gc?: () => void }).gc;
-    if (req.url.includes("gc=1") && gc) gc();
     metrics.registry.metrics().then(
       (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
       (err: unknown) => {
