@@ -131,8 +131,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   const patches = patchServer(server, patchOptions(config), log);
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
-    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix }),
-    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, metrics }),
+    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes }),
+    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, metrics }),
   };
   const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
   addService(server, EventBrokerService, handlers, { log, calls, onError });
@@ -142,7 +142,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       : undefined;
   const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
   await groups.start();
-  addService(server, ConsumerGroupService, groupHandlers(groups), { log, calls, onError });
+  addService(server, ConsumerGroupService, groupHandlers(groups, { maxMessageBytes: config.maxMessageBytes }), { log, calls, onError });
   addService(server, Health, health.handlers(), { log, calls, onError });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
   let port: number;

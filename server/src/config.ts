@@ -154,6 +154,11 @@ function incompleteBounds(env: Env, maxMessageBytes: number): Pick<BrokerConfig,
 export function loadConfig(env: Env = process.env, argv: readonly string[] = []): BrokerConfig {
   const merged: Env = { ...env, ...flagsToEnv(argv) };
   const maxMessageBytes = integer(merged, "BROKER_MAX_MESSAGE_BYTES", 64 << 10, 256 << 20);
+  const maxEventBytes = integer(merged, "BROKER_MAX_EVENT_BYTES", 1_024, 64 << 20);
+  // Every event must fit in one message with room for its response's other fields.
+  if (maxEventBytes > maxMessageBytes - 4_096) {
+    throw new ConfigError(`BROKER_MAX_EVENT_BYTES must be at most BROKER_MAX_MESSAGE_BYTES - 4096 (${maxMessageBytes - 4_096}), got '${maxEventBytes}'`);
+  }
   return {
     host: text(merged, "BROKER_HOST", /^[A-Za-z0-9.:[\]-]+$/, "a host name or IP address"),
     grpcPort: integer(merged, "BROKER_GRPC_PORT", 0, 65_535),
@@ -165,7 +170,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     subjectPrefix: text(merged, "BROKER_SUBJECT_PREFIX", /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "NATS subject tokens"),
     retentionMs: retention(merged),
     logLevel: oneOf(merged, "BROKER_LOG_LEVEL", LOG_LEVELS),
-    maxEventBytes: integer(merged, "BROKER_MAX_EVENT_BYTES", 1_024, 64 << 20),
+    maxEventBytes,
     maxMessageBytes,
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),

@@ -1,8 +1,9 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "node:crypto";
 import {
   ConsumeResponseSchema,
+  DeadLetterSchema,
   type ConsumeRequest,
   type ConsumeRequest_Join,
   type CreateGroupRequest,
@@ -18,6 +19,7 @@ import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
+import { PageBudget } from "./page-budget.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const MAX_MAX_IN_FLIGHT = 10_000;
@@ -55,7 +57,7 @@ async function joinOf(reqs: AsyncIterator<ConsumeRequest>): Promise<ConsumeReque
 }
 
 /** The ConsumerGroupService handlers. */
-export function groupHandlers(groups: GroupManager) {
+export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: number }) {
   return {
     createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => ({ group: await groups.create(req.group, ctx.caller) }),
     updateGroup: async (req: UpdateGroupRequest, ctx: HandlerContext) => ({ group: await groups.update(req.group, ctx.caller) }),
@@ -67,7 +69,11 @@ export function groupHandlers(groups: GroupManager) {
     listGroups: async () => ({ groups: groups.list() }),
     listDeadLetters: async (req: ListDeadLettersRequest) => {
       const { letters, next } = await groups.listDeadLetters(req.group, req.pageSize, req.pageToken);
-      return { deadLetters: letters, nextPageToken: next };
+      // The page stops before the first letter that would not fit in the response.
+      const budget = new PageBudget(limits.maxMessageBytes);
+      const fit = letters.findIndex((l) => !budget.take(toBinary(DeadLetterSchema, l).length, `dead letter at position '${l.position}'`));
+      if (fit === -1) return { deadLetters: letters, nextPageToken: next };
+      return { deadLetters: letters.slice(0, fit), nextPageToken: letters[fit - 1]?.position ?? "" };
     },
     redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.redrive(req.group, req.select, ctx.caller) }),
     purgeDeadLetters: async (req: PurgeDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.purge(req.group, req.select, ctx.caller) }),

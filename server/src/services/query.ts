@@ -11,19 +11,25 @@ import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import { clip } from "../clip.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, ScanQuery } from "../store/event-store.js";
+import type { EventStore, ScanQuery, StoredEvent } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
+import { assertFitsMessage, PageBudget } from "./page-budget.js";
 import { compileFilter, timeBounds } from "./filter.js";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1_000;
 export const REPLAY_CHUNK = 512;
 
+/** Events read from the store at a time while a page fills. */
+export const PAGE_READ_CHUNK = 64;
+
 export interface QueryDeps {
   store: EventStore;
   subjectPrefix: string;
+  /** The gRPC message limit: a page of events stops before it. */
+  maxMessageBytes: number;
 }
 
 interface PageToken {
@@ -66,7 +72,27 @@ function afterPosition(position: string, field: string): string | undefined {
 }
 
 /** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
-export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
+/**
+ * One page: up to `limit` events that fit in a response, read a chunk at a time so that a page of
+ * large events is never read whole. `more` says whether an event follows the page.
+ */
+async function readPage(store: EventStore, query: Omit<ScanQuery, "limit">, limit: number, maxMessageBytes: number): Promise<{ rows: StoredEvent[]; more: boolean }> {
+  const rows: StoredEvent[] = [];
+  const budget = new PageBudget(maxMessageBytes);
+  for (let range = query; ; ) {
+    const want = Math.min(PAGE_READ_CHUNK, limit + 1 - rows.length);
+    const chunk = await store.scan({ ...range, limit: want });
+    for (const r of chunk) {
+      if (rows.length === limit || !budget.take(r.data.length, `event at position '${r.position}'`)) return { rows, more: true };
+      rows.push(r);
+    }
+    const last = chunk.at(-1);
+    if (!last || chunk.length < want) return { rows, more: false };
+    range = query.newestFirst ? { ...query, beforePosition: last.position } : { ...query, afterPosition: last.position };
+  }
+}
+
+export function queryHandlers({ store, subjectPrefix, maxMessageBytes }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
     domain: e.domain,
@@ -88,18 +114,16 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
       const cursor = readToken(req);
-      const query: ScanQuery = {
+      const query = {
         filter,
         ...bounds,
-        limit: limit + 1,
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
-      const rows = await store.scan(query);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      const next = rows.length > limit && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
-      return queryEventsResponse(page.map((r) => r.data), next);
+      const { rows, more } = await readPage(store, query, limit, maxMessageBytes);
+      const last = rows.at(-1);
+      const next = more && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
+      return queryEventsResponse(rows.map((r) => r.data), next);
     },
 
     async countEvents(req: CountEventsRequest) {
@@ -115,7 +139,12 @@ export function queryHandlers({ store, subjectPrefix }: QueryDeps) {
       const head = await store.headPosition();
       if (head === "") return;
       const query = { filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) };
-      for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield messageWithField(1, r.data);
+      for await (const rows of scanAhead(store, query, ctx.signal)) {
+        for (const r of rows) {
+          assertFitsMessage(r.data.length, maxMessageBytes, `event at position '${r.position}'`);
+          yield messageWithField(1, r.data);
+        }
+      }
     },
 
     async listEventTypes() {
