@@ -69,22 +69,34 @@ export function compileFilter(filter: EventFilter | undefined, field = "filter")
   return out;
 }
 
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of a valid Timestamp. */
+const MIN_SECONDS = -62135596800n;
 const MAX_SECONDS = 253402300799n;
 
-function timestampUs(ts: Timestamp, field: string): number {
-  if (ts.seconds < 0n || ts.seconds > MAX_SECONDS || ts.nanos < 0 || ts.nanos > 999_999_999) {
+/** A Timestamp in nanoseconds since the epoch (a bigint: the full range does not fit a double). */
+function timestampNs(ts: Timestamp, field: string): bigint {
+  if (ts.seconds < MIN_SECONDS || ts.seconds > MAX_SECONDS || ts.nanos < 0 || ts.nanos > 999_999_999) {
     invalid(field, "timestamp.range", `'${field}' is not a valid timestamp`);
   }
-  return Number(ts.seconds) * 1e6 + Math.floor(ts.nanos / 1000);
+  return ts.seconds * 1_000_000_000n + BigInt(ts.nanos);
+}
+
+/** The first whole microsecond at or after `ns`: recorded times are microseconds. */
+function ceilUs(ns: bigint): number {
+  const us = ns / 1000n + (ns % 1000n > 0n ? 1n : 0n);
+  return Number(us);
 }
 
 /**
- * Converts from_time/to_time into microsecond bounds.
- * @throws DomainError INVALID_REQUEST for an invalid or empty range
+ * Converts from_time/to_time (inclusive, exclusive) into microsecond bounds on recorded time. Any
+ * valid Timestamp is accepted, before 1970 too; a range shorter than a microsecond is valid and
+ * may match nothing.
+ * @throws DomainError INVALID_REQUEST for an invalid timestamp or to_time not after from_time
  */
 export function timeBounds(from: Timestamp | undefined, to: Timestamp | undefined): { fromUs?: number; toUs?: number } {
-  const fromUs = from && timestampUs(from, "from_time");
-  const toUs = to && timestampUs(to, "to_time");
-  if (fromUs !== undefined && toUs !== undefined && toUs <= fromUs) invalid("to_time", "timestamp.after", "'to_time' must be after 'from_time'");
-  return { ...(fromUs === undefined ? {} : { fromUs }), ...(toUs === undefined ? {} : { toUs }) };
+  const fromNs = from && timestampNs(from, "from_time");
+  const toNs = to && timestampNs(to, "to_time");
+  if (fromNs !== undefined && toNs !== undefined && toNs <= fromNs) invalid("to_time", "timestamp.after", "'to_time' must be after 'from_time'");
+  // recorded >= from  <=>  recordedUs >= ceil(from); recorded < to  <=>  recordedUs < ceil(to).
+  return { ...(fromNs === undefined ? {} : { fromUs: ceilUs(fromNs) }), ...(toNs === undefined ? {} : { toUs: ceilUs(toNs) }) };
 }

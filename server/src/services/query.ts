@@ -32,6 +32,10 @@ export interface QueryDeps {
   maxMessageBytes: number;
 }
 
+/**
+ * A page token: a plain cursor, deliberately not signed (README, limits). Editing `p` only moves
+ * the page within what the same query may read; rights are checked on every call.
+ */
 interface PageToken {
   /** Position of the last event returned. */
   p: string;

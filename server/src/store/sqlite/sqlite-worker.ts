@@ -7,7 +7,7 @@ import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
 import type { KvEntry, KvWrite, ScanQuery, StoreRange } from "../event-store.js";
 import { sameContent } from "../same-content.js";
-import { MAX_CHAR, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
+import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
@@ -203,11 +203,15 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
       return row ? [row] : [];
     }
     case "kvScan": {
-      const from = req.after !== undefined && req.after >= req.prefix ? req.after : undefined;
-      const sql = `SELECT key, value FROM kv WHERE key ${from === undefined ? ">=" : ">"} ? AND key < ? ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`;
-      const params: (string | number)[] = [from ?? req.prefix, req.prefix + MAX_CHAR];
+      const conds: string[] = [];
+      const params: unknown[] = [];
+      prefixSql("key", req.prefix, conds, params);
+      if (req.after !== undefined) {
+        conds.push("key > ?");
+        params.push(req.after);
+      }
       if (req.limit !== undefined) params.push(req.limit);
-      return stmt(sql).all(...params) as KvEntry[];
+      return stmt(`SELECT key, value FROM kv WHERE ${conds.join(" AND ")} ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`).all(...params) as KvEntry[];
     }
     case "kvWrite":
       kvWriteTx.immediate(req.entries);
