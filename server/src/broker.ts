@@ -7,6 +7,7 @@ import { shuttingDown } from "./errors.js";
 import { addService, CallRegistry } from "./grpc/bind.js";
 import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
+import { undecodableAsInvalid } from "./grpc/transport-statuses.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
@@ -52,8 +53,9 @@ async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore>
   return openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log });
 }
 
-function serverOptions(config: BrokerConfig): grpc.ServerOptions {
+function serverOptions(config: BrokerConfig, log: Logger): grpc.ServerOptions {
   return {
+    interceptors: [undecodableAsInvalid(log)],
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.keepalive_time_ms": 60_000,
@@ -127,7 +129,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
   });
   const calls = new CallRegistry();
   const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
-  const server = new grpc.Server(serverOptions(config));
+  const server = new grpc.Server(serverOptions(config, log));
   const patches = patchServer(server, patchOptions(config), log);
   const handlers = {
     ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),

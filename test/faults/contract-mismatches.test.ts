@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { connect } from "node:http2";
+import { status } from "@grpc/grpc-js";
 import { createBrokerClient, type BrokerClient } from "../../sdk/src/index.js";
 import { spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
 import { sampleEvent } from "../helpers/sample-events.js";
@@ -22,6 +24,30 @@ async function metric(b: BrokerProcess, path: string): Promise<{ status: number;
 
 function majorGcs(text: string): number {
   return Number(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+/** One raw HTTP/2 request: its HTTP status and grpc-status (-1 when none came). */
+async function rawCall(address: string, headers: Record<string, string>, body: Buffer): Promise<{ http: number; grpc: number }> {
+  const session = connect(`http://${address}`).on("error", () => undefined);
+  const req = session.request({ ":method": "POST", ":path": "/qingyu.broker.v1.EventBrokerService/Publish", "content-type": "application/grpc", te: "trailers", ...headers });
+  req.on("error", () => undefined);
+  req.resume();
+  let http = -1;
+  let grpcStatus = -1;
+  const take = (h: Record<string, unknown>) => h["grpc-status"] !== undefined && (grpcStatus = Number(h["grpc-status"]));
+  req.on("response", (h) => ((http = Number(h[":status"])), take(h)));
+  req.on("trailers", take);
+  req.end(body);
+  await new Promise((resolve) => req.once("close", resolve));
+  session.close();
+  return { http, grpc: grpcStatus };
+}
+
+/** A gRPC frame: flag, length, bytes. */
+function frame(bytes: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(bytes.length, 1);
+  return Buffer.concat([head, bytes]);
 }
 
 describe("contract mismatches (issue 11, 6)", () => {
@@ -74,6 +100,20 @@ describe("contract mismatches (issue 11, 6)", () => {
       for await (const e of client.replay(query)) replayed.push(e.subject);
       assert.deepEqual(replayed.sort(), expected, `replay ${prefix}`);
     }
+  });
+
+  it("answers undecodable requests with INVALID_ARGUMENT and refuses gRPC-web", async () => {
+    const one = frame(Buffer.from([0x0a, 0x00]));
+    const cases: [string, Record<string, string>, Buffer][] = [
+      ["an empty body", {}, Buffer.alloc(0)],
+      ["two messages on a unary call", {}, Buffer.concat([one, one])],
+    ];
+    for (const [what, headers, body] of cases) {
+      const res = await rawCall(broker.address, headers, body);
+      assert.equal(res.grpc, status.INVALID_ARGUMENT, `${what}: ${JSON.stringify(res)}`);
+    }
+    const web = await rawCall(broker.address, { "content-type": "application/grpc-web+proto" }, one);
+    assert.equal(web.http, 415, JSON.stringify(web));
   });
 
   it("accepts pre-1970 times and a one-nanosecond range", async () => {

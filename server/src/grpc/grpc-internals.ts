@@ -11,9 +11,10 @@
 // - incomplete messages: bytes of partly received messages are bounded per connection and in total,
 //   and a message that stops moving is ended (incomplete-messages.ts).
 // - preface timeout: a connection that never sends the HTTP/2 preface is closed.
+// - gRPC-web refused: grpc-js takes application/grpc-web for gRPC; it is answered HTTP 415.
 import * as grpc from "@grpc/grpc-js";
 import { createRequire } from "node:module";
-import { constants as h2, type Http2Server, type Http2Session, type ServerHttp2Stream } from "node:http2";
+import { constants as h2, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { Logger } from "pino";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError } from "../errors.js";
@@ -111,6 +112,11 @@ function watchSessions(http2Server: Http2Server, guard: IncompleteMessages, pref
     session.once("remoteSettings", () => clearTimeout(silent));
     session.once("close", () => clearTimeout(silent));
   });
+  // Before grpc-js's handler: gRPC-web (which grpc-js would take for gRPC, as its content type
+  // starts with application/grpc) is refused like any other non-gRPC content type, with HTTP 415.
+  http2Server.prependListener("stream", (_stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    if (headers["content-type"]?.toLowerCase().startsWith("application/grpc-web")) headers["content-type"] = "application/x-grpc-web-refused";
+  });
   // Listened to after grpc-js's own handler, which pauses the stream: a second 'data' listener sees
   // the same chunks and does not make the stream flow.
   http2Server.on("stream", (stream: ServerHttp2Stream) => {
@@ -171,8 +177,12 @@ interface BaseCall {
 /** Calls handed to adoptCall, by their HTTP/2 stream, so a bound can end them with a status. */
 const adopted = new WeakMap<ServerHttp2Stream, BaseCall>();
 
+/** grpc-js's own call under a stream's call, through any server interceptors (`nextCall`). */
 function baseCallOf(call: OutCall): BaseCall | undefined {
-  const base = (call as unknown as { call?: Partial<BaseCall> }).call;
+  let base = (call as unknown as { call?: Partial<BaseCall> & { nextCall?: unknown } }).call;
+  for (let depth = 0; base && typeof base.serializeMessage !== "function" && base.nextCall && depth < 16; depth++) {
+    base = base.nextCall as typeof base;
+  }
   const fits =
     base &&
     typeof base.serializeMessage === "function" &&
