@@ -43,9 +43,10 @@ async function rawCall(address: string, headers: Record<string, string>, body: B
   return { http, grpc: grpcStatus };
 }
 
-/** A gRPC frame: flag, length, bytes. */
-function frame(bytes: Buffer): Buffer {
+/** A gRPC frame: compressed flag, length, bytes. */
+function frame(bytes: Buffer, compressed = false): Buffer {
   const head = Buffer.alloc(5);
+  head[0] = compressed ? 1 : 0;
   head.writeUInt32BE(bytes.length, 1);
   return Buffer.concat([head, bytes]);
 }
@@ -107,6 +108,8 @@ describe("contract mismatches (issue 11, 6)", () => {
     const cases: [string, Record<string, string>, Buffer][] = [
       ["an empty body", {}, Buffer.alloc(0)],
       ["two messages on a unary call", {}, Buffer.concat([one, one])],
+      ["a body that does not decompress", { "grpc-encoding": "gzip" }, frame(Buffer.from("not gzip"), true)],
+      ["a malformed grpc-timeout", { "grpc-timeout": "soon" }, one],
     ];
     for (const [what, headers, body] of cases) {
       const res = await rawCall(broker.address, headers, body);

@@ -26,7 +26,7 @@ export const DIST_MAIN = new URL("../../dist/server/src/main.js", import.meta.ur
  * Starts `node --import tsx server/src/main.ts` (or, with `main`, a compiled entry such as
  * {@link DIST_MAIN}) with `env` and resolves once it logged its port.
  */
-export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = [], main?: string): Promise<BrokerProcess> {
+export async function spawnBroker(env: Record<string, string>, timeoutMs = 60_000, nodeArgs: string[] = [], main?: string): Promise<BrokerProcess> {
   const proc = spawn(process.execPath, [...nodeArgs, ...(main ? [main] : ["--import", "tsx", MAIN])], {
     env: { ...process.env, BROKER_GRPC_PORT: "0", BROKER_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

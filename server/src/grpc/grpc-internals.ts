@@ -12,6 +12,8 @@
 //   and a message that stops moving is ended (incomplete-messages.ts).
 // - preface timeout: a connection that never sends the HTTP/2 preface is closed.
 // - gRPC-web refused: grpc-js takes application/grpc-web for gRPC; it is answered HTTP 415.
+// - statuses grpc-js's own call sends for undecodable requests (a body that does not decompress, a
+//   malformed grpc-timeout) become INVALID_ARGUMENT (transport-statuses.ts).
 import * as grpc from "@grpc/grpc-js";
 import { createRequire } from "node:module";
 import { constants as h2, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
@@ -20,6 +22,7 @@ import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js"
 import { DomainError } from "../errors.js";
 import { IncompleteMessages, type IncompleteLimits, type IncompleteVerdict } from "./incomplete-messages.js";
 import { toGrpcStatus } from "./to-status.js";
+import { asInvalidArgument } from "./transport-statuses.js";
 
 /** The grpc-js minor version these patches were written against. */
 export const GRPC_JS_TESTED = "1.14";
@@ -31,7 +34,37 @@ export const STREAM_RECEIVE_WINDOW = 256 << 10;
 export const CONNECTION_RECEIVE_WINDOW = 4 << 20;
 
 /** Which patches took (true) and which are off (false), for the start-up log. */
-export type PatchReport = Record<"streamWindow" | "connectionWindow" | "incompleteMessages" | "prefaceTimeout", boolean>;
+export type PatchReport = Record<"streamWindow" | "connectionWindow" | "incompleteMessages" | "prefaceTimeout" | "undecodableStatuses", boolean>;
+
+interface BaseCallClass {
+  prototype: { sendStatus?: (status: { code: grpc.status; details: string }) => void; handler?: { path?: string } };
+}
+
+/** The original sendStatus, once patched (the class is shared by every server in the process). */
+let patchedLog: Logger | undefined;
+
+/**
+ * grpc-js's BaseServerInterceptingCall.sendStatus, wrapped so that what it sends for undecodable
+ * requests is INVALID_ARGUMENT. Patched once per process; the latest broker's logger is used.
+ */
+function rewriteBaseStatuses(log: Logger): boolean {
+  let cls: BaseCallClass | undefined;
+  try {
+    cls = (createRequire(import.meta.url)("@grpc/grpc-js/build/src/server-interceptors.js") as { BaseServerInterceptingCall?: BaseCallClass }).BaseServerInterceptingCall;
+  } catch {
+    return false;
+  }
+  const proto = cls?.prototype;
+  const original = proto?.sendStatus;
+  if (!proto || typeof original !== "function") return false;
+  if (patchedLog === undefined) {
+    proto.sendStatus = function (this: { handler?: { path?: string } }, status) {
+      original.call(this, patchedLog ? asInvalidArgument(status, this.handler?.path ?? "", patchedLog) : status);
+    };
+  }
+  patchedLog = log;
+  return true;
+}
 
 /** The grpc-js 1.14 server internals used here. */
 interface ServerInternals {
@@ -69,6 +102,7 @@ export interface PatchedServer {
  */
 export function patchServer(server: grpc.Server, options: PatchOptions, log: Logger): { after(): PatchedServer } {
   const streamWindow = widenStreamWindow(server);
+  const undecodableStatuses = rewriteBaseStatuses(log);
   reportMiss = () => log.warn({ grpcJs: GRPC_JS_VERSION, tested: GRPC_JS_TESTED }, "grpc-js call internals differ: responses are written one message at a time, incomplete messages end by reset");
   return {
     after() {
@@ -79,7 +113,7 @@ export function patchServer(server: grpc.Server, options: PatchOptions, log: Log
       sweep.unref();
       for (const http2Server of bound) watchSessions(http2Server, guard, options.prefaceTimeoutMs, log);
       const ok = bound.length > 0;
-      const report: PatchReport = { streamWindow, connectionWindow: ok, incompleteMessages: ok, prefaceTimeout: ok };
+      const report: PatchReport = { streamWindow, connectionWindow: ok, incompleteMessages: ok, prefaceTimeout: ok, undecodableStatuses };
       return { report, incompleteBytes: () => guard.held, stop: () => clearInterval(sweep) };
     },
   };
