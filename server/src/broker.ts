@@ -23,7 +23,7 @@ import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
 import { createMetrics, serveMetrics } from "./metrics.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
-import { openMongoStore } from "./store/mongo/mongo-store.js";
+import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
 
 const HEALTH_INTERVAL_MS = 5_000;
@@ -48,7 +48,7 @@ export interface BrokerHandle {
 
 async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore> {
   if (config.mongodbUrl) {
-    return openMongoStore({ url: config.mongodbUrl, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log });
+    return openMongoStore({ url: config.mongodbUrl, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log, operationTimeoutMs: config.mongodbTimeoutMs });
   }
   return openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log });
 }

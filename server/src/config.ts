@@ -10,6 +10,8 @@ export interface BrokerConfig {
   mongodbDatabase: string;
   /** "majority" or a number of nodes. */
   mongodbWriteConcern: "majority" | number;
+  /** Longest one MongoDB commit (with its retries) or read may take before UNAVAILABLE. */
+  mongodbTimeoutMs: number;
   natsUrl: string | undefined;
   subjectPrefix: string;
   retentionMs: number;
@@ -51,6 +53,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_DATA_DIR: "./data",
   BROKER_MONGODB_DATABASE: "qingyu_broker",
   BROKER_MONGODB_WRITE_CONCERN: "majority",
+  BROKER_MONGODB_TIMEOUT_MS: "10000",
   BROKER_SUBJECT_PREFIX: "events",
   BROKER_RETENTION: "30d",
   BROKER_LOG_LEVEL: "info",
@@ -166,6 +169,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     mongodbUrl: url(merged, "BROKER_MONGODB_URL", ["mongodb", "mongodb+srv"]),
     mongodbDatabase: text(merged, "BROKER_MONGODB_DATABASE", /^[A-Za-z0-9_-]{1,63}$/, "a database name"),
     mongodbWriteConcern: writeConcern(merged),
+    mongodbTimeoutMs: integer(merged, "BROKER_MONGODB_TIMEOUT_MS", 100, 600_000),
     natsUrl: url(merged, "BROKER_NATS_URL", ["nats", "tls", "ws", "wss"]),
     subjectPrefix: text(merged, "BROKER_SUBJECT_PREFIX", /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "NATS subject tokens"),
     retentionMs: retention(merged),

@@ -37,6 +37,7 @@ describe("loadConfig()", () => {
     [{ BROKER_MAX_EVENT_BYTES: "-1" }, /BROKER_MAX_EVENT_BYTES/],
     [{ BROKER_SQLITE_SYNC: "off" }, /BROKER_SQLITE_SYNC/],
     [{ BROKER_MONGODB_WRITE_CONCERN: "all" }, /BROKER_MONGODB_WRITE_CONCERN/],
+    [{ BROKER_MONGODB_TIMEOUT_MS: "0" }, /BROKER_MONGODB_TIMEOUT_MS must be an integer 100-600000/],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)}`, () => {

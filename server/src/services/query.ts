@@ -11,7 +11,7 @@ import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import { clip } from "../clip.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, ScanQuery, StoredEvent } from "../store/event-store.js";
+import type { EventStore, ReadLimits, ScanQuery, StoredEvent } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
@@ -75,17 +75,21 @@ function afterPosition(position: string, field: string): string | undefined {
   return position;
 }
 
-/** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
 /**
  * One page: up to `limit` events that fit in a response, read a chunk at a time so that a page of
  * large events is never read whole. `more` says whether an event follows the page.
  */
-async function readPage(store: EventStore, query: Omit<ScanQuery, "limit">, limit: number, maxMessageBytes: number): Promise<{ rows: StoredEvent[]; more: boolean }> {
+async function readPage(
+  store: EventStore,
+  query: Omit<ScanQuery, "limit">,
+  page: { limit: number; maxMessageBytes: number; read: ReadLimits },
+): Promise<{ rows: StoredEvent[]; more: boolean }> {
+  const { limit, maxMessageBytes } = page;
   const rows: StoredEvent[] = [];
   const budget = new PageBudget(maxMessageBytes);
   for (let range = query; ; ) {
     const want = Math.min(PAGE_READ_CHUNK, limit + 1 - rows.length);
-    const chunk = await store.scan({ ...range, limit: want });
+    const chunk = await store.scan({ ...range, limit: want }, page.read);
     for (const r of chunk) {
       if (rows.length === limit || !budget.take(r.data.length, `event at position '${r.position}'`)) return { rows, more: true };
       rows.push(r);
@@ -96,6 +100,12 @@ async function readPage(store: EventStore, query: Omit<ScanQuery, "limit">, limi
   }
 }
 
+/** The call's cancellation and deadline, so the store stops working for a caller that is gone. */
+function readLimits(ctx: HandlerContext): ReadLimits {
+  return { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() };
+}
+
+/** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
 export function queryHandlers({ store, subjectPrefix, maxMessageBytes }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
@@ -113,7 +123,7 @@ export function queryHandlers({ store, subjectPrefix, maxMessageBytes }: QueryDe
       return messageWithField(1, stored.data);
     },
 
-    async queryEvents(req: QueryEventsRequest) {
+    async queryEvents(req: QueryEventsRequest, ctx: HandlerContext) {
       const filter = compileFilter(req.filter);
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
@@ -124,14 +134,14 @@ export function queryHandlers({ store, subjectPrefix, maxMessageBytes }: QueryDe
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
-      const { rows, more } = await readPage(store, query, limit, maxMessageBytes);
+      const { rows, more } = await readPage(store, query, { limit, maxMessageBytes, read: readLimits(ctx) });
       const last = rows.at(-1);
       const next = more && last ? Buffer.from(JSON.stringify({ p: last.position, q: fingerprint(req) })).toString("base64url") : "";
       return queryEventsResponse(rows.map((r) => r.data), next);
     },
 
-    async countEvents(req: CountEventsRequest) {
-      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) });
+    async countEvents(req: CountEventsRequest, ctx: HandlerContext) {
+      const count = await store.count({ filter: compileFilter(req.filter), ...timeBounds(req.fromTime, req.toTime) }, readLimits(ctx));
       return { count: BigInt(count) };
     },
 

@@ -82,11 +82,31 @@ export interface KvWrite {
   readonly value: Uint8Array | null;
 }
 
-/** A durable, ordered event log with id-based deduplication. */
+/** Time limits a caller puts on one read. */
+export interface ReadLimits {
+  /** Aborts the read (the caller went away); the read rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /** Absolute deadline, ms since the epoch (the call's deadline); the store stops working then. */
+  deadlineMs?: number | undefined;
+}
+
+/**
+ * A durable, ordered event log with id-based deduplication.
+ *
+ * Reads are monotonic within one store instance: a read sees at least everything that any earlier
+ * completed read or append of the same instance saw. In particular a scan that follows
+ * `headPosition()` sees every event up to that head that retention has not expired, so a reader may
+ * conclude "nothing there" from an empty scan below a head it read before.
+ */
 export interface EventStore {
   readonly kind: "sqlite" | "mongodb";
   /** Appends the store accepts at once (it commits them in the order given). Default 1. */
   readonly appendPipeline?: number;
+  /**
+   * Most producer bytes in one append (groups are never split: a single larger group goes alone).
+   * Default: unbounded.
+   */
+  readonly maxCommitBytes?: number;
   /**
    * Appends groups of events in one commit where the store allows, assigning positions in commit
    * order. Resolves only once the events are durable.
@@ -95,8 +115,8 @@ export interface EventStore {
   append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]>;
   get(id: string): Promise<StoredEvent | undefined>;
   /** Events in position order (descending with newestFirst), at most `limit`. */
-  scan(query: ScanQuery): Promise<StoredEvent[]>;
-  count(range: StoreRange): Promise<number>;
+  scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]>;
+  count(range: StoreRange, limits?: ReadLimits): Promise<number>;
   /** The last position assigned ("" when nothing was ever appended). */
   headPosition(): Promise<string>;
   /** Deletes events recorded before `beforeUs`; returns how many. */

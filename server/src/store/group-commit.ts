@@ -26,6 +26,54 @@ interface Waiter {
 const DEFAULT_MAX_BATCH_EVENTS = 4_096;
 
 /**
+ * How many of the queued groups (their event counts and bytes) go into the next commit: as many
+ * as fit in both bounds, and always at least one, since a group is atomic and never split.
+ */
+export function batchLength(groups: readonly { readonly events: number; readonly bytes: number }[], maxEvents: number, maxBytes: number): number {
+  let n = 0;
+  let events = 0;
+  let bytes = 0;
+  for (const g of groups) {
+    if (n > 0 && (events + g.events > maxEvents || bytes + g.bytes > maxBytes)) break;
+    events += g.events;
+    bytes += g.bytes;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Ids of events whose commit failed without a definite answer (a timeout, a lost connection): the
+ * commit may have happened. When the client's retry then comes back as a duplicate, that event is
+ * fanned out after all, since nobody fanned it out before (the hub and the bus drop an event they
+ * already have, by position). Bounded: the oldest ids are forgotten first.
+ */
+export class InDoubtIds {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly maxIds: number) {}
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  add(ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.ids.delete(id);
+      this.ids.add(id);
+      if (this.ids.size > this.maxIds) this.ids.delete(this.ids.values().next().value as string);
+    }
+  }
+
+  /** True (once) when `id` was in doubt. */
+  take(id: string): boolean {
+    return this.ids.delete(id);
+  }
+}
+
+const groupBytes = (group: readonly NewEvent[]): number => group.reduce((n, e) => n + e.bytes.length, 0);
+
+/**
  * Group commit: every publish of an event-loop turn (and of the time the previous commit took)
  * goes into one store transaction, so the per-commit cost (an fsync) is shared. Commits run one at a
  * time, which keeps positions and onCommitted calls in commit order.
@@ -36,12 +84,14 @@ export class GroupCommitter {
   private running: Promise<void> | undefined;
   private closed = false;
   private readonly maxBatch: number;
+  private readonly inDoubt: InDoubtIds;
 
   constructor(
     private readonly store: EventStore,
     private readonly options: GroupCommitOptions,
   ) {
     this.maxBatch = options.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS;
+    this.inDoubt = new InDoubtIds(options.maxPendingEvents);
   }
 
   /** Events accepted and not yet committed. */
@@ -89,13 +139,10 @@ export class GroupCommitter {
   }
 
   private takeBatch(): Waiter[] {
-    let n = 0;
-    let count = 0;
-    while (n < this.queue.length && (n === 0 || count + (this.queue[n]?.group.length ?? 0) <= this.maxBatch)) {
-      count += this.queue[n]?.group.length ?? 0;
-      n++;
-    }
-    return this.queue.splice(0, n);
+    const maxBytes = this.store.maxCommitBytes ?? Number.POSITIVE_INFINITY;
+    // Only the groups that can fit are measured: the queue may be long.
+    const head = this.queue.slice(0, this.maxBatch).map((w) => ({ events: w.group.length, bytes: groupBytes(w.group) }));
+    return this.queue.splice(0, batchLength(head, this.maxBatch, maxBytes));
   }
 
   private async settle(batch: Waiter[], pending: Promise<GroupOutcome[]>): Promise<void> {
@@ -106,8 +153,10 @@ export class GroupCommitter {
         const w = batch[i] as Waiter;
         if (outcome.ok) {
           outcome.events.forEach((e, j) => {
-            if (e.duplicate) return;
             const { id, type, source, subject, correlationId } = w.group[j] as NewEvent;
+            // why: a duplicate was fanned out by the commit that stored it, unless that commit's
+            // answer was lost (in doubt): then this retry is the only chance to fan it out.
+            if (!this.inDoubt.take(id) && e.duplicate) return;
             committed.push({ id, type, source, subject, correlationId, position: e.position, recordedUs: e.recordedUs, data: e.data });
           });
           w.resolve(outcome.events);
@@ -119,6 +168,7 @@ export class GroupCommitter {
       });
       if (committed.length > 0) this.options.onCommitted?.(committed);
     } catch (err) {
+      for (const w of batch) this.inDoubt.add(w.group.map((e) => e.id));
       for (const w of batch) w.reject(err);
     } finally {
       for (const w of batch) this.pending -= w.group.length;

@@ -11,12 +11,12 @@ export async function* scanAhead(
   signal: AbortSignal,
   more: (last: StoredEvent) => boolean = () => true,
 ): AsyncGenerator<StoredEvent[]> {
-  let next: Promise<StoredEvent[]> | undefined = store.scan(query);
+  let next: Promise<StoredEvent[]> | undefined = store.scan(query, { signal });
   try {
     while (next && !signal.aborted) {
       const rows: StoredEvent[] = await next;
       const last = rows.at(-1);
-      next = last && rows.length === query.limit && more(last) ? store.scan({ ...query, afterPosition: last.position }) : undefined;
+      next = last && rows.length === query.limit && more(last) ? store.scan({ ...query, afterPosition: last.position }, { signal }) : undefined;
       yield rows;
     }
   } finally {

@@ -1,11 +1,14 @@
-import { Binary, MongoClient, type ClientSession, type Collection, type Filter } from "mongodb";
+import { Binary, type ClientSession, type Collection, type Filter, type MongoClient, type TransactionOptions } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
-import { sameContent } from "../same-content.js";
-import { isDuplicateKey, translateMongoError } from "./mongo-errors.js";
+import { translateMongoError } from "./mongo-errors.js";
+import { compareUtf8, prefixRange } from "./mongo-keys.js";
+import { planAppend, type EventSource } from "./mongo-plan.js";
+import { CausalReads, MAJORITY, readMaxTimeMs } from "./mongo-reads.js";
+import { runTransaction } from "./mongo-txn.js";
 
 /** Options of {@link openMongoStore}. */
 export interface MongoStoreOptions {
@@ -14,9 +17,11 @@ export interface MongoStoreOptions {
   writeConcern: "majority" | number;
   retentionMs: number;
   log: Logger;
+  /** Longest one commit (with its retries) or one read may take. Default 10 s. */
+  operationTimeoutMs?: number;
 }
 
-interface EventDoc {
+export interface EventDoc {
   _id: string;
   pos: bigint;
   type: string;
@@ -25,32 +30,47 @@ interface EventDoc {
   corr?: string;
   /** recorded_time in µs. */
   rec: bigint;
+  /** recorded_time as a date: the TTL index expires the event `retention` after it. */
+  at: Date;
   /** Length of the producer's bytes at the start of data. */
   core: number;
   data: Binary;
-  /** TTL index field: retention. */
-  expireAt: Date;
 }
 
-interface CounterDoc {
+export interface CounterDoc {
   _id: string;
   seq: bigint;
   lastRecUs: bigint;
 }
 
 /** Broker state records (consumer groups). */
-interface KvDoc {
+export interface KvDoc {
   _id: string;
   v: Binary;
 }
 
-const COUNTER_ID = "events";
-const MAX_ATTEMPTS = 5;
-const MAX_CHAR = "\u{10FFFF}";
+export const COUNTER_ID = "events";
+export const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
+/**
+ * Most producer bytes in one append transaction. A group commit may hold thousands of events of up
+ * to 1 MiB; a large transaction keeps its whole write set in the WiredTiger cache and aborts under
+ * cache pressure (TransactionTooLargeForCache), which would then be retried over and over.
+ */
+export const MONGO_MAX_COMMIT_BYTES = 16 * 1024 * 1024;
 
 const nowUs = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000);
 
-function toStored(doc: Pick<EventDoc, "pos" | "rec" | "data">): StoredEvent {
+type Row = Pick<EventDoc, "pos" | "rec" | "data">;
+/** Options every read passes to the driver (see {@link MongoStore.read}). */
+interface ReadOptions {
+  session: ClientSession;
+  readConcern: typeof MAJORITY;
+  maxTimeMS: number;
+  signal?: AbortSignal;
+}
+const ROW = { pos: 1, rec: 1, data: 1 } as const;
+
+function toStored(doc: Row): StoredEvent {
   return { position: encodePosition(doc.pos), recordedUs: Number(doc.rec), data: doc.data.buffer };
 }
 
@@ -58,10 +78,14 @@ function toStored(doc: Pick<EventDoc, "pos" | "rec" | "data">): StoredEvent {
  * The MongoDB store. Positions come from a counter document updated inside the same transaction as
  * the inserts: concurrent transactions conflict on it, so they commit one after another and
  * position order is commit order. A reader that resumes after position P can therefore never miss
- * an event committed later with a smaller position, however many brokers write.
+ * an event committed later with a smaller position, however many brokers write. Reads see only
+ * majority-committed data, in causal order (mongo-reads.ts).
  */
-class MongoStore implements EventStore {
+export class MongoStore implements EventStore {
   readonly kind = "mongodb";
+  readonly maxCommitBytes = MONGO_MAX_COMMIT_BYTES;
+  private readonly reads: CausalReads;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly client: MongoClient,
@@ -69,89 +93,98 @@ class MongoStore implements EventStore {
     private readonly counters: Collection<CounterDoc>,
     private readonly kv: Collection<KvDoc>,
     private readonly options: MongoStoreOptions,
-  ) {}
+  ) {
+    this.reads = new CausalReads(client);
+    this.timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  }
 
-  async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
-    for (let attempt = 1; ; attempt++) {
-      const session = this.client.startSession();
-      try {
-        return await session.withTransaction(() => this.appendIn(session, groups), {
-          writeConcern: { w: this.options.writeConcern, journal: true },
-          readConcern: { level: "snapshot" },
-        });
-      } catch (err) {
-        // why: two brokers inserted the same new id at once; the retry finds it and dedupes.
-        if (isDuplicateKey(err) && attempt < MAX_ATTEMPTS) continue;
-        throw translateMongoError(err);
-      } finally {
-        await session.endSession();
-      }
+  /** Runs `body` in a time-bounded transaction; later reads see what it wrote. */
+  private async transaction<T>(body: (session: ClientSession, remainingMs: number) => Promise<T>, readConcern?: "snapshot"): Promise<T> {
+    const session = this.client.startSession();
+    const options = (remainingMs: number): TransactionOptions => ({
+      ...(readConcern ? { readConcern: { level: readConcern } } : {}),
+      writeConcern: { w: this.options.writeConcern, journal: true, wtimeoutMS: remainingMs },
+      readPreference: "primary",
+      maxCommitTimeMS: remainingMs,
+    });
+    try {
+      const result = await runTransaction(session, (remaining) => body(session, remaining), options, this.timeoutMs);
+      this.reads.observe(session);
+      return result;
+    } catch (err) {
+      throw translateMongoError(err);
+    } finally {
+      await session.endSession();
     }
   }
 
-  private async appendIn(session: ClientSession, groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
+  append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
+    return this.transaction((session, remainingMs) => this.appendIn(session, groups, remainingMs), "snapshot");
+  }
+
+  private async appendIn(session: ClientSession, groups: readonly (readonly NewEvent[])[], remainingMs: number): Promise<GroupOutcome[]> {
     const ids = [...new Set(groups.flatMap((g) => g.map((e) => e.id)))];
     const existing = new Map<string, EventDoc>();
-    for await (const doc of this.events.find({ _id: { $in: ids } }, { session })) existing.set(doc._id, doc);
-    const planned = groups.map((g) => planGroup(g, existing));
-    const fresh = planned.flatMap((p) => (p.ok ? p.fresh : []));
+    for await (const doc of this.events.find({ _id: { $in: ids } }, { session, signal: AbortSignal.timeout(remainingMs) })) existing.set(doc._id, doc);
+    const plan = planAppend(groups, existing, (d) => d.data.buffer.subarray(0, d.core));
     let first = 0n;
     let recordedUs = 0;
-    if (fresh.length > 0) {
-      const counter = await this.counters.findOneAndUpdate(
-        { _id: COUNTER_ID },
-        { $inc: { seq: BigInt(fresh.length) }, $max: { lastRecUs: BigInt(nowUs()) } },
-        { upsert: true, returnDocument: "after", session },
-      );
+    if (plan.fresh.length > 0) {
+      const n = BigInt(plan.fresh.length);
+      const counter = await this.counters.findOneAndUpdate({ _id: COUNTER_ID }, { $inc: { seq: n }, $max: { lastRecUs: BigInt(nowUs()) } }, { upsert: true, returnDocument: "after", session });
       if (!counter) throw new Error("counter upsert returned no document");
-      first = counter.seq - BigInt(fresh.length) + 1n;
+      first = counter.seq - n + 1n;
       recordedUs = Number(counter.lastRecUs);
     }
-    const docs: EventDoc[] = [];
-    const assigned = new Map<NewEvent, Appended>();
-    fresh.forEach((e, i) => {
-      const pos = first + BigInt(i);
-      const position = encodePosition(pos);
-      const data = withSuffix(e.bytes, recordedUs, position, e.fillTime);
-      assigned.set(e, { position, recordedUs, data, duplicate: false });
-      docs.push(this.doc(e, pos, recordedUs, data));
+    const fresh: Appended[] = plan.fresh.map((e, i) => {
+      const position = encodePosition(first + BigInt(i));
+      return { position, recordedUs, data: withSuffix(e.bytes, recordedUs, position, e.fillTime), duplicate: false };
     });
-    if (docs.length > 0) await this.events.insertMany(docs, { session, ordered: false });
-    return planned.map((p, g) => (p.ok ? { ok: true, events: p.resolve(assigned, groups[g] as readonly NewEvent[]) } : p));
+    const docs = plan.fresh.map((e, i) => this.doc(e, first + BigInt(i), recordedUs, (fresh[i] as Appended).data));
+    // Planned ids are unique within the commit, so a duplicate key here is a real race, which a
+    // transaction reports as a (transient, retried) write conflict instead.
+    if (docs.length > 0) await this.events.insertMany(docs, { session, ordered: true });
+    const appended = (s: EventSource<EventDoc>): Appended =>
+      "stored" in s ? { ...toStored(s.stored), duplicate: true } : "fresh" in s ? (fresh[s.fresh] as Appended) : { ...(fresh[s.copyOf] as Appended), duplicate: true };
+    return plan.groups.map((g) => {
+      if (g.ok) return { ok: true, events: g.sources.map(appended) };
+      return { ok: false, conflict: { index: g.index, id: g.id, position: g.against === undefined ? "" : appended(g.against).position } };
+    });
   }
 
   private doc(e: NewEvent, pos: bigint, recordedUs: number, data: Uint8Array): EventDoc {
-    const doc: EventDoc = {
-      _id: e.id,
-      pos,
-      type: e.type,
-      source: e.source,
-      rec: BigInt(recordedUs),
-      core: e.bytes.length,
-      data: new Binary(data),
-      expireAt: new Date(recordedUs / 1000 + this.options.retentionMs),
-    };
+    const doc: EventDoc = { _id: e.id, pos, type: e.type, source: e.source, rec: BigInt(recordedUs), at: new Date(recordedUs / 1000), core: e.bytes.length, data: new Binary(data) };
     if (e.subject !== "") doc.subject = e.subject;
     if (e.correlationId !== "") doc.corr = e.correlationId;
     return doc;
   }
 
-  async get(id: string): Promise<StoredEvent | undefined> {
-    try {
-      const doc = await this.events.findOne({ _id: id }, { projection: { pos: 1, rec: 1, data: 1 } });
-      return doc ? toStored(doc) : undefined;
-    } catch (err) {
-      throw translateMongoError(err);
-    }
+  /** Runs a read with majority read concern, causally after every earlier read and commit. */
+  private read<T>(limits: ReadLimits | undefined, body: (opts: ReadOptions) => Promise<T>): Promise<T> {
+    const maxTimeMS = readMaxTimeMs(this.timeoutMs, limits, Date.now());
+    return this.reads
+      .run((session) => body({ session, readConcern: MAJORITY, maxTimeMS, ...(limits?.signal ? { signal: limits.signal } : {}) }))
+      .catch((err: unknown) => {
+        // why: the caller cancelled (client went away): its own reason, not a store failure.
+        if (limits?.signal?.aborted && err === limits.signal.reason) throw err;
+        throw translateMongoError(err);
+      });
   }
 
-  private async rangeFilter(range: StoreRange): Promise<Filter<EventDoc> | undefined> {
+  get(id: string): Promise<StoredEvent | undefined> {
+    return this.read(undefined, async (o) => {
+      const doc = await this.events.findOne({ _id: id }, { ...o, projection: ROW });
+      return doc ? toStored(doc) : undefined;
+    });
+  }
+
+  private async rangeFilter(range: StoreRange, o: ReadOptions): Promise<Filter<EventDoc> | undefined> {
     const { filter } = range;
     if (filter.types?.length === 0 || filter.sources?.length === 0) return undefined;
     const firsts = new Map<number, number | undefined>();
     for (const us of [range.fromUs, range.toUs]) {
       if (us === undefined) continue;
-      const doc = await this.events.find({ rec: { $gte: BigInt(us) } }).sort({ rec: 1, pos: 1 }).limit(1).project<{ pos: bigint }>({ pos: 1 }).next();
+      const doc = await this.events.find({ rec: { $gte: BigInt(us) } }, o).sort({ rec: 1, pos: 1 }).limit(1).project<{ pos: bigint }>({ pos: 1 }).next();
       firsts.set(us, doc ? Number(doc.pos) : undefined);
     }
     const bounds = sequenceBounds(range, (us) => firsts.get(us));
@@ -160,50 +193,50 @@ class MongoStore implements EventStore {
     if (filter.types) q.type = { $in: [...filter.types] };
     if (filter.sources) q.source = { $in: [...filter.sources] };
     if (filter.subject && "exact" in filter.subject) q.subject = filter.subject.exact;
-    // Strings compare as UTF-8 bytes, so [prefix, prefix + MAX_CHAR) is exactly the prefix (indexed).
-    else if (filter.subject && filter.subject.prefix !== "") q.subject = { $gte: filter.subject.prefix, $lt: filter.subject.prefix + MAX_CHAR };
+    // Strings compare as UTF-8 bytes; `$exists` makes the predicate imply subject_pos's partial filter.
+    else if (filter.subject && filter.subject.prefix !== "") q.subject = { $exists: true, ...prefixRange(filter.subject.prefix) };
     if (filter.correlationId !== undefined) q.corr = filter.correlationId;
     return q;
   }
 
-  async scan(query: ScanQuery): Promise<StoredEvent[]> {
-    try {
-      const q = await this.rangeFilter(query);
+  scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
+    return this.read(limits, async (o) => {
+      const q = await this.rangeFilter(query, o);
       if (!q) return [];
-      const docs = await this.events
-        .find(q)
-        .sort({ pos: query.newestFirst ? -1 : 1 })
-        .limit(query.limit)
-        .project<Pick<EventDoc, "pos" | "rec" | "data">>({ pos: 1, rec: 1, data: 1 })
-        .toArray();
-      return docs.map(toStored);
-    } catch (err) {
-      throw translateMongoError(err);
-    }
+      const order = query.newestFirst ? -1 : 1;
+      if (!isPrefixQuery(query)) return (await this.events.find(q, o).sort({ pos: order }).limit(query.limit).project<Row>(ROW).toArray()).map(toStored);
+      // A subject prefix is a range on subject_pos, whose entries are not in position order, so the
+      // server must sort. The pipeline needs only `pos` for its top-k sort, and an aggregation reads
+      // only the fields it needs (manual, "Aggregation Pipeline Optimization > Projection
+      // Optimization"), so the sort holds `limit` positions, never `limit` documents of up to 1 MiB
+      // each (the 100 MB in-memory sort limit); then the page is fetched by position.
+      const pipeline = [{ $match: q }, { $project: { _id: 0, pos: 1 } }, { $sort: { pos: order } }, { $limit: query.limit }];
+      const keys = await this.events.aggregate<{ pos: bigint }>(pipeline, { ...o, hint: "subject_pos" }).toArray();
+      if (keys.length === 0) return [];
+      const rows = await this.events.find({ pos: { $in: keys.map((k) => k.pos) } }, o).sort({ pos: order }).project<Row>(ROW).toArray();
+      return rows.map(toStored);
+    });
   }
 
-  async count(range: StoreRange): Promise<number> {
-    try {
-      const q = await this.rangeFilter(range);
-      return q ? await this.events.countDocuments(q) : 0;
-    } catch (err) {
-      throw translateMongoError(err);
-    }
+  count(range: StoreRange, limits?: ReadLimits): Promise<number> {
+    return this.read(limits, async (o) => {
+      const q = await this.rangeFilter(range, o);
+      return q ? await this.events.countDocuments(q, o) : 0;
+    });
   }
 
-  async headPosition(): Promise<string> {
-    try {
-      const c = await this.counters.findOne({ _id: COUNTER_ID });
+  headPosition(): Promise<string> {
+    return this.read(undefined, async (o) => {
+      const c = await this.counters.findOne({ _id: COUNTER_ID }, o);
       return c && c.seq > 0n ? encodePosition(c.seq) : "";
-    } catch (err) {
-      throw translateMongoError(err);
-    }
+    });
   }
 
   async expire(beforeUs: number): Promise<number> {
-    // The TTL index deletes in the background too; this makes expiry prompt and countable.
+    // The TTL index deletes in the background too; this makes expiry prompt and countable, and
+    // covers events stored before the TTL index moved to the recorded time.
     try {
-      return (await this.events.deleteMany({ rec: { $lt: BigInt(Math.floor(beforeUs)) } })).deletedCount;
+      return (await this.events.deleteMany({ rec: { $lt: BigInt(Math.floor(beforeUs)) } }, { maxTimeMS: this.timeoutMs * 6 })).deletedCount;
     } catch (err) {
       throw translateMongoError(err);
     }
@@ -211,52 +244,39 @@ class MongoStore implements EventStore {
 
   async ping(): Promise<void> {
     try {
-      await this.client.db("admin").command({ ping: 1 });
+      await this.client.db("admin").command({ ping: 1 }, { signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       throw translateMongoError(err);
     }
   }
 
-  async kvGet(key: string): Promise<Uint8Array | undefined> {
-    try {
-      return (await this.kv.findOne({ _id: key }))?.v.buffer;
-    } catch (err) {
-      throw translateMongoError(err);
-    }
+  kvGet(key: string): Promise<Uint8Array | undefined> {
+    return this.read(undefined, async (o) => (await this.kv.findOne({ _id: key }, o))?.v.buffer);
   }
 
-  async kvScan(prefix: string, page: KvPage = {}): Promise<KvEntry[]> {
-    try {
-      const from = page.after !== undefined && page.after >= prefix ? { $gt: page.after } : { $gte: prefix };
-      const cursor = this.kv.find({ _id: { ...from, $lt: prefix + MAX_CHAR } }).sort({ _id: 1 });
+  kvScan(prefix: string, page: KvPage = {}): Promise<KvEntry[]> {
+    return this.read(undefined, async (o) => {
+      const range = prefixRange(prefix);
+      // why: compared in MongoDB's order (UTF-8 bytes), not JavaScript's (UTF-16 code units).
+      const from = page.after !== undefined && compareUtf8(page.after, prefix) >= 0 ? { $gt: page.after } : { $gte: prefix };
+      const cursor = this.kv.find({ _id: { ...range, ...from } }, o).sort({ _id: 1 });
       const docs = await (page.limit === undefined ? cursor : cursor.limit(page.limit)).toArray();
       return docs.map((d) => ({ key: d._id, value: d.v.buffer }));
-    } catch (err) {
-      throw translateMongoError(err);
-    }
+    });
   }
 
   async kvWrite(entries: readonly KvWrite[]): Promise<void> {
     if (entries.length === 0) return;
-    const session = this.client.startSession();
-    try {
-      await session.withTransaction(
-        () =>
-          this.kv.bulkWrite(
-            entries.map((e) =>
-              e.value === null
-                ? { deleteOne: { filter: { _id: e.key } } }
-                : { replaceOne: { filter: { _id: e.key }, replacement: { _id: e.key, v: new Binary(e.value) }, upsert: true } },
-            ),
-            { session, ordered: true },
-          ),
-        { writeConcern: { w: this.options.writeConcern, journal: true } },
-      );
-    } catch (err) {
-      throw translateMongoError(err);
-    } finally {
-      await session.endSession();
-    }
+    await this.transaction((session) =>
+      this.kv.bulkWrite(
+        entries.map((e) =>
+          e.value === null
+            ? { deleteOne: { filter: { _id: e.key } } }
+            : { replaceOne: { filter: { _id: e.key }, replacement: { _id: e.key, v: new Binary(e.value) }, upsert: true } },
+        ),
+        { session, ordered: true },
+      ),
+    );
   }
 
   async close(): Promise<void> {
@@ -264,74 +284,7 @@ class MongoStore implements EventStore {
   }
 }
 
-type Plan =
-  | { ok: true; fresh: NewEvent[]; resolve: (assigned: Map<NewEvent, Appended>, group: readonly NewEvent[]) => Appended[] }
-  | { ok: false; conflict: { index: number; id: string; position: string } };
-
-/** Decides, before anything is written, which events of a group are new and whether it conflicts. */
-function planGroup(group: readonly NewEvent[], existing: Map<string, EventDoc>): Plan {
-  const firstOf = new Map<string, NewEvent>();
-  const fresh: NewEvent[] = [];
-  for (let i = 0; i < group.length; i++) {
-    const e = group[i] as NewEvent;
-    const stored = existing.get(e.id);
-    if (stored) {
-      if (!sameContent(stored.data.buffer.subarray(0, stored.core), e.bytes)) return { ok: false, conflict: { index: i, id: e.id, position: encodePosition(stored.pos) } };
-      continue;
-    }
-    const first = firstOf.get(e.id);
-    if (first) {
-      if (!sameContent(first.bytes, e.bytes)) return { ok: false, conflict: { index: i, id: e.id, position: "" } };
-      continue;
-    }
-    firstOf.set(e.id, e);
-    fresh.push(e);
-  }
-  return {
-    ok: true,
-    fresh,
-    resolve: (assigned, g) =>
-      g.map((e) => {
-        const stored = existing.get(e.id);
-        if (stored) return { ...toStored(stored), duplicate: true };
-        const own = assigned.get(e) as Appended | undefined;
-        if (own) return own;
-        const first = assigned.get(firstOf.get(e.id) as NewEvent) as Appended;
-        return { ...first, duplicate: true };
-      }),
-  };
-}
-
-async function ensureIndexes(events: Collection<EventDoc>): Promise<void> {
-  await events.createIndexes([
-    { key: { pos: 1 }, name: "pos", unique: true },
-    { key: { type: 1, pos: 1 }, name: "type_pos" },
-    { key: { source: 1, pos: 1 }, name: "source_pos" },
-    { key: { subject: 1, pos: 1 }, name: "subject_pos", partialFilterExpression: { subject: { $exists: true } } },
-    { key: { corr: 1, pos: 1 }, name: "corr_pos", partialFilterExpression: { corr: { $exists: true } } },
-    { key: { rec: 1, pos: 1 }, name: "rec_pos" },
-    { key: { expireAt: 1 }, name: "ttl", expireAfterSeconds: 0 },
-  ]);
-}
-
-/**
- * Connects to MongoDB (a replica set or sharded cluster: transactions are required) and creates the
- * collections' indexes.
- * @throws DomainError STORE_UNAVAILABLE when the deployment cannot be reached
- */
-export async function openMongoStore(options: MongoStoreOptions): Promise<EventStore> {
-  // A server selection timeout in the URL wins over ours.
-  const timeout = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
-  const client = new MongoClient(options.url, { useBigInt64: true, promoteBuffers: false, ...timeout });
-  try {
-    await client.connect();
-    const db = client.db(options.database);
-    const events = db.collection<EventDoc>("events");
-    await ensureIndexes(events);
-    options.log.info({ database: options.database }, "mongodb store ready");
-    return new MongoStore(client, events, db.collection<CounterDoc>("counters"), db.collection<KvDoc>("kv"), options);
-  } catch (err) {
-    await client.close().catch(() => undefined);
-    throw translateMongoError(err);
-  }
+function isPrefixQuery(range: StoreRange): boolean {
+  const s = range.filter.subject;
+  return s !== undefined && "prefix" in s && s.prefix !== "";
 }

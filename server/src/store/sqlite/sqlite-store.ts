@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
@@ -177,11 +177,15 @@ class SqliteStore implements EventStore {
     return unpack((await this.reader.call({ op: "get", eventId: id })) as WorkerRows)[0];
   }
 
-  async scan(query: ScanQuery): Promise<StoredEvent[]> {
+  // A SQLite statement cannot be stopped once the worker runs it; a caller that is already gone
+  // does not start one.
+  async scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
+    limits?.signal?.throwIfAborted();
     return unpack((await this.reader.call({ op: "scan", query })) as WorkerRows);
   }
 
-  async count(range: StoreRange): Promise<number> {
+  async count(range: StoreRange, limits?: ReadLimits): Promise<number> {
+    limits?.signal?.throwIfAborted();
     return (await this.reader.call({ op: "count", range })) as number;
   }
 
