@@ -8,7 +8,11 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY sdk ./sdk
 COPY server ./server
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
+ # The runtime needs better-sqlite3's compiled addon only: drop its sources, the SQLite amalgamation
+ # and the object files (about 27 MB).
+ && cd node_modules/better-sqlite3 \
+ && rm -rf deps src binding.gyp build/Release/obj build/Release/obj.target build/Release/sqlite3.a build/Release/test_extension.node build/Release/.deps build/deps
 
 FROM node:20-bookworm-slim
 WORKDIR /app

@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { createServer } from "node:http";
+import { once } from "node:events";
 import { pino } from "pino";
 import { DIST_MAIN, spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
@@ -201,6 +203,41 @@ async function mirrored(p: Record<string, number>, nats: NatsServer): Promise<vo
   }
 }
 
+/**
+ * The broker's tracing cost: off (the default) and on with every publish sampled, its spans
+ * exported over OTLP to a local endpoint that reads and drops them. The load generators have no
+ * OpenTelemetry SDK, so this is the broker's share (publish and commit spans) only.
+ */
+async function tracing(): Promise<void> {
+  const section = "tracing (embedded)";
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200).end());
+  });
+  sink.listen(0, "127.0.0.1");
+  await once(sink, "listening");
+  const endpoint = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+  const settings: [string, Record<string, string>][] = [
+    ["off", {}],
+    ["on, 100% sampled, OTLP export", { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: "always_on" }],
+  ];
+  try {
+    for (const [label, env] of settings) {
+      const b = await spawn_(env, tempDir());
+      try {
+        const u = await withGc(b, () => run("unary", { address: b.address, mode: "saturate", concurrency: 50, seconds: SIZE.seconds, source: "tracing-unary" }));
+        rows.push({ section, metric: `unary Publish, 50 callers, tracing ${label}`, value: u.r["perSec"] ?? 0, unit: "ev/s", gcMs: u.gcMs, note: `broker CPU ${(u.cpuUs / Math.max(1, (u.r["perSec"] ?? 0) * SIZE.seconds)).toFixed(0)} µs/event` });
+        const s = await withGc(b, () => run("stream", { address: b.address, count: SIZE.stream, window: 5_000, source: "tracing-stream" }));
+        rows.push({ section, metric: `PublishStream, tracing ${label}`, value: s.r["perSec"] ?? 0, unit: "ev/s", gcMs: s.gcMs, note: `broker CPU ${(s.cpuUs / SIZE.stream).toFixed(0)} µs/event` });
+      } finally {
+        await b.stop();
+      }
+    }
+  } finally {
+    sink.close();
+  }
+}
+
 async function latency(mode: "embedded" | "nats", nats: NatsServer): Promise<void> {
   const section = `latency at 2,000 ev/s, 10 subscribers (${mode})`;
   const b = await broker(mode === "nats" ? { BROKER_NATS_URL: nats.url } : {});
@@ -251,14 +288,17 @@ async function fanout(p: Record<string, number>, mode: "embedded" | "nats", nats
 }
 
 /** Fills a store directly (the append path without gRPC), to measure reads over many events. */
-async function preload(dataDir: string, count: number): Promise<void> {
+async function preload(dataDir: string, count: number, hitEvery = 0): Promise<void> {
   const store = await openSqliteStore({ dataDir, sync: "normal", log: pino({ level: "silent" }) });
   const like = newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "preload" });
   const comment = benchEvent("preload");
+  // With hitEvery, one comment in hitEvery has another target: what a `where` bench looks for.
+  const hit = benchEvent("preload");
+  if (hit.payload.case === "commentCreated") hit.payload.value.targetId = "b-hit";
   for (let done = 0; done < count; ) {
     const group = [];
     for (let i = 0; i < 4_096 && done < count; i++, done++) {
-      const e = done % 10 === 0 ? like : comment;
+      const e = done % 10 === 0 ? like : hitEvery > 0 && done % hitEvery === 1 ? hit : comment;
       e.id = newEventId();
       group.push(prepareEvent(e, { maxEventBytes: 1 << 20 }));
     }
@@ -285,6 +325,30 @@ async function reads(p: Record<string, number>): Promise<void> {
   const files = ["events.db", "events.db-wal"].map((f) => join(dataDir, f)).filter((f) => existsSync(f));
   const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
   rows.push({ section, metric: "bytes per stored event (≈500-byte events, all indexes)", value: bytes / SIZE.stored, unit: "bytes" });
+}
+
+/** `where` (issue 17): a selective Replay over many events, and 100 subscribers with 100 expressions. */
+async function where(): Promise<void> {
+  const section = `where filters (${SIZE.stored.toLocaleString("en")} events stored)`;
+  const dataDir = tempDir();
+  await preload(dataDir, SIZE.stored, 100);
+  const b = await broker({}, dataDir);
+  try {
+    const r = await withGc(b, () => run("read", { address: b.address, mode: "replay", where: 'event.comment_created.target_id == "b-hit"' }));
+    const ms = r.r["ms"] ?? NaN;
+    rows.push({ section, metric: "Replay with a where matching 1%: events scanned", value: (SIZE.stored / ms) * 1000, unit: "ev/s", target: { op: ">=", value: 200_000 }, gcMs: r.gcMs, note: `${r.r["events"]} matches in ${(ms / 1000).toFixed(1)} s` });
+    const count = SIZE.fanout[2] ?? 1_000;
+    const source = "where-fan";
+    const subs = [0, 50].map((offset) => load("subscribers", { address: b.address, subscribers: 50, expect: count, source, timeoutMs: 180_000, whereEach: true, offset }));
+    await Promise.all(subs.map((s) => s.ready));
+    const f = await withGc(b, async () => {
+      await run("stream", { address: b.address, count, window: 2_000, source });
+      return combineSubscribers(await Promise.all(subs.map((s) => s.result)));
+    });
+    rows.push({ section, metric: "100 subscribers, 100 different expressions: deliveries", value: f.r["deliveriesPerSec"] ?? 0, unit: "deliveries/s", gcMs: f.gcMs, note: `broker CPU ${(f.cpuUs / count).toFixed(0)} µs per event (${(f.cpuUs / count / 100).toFixed(1)} per delivery); lost ${f.r["lost"]} of ${f.r["expected"]}` });
+  } finally {
+    await b.stop();
+  }
 }
 
 async function idle(): Promise<void> {
@@ -350,6 +414,8 @@ async function main(): Promise<void> {
     scenarios.push(["fanout", () => fanout(p, "embedded", nats)]);
     scenarios.push(["reads", () => reads(p)]);
     scenarios.push(["idle", () => idle()]);
+    scenarios.push(["where", () => where()]);
+    scenarios.push(["tracing", () => tracing()]);
     scenarios.push(["nats", async () => {
       await ingest(p, "nats", nats);
       await mirrored(p, nats);

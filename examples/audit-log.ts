@@ -28,7 +28,10 @@ export async function startAuditLog(client: BrokerClient, file: string): Promise
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const client = createBrokerClient({ address: process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051" });
-  const consumer = await startAuditLog(client, process.argv[2] ?? "audit.ndjson");
+  const address = process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051";
+  const file = process.argv[2] ?? "audit.ndjson";
+  const client = createBrokerClient({ address });
+  const consumer = await startAuditLog(client, file);
   process.on("SIGINT", () => void consumer.stop().then(() => client.close()));
+  console.log(`audit-log: consuming group '${GROUP}' on ${address} into ${file}; Ctrl-C stops`);
 }

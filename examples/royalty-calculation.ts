@@ -54,7 +54,9 @@ export async function startRoyalties(client: BrokerClient, authorOf: (bookId: st
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const client = createBrokerClient({ address: process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051" });
+  const address = process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051";
+  const client = createBrokerClient({ address });
   const consumer = await startRoyalties(client, () => "author-1");
   process.on("SIGINT", () => void consumer.stop().then(() => client.close()));
+  console.log(`royalty-calculation: consuming group '${GROUP}' on ${address}, publishing revenue.earned; Ctrl-C stops`);
 }

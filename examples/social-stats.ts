@@ -1,10 +1,15 @@
 // Social statistics: a projection of like, comment and follow counters, fed by a consumer group.
 // Port of the seed's SocialStatisticsHandler (which only logged). Run: node --import tsx examples/social-stats.ts
-import { createBrokerClient, type BrokerClient, type Consumer, type Event } from "../sdk/src/index.js";
+import { TargetType, createBrokerClient, type BrokerClient, type Consumer, type Event } from "../sdk/src/index.js";
 
 export const GROUP = "social-stats";
 
-/** Counters by target ("book/b42") and by user. Applying an event twice changes nothing. */
+/** "BOOK/b42": the enum's name, not its number, so printed counters read as what they count. */
+function target(v: { targetType: TargetType; targetId: string }): string {
+  return `${TargetType[v.targetType] ?? v.targetType}/${v.targetId}`;
+}
+
+/** Counters by target ("BOOK/b42") and by user. Applying an event twice changes nothing. */
 export class SocialStats {
   readonly likes = new Map<string, number>();
   readonly comments = new Map<string, number>();
@@ -24,12 +29,12 @@ export class SocialStats {
     switch (p.case) {
       case "likeAdded":
       case "likeRemoved":
-        this.bump(this.likes, `${p.value.targetType}/${p.value.targetId}`, p.case === "likeAdded" ? 1 : -1);
+        this.bump(this.likes, target(p.value), p.case === "likeAdded" ? 1 : -1);
         break;
       case "commentCreated":
       case "commentReplied":
       case "commentDeleted":
-        this.bump(this.comments, `${p.value.targetType}/${p.value.targetId}`, p.case === "commentDeleted" ? -1 : 1);
+        this.bump(this.comments, target(p.value), p.case === "commentDeleted" ? -1 : 1);
         break;
       case "followAdded":
       case "followRemoved":
@@ -53,8 +58,10 @@ export async function startSocialStats(client: BrokerClient, stats = new SocialS
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const client = createBrokerClient({ address: process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051" });
+  const address = process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051";
+  const client = createBrokerClient({ address });
   const { stats, consumer } = await startSocialStats(client);
   const timer = setInterval(() => console.log({ likes: Object.fromEntries(stats.likes), comments: Object.fromEntries(stats.comments), followers: Object.fromEntries(stats.followers) }), 5_000);
   process.on("SIGINT", () => void consumer.stop().then(() => (clearInterval(timer), client.close())));
+  console.log(`social-stats: consuming group '${GROUP}' on ${address}, counters every 5 s; Ctrl-C stops`);
 }

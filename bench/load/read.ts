@@ -7,7 +7,7 @@ import { createBrokerClient } from "../../sdk/src/index.js";
 import { args, latencySummary, report } from "../lib/stats.js";
 import { ThinClient, framed } from "../lib/thin-client.js";
 
-const { address, mode, calls = 1000 } = args<{ address: string; mode: "replay" | "query" | "query-thin"; calls?: number }>();
+const { address, mode, calls = 1000, where } = args<{ address: string; mode: "replay" | "query" | "query-thin"; calls?: number; where?: string }>();
 const client = createBrokerClient({ address });
 if (mode === "query-thin") {
   const thin = new ThinClient(address);
@@ -24,7 +24,7 @@ if (mode === "query-thin") {
 } else if (mode === "replay") {
   let n = 0;
   const t0 = performance.now();
-  for await (const _ of client.replay()) n++;
+  for await (const _ of client.replay(where === undefined ? {} : { where })) n++;
   const ms = performance.now() - t0;
   report({ events: n, ms, perSec: (n / ms) * 1000 });
 } else {

@@ -6,7 +6,8 @@ import { setMaxListeners } from "node:events";
 import { createBrokerClient } from "../../sdk/src/index.js";
 import { args, latencySummary, report } from "../lib/stats.js";
 
-const { address, subscribers, expect, skip = 0, source, timeoutMs } = args<{ address: string; subscribers: number; expect: number; skip?: number; source: string; timeoutMs: number }>();
+// With `whereEach`, subscriber s filters with its own expression (true for every bench event).
+const { address, subscribers, expect, skip = 0, source, timeoutMs, whereEach = false, offset = 0 } = args<{ address: string; subscribers: number; expect: number; skip?: number; source: string; timeoutMs: number; whereEach?: boolean; offset?: number }>();
 const clients = Array.from({ length: Math.min(subscribers, 8) }, () => createBrokerClient({ address }));
 const latencies: number[] = [];
 let first = 0;
@@ -18,7 +19,8 @@ setMaxListeners(subscribers + 10, ac.signal); // one listener per subscription o
 let ready = 0;
 const done = Promise.all(Array.from({ length: subscribers }, async (_, s) => {
   const client = clients[s % clients.length]!;
-  for await (const e of client.subscribe({ sources: [source] }, { signal: ac.signal, onCaughtUp: () => ++ready === subscribers && process.stdout.write("READY\n") })) {
+  const filter = whereEach ? { sources: [source], where: `event.comment_created.user_id != "nobody-${offset + s}"` } : { sources: [source] };
+  for await (const e of client.subscribe(filter, { signal: ac.signal, onCaughtUp: () => ++ready === subscribers && process.stdout.write("READY\n") })) {
     const now = performance.timeOrigin + performance.now();
     if (first === 0) first = performance.now();
     last = performance.now();

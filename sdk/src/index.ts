@@ -33,6 +33,7 @@ export { StreamPublisher, DEFAULT_PUBLISH_WINDOW } from "./client/publisher.js";
 export type { PublisherOptions } from "./client/publisher.js";
 export type { PublishResult, TimeInput } from "./client/results.js";
 export type { CallOptions } from "./client/rpc.js";
+export type { TlsOptions, TokenSource } from "./client/channel-credentials.js";
 export { BrokerError, Code, isBrokerError } from "./errors.js";
 export type { BrokerErrorOptions, StatusCode } from "./errors.js";
 export {
@@ -40,9 +41,10 @@ export {
   ErrorReason,
   IdConflictSchema,
   LimitExceededSchema,
+  MissingRightSchema,
   ResumeInfoSchema,
 } from "./gen/qingyu/broker/v1/errors_pb.js";
-export type { BadRequest, BadRequest_FieldViolation, IdConflict, LimitExceeded, ResumeInfo } from "./gen/qingyu/broker/v1/errors_pb.js";
+export type { BadRequest, BadRequest_FieldViolation, IdConflict, LimitExceeded, MissingRight, ResumeInfo } from "./gen/qingyu/broker/v1/errors_pb.js";
 export type { EventTypeInfo as BrokerEventTypeInfo } from "./gen/qingyu/broker/v1/broker_pb.js";
 export { parseDurationMs } from "./duration.js";
 

@@ -3,8 +3,8 @@ import type { Logger } from "pino";
 import { EventBrokerService } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import type { BrokerConfig } from "./config.js";
-import { shuttingDown } from "./errors.js";
-import { addService, CallRegistry } from "./grpc/bind.js";
+import { shuttingDown, storeUnavailable } from "./errors.js";
+import { addService, CallRegistry, type ServiceHandlers } from "./grpc/bind.js";
 import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
 import { undecodableAsInvalid } from "./grpc/transport-statuses.js";
@@ -21,10 +21,17 @@ import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
 import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
-import { createMetrics, serveMetrics } from "./metrics.js";
+import { countPublished, countRejected, createMetrics, registerStateGauges, serveMetrics, type BrokerMetrics } from "./metrics.js";
+import { CommitFanout } from "./commit-fanout.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { openMongoStore } from "./store/mongo/mongo-open.js";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.js";
+import { deferredHandlers } from "./services/deferred.js";
+import { bindPort, checkDataDir, namingSetting, OpenedResources } from "./startup.js";
+import { Gate } from "./auth/gate.js";
+import { readTlsFiles } from "./auth/tls-files.js";
+import { ReloadableServerCredentials } from "./grpc/tls-credentials.js";
+import { resolve } from "node:path";
 
 const HEALTH_INTERVAL_MS = 5_000;
 const RETENTION_INTERVAL_MS = 10 * 60_000;
@@ -41,16 +48,22 @@ export interface BrokerHandle {
   readonly groups: GroupManager;
   /** Port of /metrics, when BROKER_METRICS_PORT is set. */
   readonly metricsPort: number | undefined;
+  /** Re-reads the access policy and the TLS certificates (SIGHUP); a bad policy keeps the old one. */
+  reload(): void;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** @throws ConfigError naming BROKER_MONGODB_URL or BROKER_DATA_DIR when the store cannot be opened */
 async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore> {
-  if (config.mongodbUrl) {
-    return openMongoStore({ url: config.mongodbUrl, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log, operationTimeoutMs: config.mongodbTimeoutMs });
+  const url = config.mongodbUrl;
+  if (url) {
+    const options = { url, database: config.mongodbDatabase, writeConcern: config.mongodbWriteConcern, retentionMs: config.retentionMs, log, operationTimeoutMs: config.mongodbTimeoutMs };
+    return namingSetting("BROKER_MONGODB_URL", "cannot open the MongoDB store", () => openMongoStore(options));
   }
-  return openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log });
+  checkDataDir(config.dataDir);
+  return namingSetting("BROKER_DATA_DIR", `cannot open the embedded store in '${config.dataDir}'`, () => openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log }));
 }
 
 function serverOptions(config: BrokerConfig, log: Logger): grpc.ServerOptions {
@@ -75,12 +88,6 @@ function patchOptions(config: BrokerConfig) {
   };
 }
 
-function bind(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-  });
-}
-
 /** Periodic store checks: health follows the store, retention expires old events. */
 function startMaintenance(store: EventStore, health: HealthState, config: BrokerConfig, log: Logger): () => void {
   const check = () =>
@@ -102,94 +109,221 @@ function startMaintenance(store: EventStore, health: HealthState, config: Broker
   return () => timers.forEach(clearInterval);
 }
 
-/** Opens the store, serves gRPC and returns once the port is bound. */
-export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+/** A promise with its resolvers (Promise.withResolvers needs Node 22). */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+interface Served {
+  metrics: BrokerMetrics;
+  calls: CallRegistry;
+  health: HealthState;
+  brokerService: Promise<ServiceHandlers<typeof EventBrokerService>>;
+  groupService: Promise<ServiceHandlers<typeof ConsumerGroupService>>;
+  gate: Gate;
+  credentials: grpc.ServerCredentials;
+  tls: { context: import("node:tls").SecureContextOptions; requireClientCertificate: boolean } | undefined;
+}
+
+/**
+ * The first start-up step, before anything is opened: every service is registered (calls wait for
+ * their handlers) and the gRPC and metrics ports are bound, so a port in use fails fast.
+ */
+async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResources, s: Served) {
+  const server = new grpc.Server(serverOptions(config, log));
+  opened.add("grpc server", () => server.forceShutdown());
+  const patches = patchServer(server, patchOptions(config), log);
+  const admit = s.gate.enforced ? s.gate.admitter() : undefined;
+  const bindOptions = { log, calls: s.calls, onError: (method: string, code: string) => s.metrics.rpcErrors.inc({ method, code }) };
+  addService(server, EventBrokerService, deferredHandlers(EventBrokerService, s.brokerService), { ...bindOptions, admit });
+  addService(server, ConsumerGroupService, deferredHandlers(ConsumerGroupService, s.groupService), { ...bindOptions, admit });
+  addService(server, Health, s.health.handlers(), { ...bindOptions, admit: s.gate.enforced ? s.gate.admitter("health") : undefined });
+  addReflection(server, [EventBrokerService, ConsumerGroupService, Health], s.gate.enforced ? { admit: s.gate.admitter("reflection"), log } : undefined);
+  const port = await bindPort(server, config, s.credentials);
+  const patched = patches.after();
+  opened.add("grpc patches", () => patched.stop());
+  logPatchReport(patched.report, log);
+  s.metrics.watchIncomplete(patched.incompleteBytes);
+  const metricsPortSetting = config.metricsPort;
+  const metricsServer =
+    metricsPortSetting === undefined
+      ? undefined
+      : await namingSetting("BROKER_METRICS_PORT", `cannot serve metrics on ${config.host}:${metricsPortSetting}`, () => serveMetrics(s.metrics, config.host, metricsPortSetting, log, s.tls));
+  if (metricsServer) opened.add("metrics server", () => metricsServer.close());
+  const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
+  return { server, patched, port, metricsServer, metricsPort };
+}
+
+/** The second step: the store, the bus (NATS or in-process), the live hub and the committer. */
+async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResources, metrics: BrokerMetrics) {
   const store = await openStore(config, log);
-  let bus: EventBus;
-  try {
-    bus = config.natsUrl ? await NatsBus.connect({ url: config.natsUrl, subjectPrefix: config.subjectPrefix, log }) : new InProcessBus();
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  const hub = new LiveHub(store, log);
+  opened.add("store", () => store.close());
+  const natsUrl = config.natsUrl;
+  const bus: EventBus = natsUrl
+    ? await namingSetting("BROKER_NATS_URL", `cannot connect to NATS at ${natsUrl}`, () => NatsBus.connect({ url: natsUrl, subjectPrefix: config.subjectPrefix, log, auth: config.natsAuth }))
+    : new InProcessBus();
+  opened.add("bus", () => bus.close());
+  const listenerFailed = (listener: string) => metrics.listenerErrors.inc({ listener });
+  const hub = new LiveHub(store, log, { onListenerError: () => listenerFailed("hub") });
   await hub.start();
+  opened.add("live hub", () => hub.close());
   bus.onRemote((e) => hub.offerRemote(e));
   bus.onResync(() => hub.resync());
-  const metrics = createMetrics();
+  const fanout = new CommitFanout(log, listenerFailed)
+    .add("metrics", (events) => {
+      countPublished(metrics, events);
+      metrics.commits.observe(events.length);
+    })
+    .add("hub", (events) => hub.offerLocal(events))
+    .add("bus", (events) => bus.publish(events));
   const committer = new GroupCommitter(store, {
     maxPendingEvents: config.maxPendingEvents,
-    onCommitted: (events) => {
-      metrics.published.inc(events.length);
-      metrics.commits.observe(events.length);
-      hub.offerLocal(events);
-      bus.publish(events);
-    },
+    onCommitted: (events) => fanout.deliver(events),
+    onCommittedError: (err) => log.error({ err }, "commit fan-out failed"),
     onCommitTime: (seconds) => metrics.commitSeconds.observe(seconds),
   });
-  const calls = new CallRegistry();
-  const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
-  const server = new grpc.Server(serverOptions(config, log));
-  const patches = patchServer(server, patchOptions(config), log);
-  const handlers = {
-    ...publishHandlers({ committer, limits: { maxEventBytes: config.maxEventBytes }, onDuplicate: () => metrics.duplicates.inc() }),
-    ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes }),
-    subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, metrics }),
-  };
-  const onError = (method: string, code: string) => metrics.rpcErrors.inc({ method, code });
-  addService(server, EventBrokerService, handlers, { log, calls, onError });
-  const jslog =
-    config.groupBackend === "jetstream" && bus instanceof NatsBus
-      ? await JetStreamLog.open({ nc: bus.nc, store, hub, names: durableLogNames(config.subjectPrefix), retentionMs: config.retentionMs, log })
-      : undefined;
-  const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log);
-  await groups.start();
-  addService(server, ConsumerGroupService, groupHandlers(groups, { maxMessageBytes: config.maxMessageBytes }), { log, calls, onError });
-  addService(server, Health, health.handlers(), { log, calls, onError });
-  addReflection(server, [EventBrokerService, ConsumerGroupService, Health]);
-  let port: number;
-  let patched: ReturnType<typeof patches.after>;
+  return { store, bus, hub, committer };
+}
+
+/**
+ * Binds the ports first, then opens the store, NATS and the live hub, and returns once the broker
+ * serves. Consumer groups resume in the background: their calls wait for it, other calls do not.
+ * A failure at any step closes what the earlier steps opened.
+ * @throws ConfigError naming the setting when a port, the data directory, MongoDB or NATS cannot be used
+ */
+export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+  const opened = new OpenedResources();
+  const brokerService = deferred<ServiceHandlers<typeof EventBrokerService>>();
+  const groupService = deferred<ServiceHandlers<typeof ConsumerGroupService>>();
   try {
-    port = await bind(server, `${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.grpcPort}`);
-    patched = patches.after();
-    logPatchReport(patched.report, log);
-    metrics.watchIncomplete(patched.incompleteBytes);
+    const metrics = createMetrics();
+    const calls = new CallRegistry();
+    const health = new HealthState([EventBrokerService.typeName, ConsumerGroupService.typeName]);
+    // Policy and certificates before anything is opened: a broker that cannot check its callers does not start.
+    const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
+    const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
+    const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
+    const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls };
+    const { server, patched, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
+    const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
+    brokerService.resolve({
+      ...publishHandlers({
+        committer,
+        limits: { maxEventBytes: config.maxEventBytes },
+        onDuplicate: () => metrics.duplicates.inc(),
+        onRejected: (type, err) => countRejected(metrics, type, err),
+        subjectPrefix: config.subjectPrefix,
+      }),
+      ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows }),
+      subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows, metrics }),
+    });
+    const jslog =
+      config.groupBackend === "jetstream" && bus instanceof NatsBus
+        ? await namingSetting("BROKER_GROUP_BACKEND", "jetstream: cannot open the durable log on NATS (is JetStream enabled on the server?)", () =>
+            JetStreamLog.open({ nc: bus.nc, store, hub, names: durableLogNames(config.subjectPrefix), retentionMs: config.retentionMs, log }),
+          )
+        : undefined;
+    if (jslog) opened.add("jetstream log", () => jslog.close());
+    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, { windowEvents: config.groupWindowEvents });
+    registerStateGauges(
+      metrics,
+      {
+        groups,
+        store,
+        health,
+        nats: bus instanceof NatsBus ? bus : undefined,
+        mirrorLag: jslog && (() => (jslog.mirroring ? Math.max(0, Number(hub.lastSeq - jslog.forwardedSeq)) : 0)),
+      },
+      log,
+    );
+    // Resuming many groups can take a while: the broker serves meanwhile, group calls wait for it.
+    const resumed = groups.start().then(
+      () => groupService.resolve(groupHandlers(groups, { maxMessageBytes: config.maxMessageBytes })),
+      (err: unknown) => {
+        log.error({ err }, "consumer groups failed to resume");
+        groupService.reject(storeUnavailable(err, "consumer groups could not be resumed: see the broker's log"));
+      },
+    );
+    health.setAll(ServingStatus.SERVING);
+    const stopMaintenance = startMaintenance(store, health, config, log);
+    const dataDir = store.kind === "sqlite" ? resolve(config.dataDir) : undefined;
+    log.info(
+      { host: config.host, port, metricsPort, store: store.kind, dataDir, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs, tls: tls !== undefined, mutualTls: tls?.requireClientCertificate === true, policy: config.authFile ?? null },
+      "broker started",
+    );
+    const reload = () => {
+      gate.reload();
+      if (!config.tls || !(credentials instanceof ReloadableServerCredentials)) return;
+      try {
+        const context = readTlsFiles(config.tls);
+        credentials.replace(context);
+        (metricsServer as { setSecureContext?: (c: object) => void } | undefined)?.setSecureContext?.(context);
+        log.info("tls certificates reloaded");
+      } catch (err) {
+        log.error({ err }, "tls certificates not reloaded: keeping the previous ones");
+      }
+    };
+
+    const close = shutdownSequence({ config, log, calls, health, server, patched, committer, stopMaintenance, resumed, groups, jslog, metricsServer, hub, bus, store });
+    return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, reload, close, [Symbol.asyncDispose]: close };
   } catch (err) {
-    hub.close();
-    await bus.close();
-    await store.close();
+    const failure = err instanceof Error ? err : new Error(String(err));
+    brokerService.reject(failure);
+    groupService.reject(failure);
+    await opened.closeAll(log);
     throw err;
   }
-  const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(metrics, config.host, config.metricsPort, log);
-  const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
-  health.setAll(ServingStatus.SERVING);
-  const stopMaintenance = startMaintenance(store, health, config, log);
-  log.info({ host: config.host, port, metricsPort, store: store.kind, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs }, "broker started");
+}
 
+interface Running {
+  config: BrokerConfig;
+  log: Logger;
+  calls: CallRegistry;
+  health: HealthState;
+  server: grpc.Server;
+  /** grpc-js internals patched at start-up (their timers stop at shutdown). */
+  patched: { stop(): void };
+  committer: GroupCommitter;
+  stopMaintenance: () => void;
+  /** Settles once consumer groups have resumed (or failed to). */
+  resumed: Promise<void>;
+  groups: GroupManager;
+  jslog: JetStreamLog | undefined;
+  metricsServer: { close(): unknown } | undefined;
+  hub: LiveHub;
+  bus: EventBus;
+  store: EventStore;
+}
+
+/** The broker's `close()`: idempotent, in the order calls, commits, groups, NATS, store. */
+function shutdownSequence(r: Running): () => Promise<void> {
   let closing: Promise<void> | undefined;
-  const close = () =>
+  return () =>
     (closing ??= (async () => {
-      log.info({ liveCalls: calls.size, pendingEvents: committer.pendingEvents }, "broker stopping");
-      health.setAll(ServingStatus.NOT_SERVING);
-      stopMaintenance();
+      r.log.info({ liveCalls: r.calls.size, pendingEvents: r.committer.pendingEvents }, "broker stopping");
+      r.health.setAll(ServingStatus.NOT_SERVING);
+      r.stopMaintenance();
       // No new calls from here on; live calls end (streams with UNAVAILABLE, publishes acknowledged).
-      server.tryShutdown(() => undefined);
-      calls.abortAll(shuttingDown());
-      await committer.drain();
-      const graceful = await Promise.race([calls.idle().then(() => true), delay(config.shutdownGraceMs).then(() => false)]);
-      if (!graceful) log.warn({ liveCalls: calls.size }, "shutdown grace period over: closing remaining calls");
+      r.server.tryShutdown(() => undefined);
+      r.calls.abortAll(shuttingDown());
+      await r.committer.drain();
+      const graceful = await Promise.race([r.calls.idle().then(() => true), delay(r.config.shutdownGraceMs).then(() => false)]);
+      if (!graceful) r.log.warn({ liveCalls: r.calls.size }, "shutdown grace period over: closing remaining calls");
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
-      server.forceShutdown();
-      patched.stop();
-      await groups.close();
-      await jslog?.close();
-      metricsServer?.close();
-      hub.close();
-      await bus.close();
-      await store.close();
-      log.info({ graceful }, "broker stopped");
+      r.server.forceShutdown();
+      r.patched.stop();
+      await r.resumed;
+      await r.groups.close();
+      await r.jslog?.close();
+      r.metricsServer?.close();
+      r.hub.close();
+      await r.bus.close();
+      await r.store.close();
+      r.log.info({ graceful }, "broker stopped");
     })());
-  return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, close, [Symbol.asyncDispose]: close };
 }
 
 function delay(ms: number): Promise<void> {

@@ -80,9 +80,10 @@ export function invalidEvent(violations: readonly Violation[], prefix: string, m
   });
 }
 
-export function invalidRequest(field: string, rule: string, description: string): DomainError {
+export function invalidRequest(field: string, rule: string, description: string, metadata: Record<string, string> = {}): DomainError {
   return new DomainError(ErrorReason.INVALID_REQUEST, description, {
     details: [badRequest([{ path: field, rule, message: description }], "")],
+    metadata,
   });
 }
 

@@ -1,5 +1,6 @@
 import { pino, type Logger } from "pino";
 import * as grpc from "@grpc/grpc-js";
+import { trace } from "@opentelemetry/api";
 import type { BrokerConfig } from "./config.js";
 import { clipBytes } from "./clip.js";
 
@@ -26,6 +27,7 @@ export function createLogger(level: BrokerConfig["logLevel"], destination?: Node
     base: { service: "broker" },
     redact: ["metadata.authorization", "*.password"],
     serializers: { err: boundedErr },
+    mixin: traceFields,
   };
   return destination ? pino(options, destination) : pino(options);
 }
@@ -40,4 +42,13 @@ export function pipeGrpcLogs(log: Logger): void {
     debug: (...args: unknown[]) => child.trace({ detail: detail(args) }, "grpc-js"),
   } as unknown as Console);
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+}
+
+/**
+ * `trace_id` and `span_id` of the span active while a line is logged (none without tracing). A
+ * fresh object each time: pino merges the line's own fields into it.
+ */
+function traceFields(): object {
+  const sc = trace.getActiveSpan()?.spanContext();
+  return sc && trace.isSpanContextValid(sc) ? { trace_id: sc.traceId, span_id: sc.spanId } : {};
 }

@@ -1,18 +1,27 @@
 // The broker's composition root: configuration, logging, signals. Nothing else reads the
 // environment or installs signal handlers.
 import { startBroker } from "./broker.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { configHelp, ConfigError, loadConfig, wantsHelp } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
+import { PolicyError } from "./auth/policy.js";
+import { TlsFileError } from "./auth/tls-files.js";
+
+/** A setting that is malformed or cannot be used: one line naming it, exit code 2. */
+function exitWithConfigError(err: Error): never {
+  process.stderr.write(`broker: ${err.message}\n`);
+  process.exit(2);
+}
 
 async function main(): Promise<void> {
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(`${configHelp()}\n`);
+    return;
+  }
   let config;
   try {
     config = loadConfig(process.env, process.argv.slice(2));
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`broker: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) exitWithConfigError(err);
     throw err;
   }
   const log = createLogger(config.logLevel);
@@ -22,8 +31,13 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+  // Loaded only when on: a broker without tracing does not pay for the OpenTelemetry SDK's start-up.
+  const tracing = config.tracing && (await import("./tracing.js")).startTracing(config.tracing, log);
 
   const broker = await startBroker(config, log).catch((err: unknown) => {
+    if (err instanceof ConfigError) exitWithConfigError(err);
+    // A policy or certificate file that cannot be used is a configuration error: say which, exit 2.
+    if (err instanceof PolicyError || err instanceof TlsFileError) exitWithConfigError(err);
     log.fatal({ err }, "broker failed to start");
     process.exit(1);
   });
@@ -32,13 +46,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutdown requested");
-    broker.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    broker
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   // With --expose-gc, SIGUSR2 runs a full GC, for tests and benchmarks that compare memory with a
   // baseline. A signal, not an HTTP request: only the process's owner can send it.
@@ -51,6 +68,10 @@ async function main(): Promise<void> {
   }
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => {
+    log.info({ signal: "SIGHUP" }, "reload requested");
+    broker.reload();
+  });
 }
 
 void main();

@@ -1,41 +1,9 @@
 // grpcurl-style access through server reflection, with the real `buf curl` client.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { newEventId } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-
-const run = promisify(execFile);
-const BUF = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
-
-async function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** buf curl prints a server stream as consecutive JSON documents. */
-function jsonDocuments(text: string): Record<string, unknown>[] {
-  const docs: Record<string, unknown>[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "{" && depth++ === 0) start = i;
-    else if (c === "}" && --depth === 0) docs.push(JSON.parse(text.slice(start, i + 1)) as Record<string, unknown>);
-  }
-  return docs;
-}
+import { curl, jsonDocuments } from "../helpers/buf-curl.js";
 
 describe("buf curl through server reflection", () => {
   let t: TestBroker;

@@ -1,25 +1,17 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { promisify } from "node:util";
 import { TargetType, newEvent } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
+import { CLI, runCli } from "../helpers/cli.js";
 
-const run = promisify(execFile);
-const CLI = new URL("../../sdk/bin/qingyu-events.mjs", import.meta.url).pathname;
 
 describe("qingyu-events CLI", () => {
   let t: TestBroker;
   before(async () => (t = await startTestBroker()));
   after(() => t.close());
-  const cli = (args: string[], input?: string) => {
-    const p = run(process.execPath, [CLI, "--address", t.address, ...args], { timeout: 20_000 });
-    if (input !== undefined) {
-      p.child.stdin?.end(input);
-    }
-    return p;
-  };
+  const cli = (args: string[], input?: string) => runCli(t.address, args, input);
 
   it("publishes JSON from stdin and from an argument, then replays and counts", async () => {
     const lines = [

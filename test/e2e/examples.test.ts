@@ -1,7 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { ContentType, PaymentMethod, PermissionChange, Severity, TargetType, newEvent, type Event } from "../../sdk/src/index.js";
 import { startAuditLog } from "../../examples/audit-log.js";
@@ -16,6 +18,8 @@ async function until(cond: () => boolean | Promise<boolean>, what: string): Prom
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 const cny = (fen: bigint) => ({ currencyCode: "CNY", minorUnits: fen });
 
@@ -38,8 +42,8 @@ describe("examples", () => {
     const { stats, consumer } = await startSocialStats(t.client);
     await until(async () => (await t.client.groups.get("social-stats")).stats.backlog === 0n, "projection caught up");
     stats.apply(events[0]!); // a redelivery changes nothing
-    assert.equal(stats.likes.get(`${TargetType.BOOK}/b1`), 1);
-    assert.equal(stats.comments.get(`${TargetType.BOOK}/b2`), 1);
+    assert.equal(stats.likes.get("BOOK/b1"), 1);
+    assert.equal(stats.comments.get("BOOK/b2"), 1);
     assert.equal(stats.followers.get("author-7"), 2);
     await consumer.stop();
   });
@@ -86,6 +90,26 @@ describe("examples", () => {
       await until(async () => (await t.client.groups.get("audit-log")).stats.backlog === 0n, "second audit caught up");
       await again.stop();
       assert.equal(readFileSync(file, "utf8").trim().split("\n").length, 4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // https://github.com/qingyu/event-broker/issues/12 (7): run as README says, each says it is consuming.
+  it("runs each example as a program that logs one line when it starts consuming and stops on Ctrl-C", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "examples-run-"));
+    try {
+      const programs = [["examples/social-stats.ts"], ["examples/royalty-calculation.ts"], ["examples/audit-log.ts", join(dir, "audit.ndjson")]];
+      await Promise.all(
+        programs.map(async ([file = "", ...args]) => {
+          const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { cwd: ROOT, env: { ...process.env, BROKER_ADDRESS: t.address }, stdio: ["ignore", "pipe", "inherit"] });
+          const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once("line", resolve));
+          assert.match(first, /^[a-z-]+: consuming group '[a-z-]+' on 127\.0\.0\.1:\d+.*; Ctrl-C stops$/, file);
+          const exited = new Promise<string>((resolve) => child.on("exit", (code, signal) => resolve(`${code ?? signal}`)));
+          child.kill("SIGINT");
+          assert.equal(await exited, "0", file);
+        }),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -19,6 +19,7 @@ import {
 } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
+import { startReplicas, type Replicas } from "../helpers/replicas.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ConsumeRequestSchema, ConsumeResponseSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
@@ -279,7 +280,7 @@ for (const mode of MODES) {
       await new Promise((r) => setTimeout(r, 150)); // progress is flushed every 50 ms
       const dataDir = t.dataDir;
       await t.close({ keepData: true });
-      t = await startTestBroker(mode.env(), dataDir);
+      t = await startTestBroker(mode.env(), dataDir, { adopt: true });
       const second: string[] = [];
       const c2 = consume(t.client, g.name, (e) => void second.push(userOf(e)));
       await publish(t.client, g.source, ["r4"]);
@@ -324,19 +325,15 @@ for (const mode of MODES) {
 }
 
 describe("consumer groups on JetStream across two broker replicas", () => {
+  let r: Replicas;
   let nats: NatsServer;
   let a: TestBroker;
   let b: TestBroker;
   before(async () => {
-    nats = await startNatsServer();
-    a = await startTestBroker({ BROKER_NATS_URL: nats.url });
-    b = await startTestBroker({ BROKER_NATS_URL: nats.url }, a.dataDir);
+    r = await startReplicas();
+    ({ nats, a, b } = r);
   });
-  after(async () => {
-    await b.close({ keepData: true });
-    await a.close();
-    await nats[Symbol.asyncDispose]();
-  });
+  after(() => r.close());
 
   it("mirrors each event into the stream once, however many replicas forward it", async () => {
     // The mirror runs once a JetStream-backed group exists (on each replica that serves one).

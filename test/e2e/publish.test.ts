@@ -202,6 +202,7 @@ describe("BrokerClient publishing", () => {
     it("answers NOT_FOUND for an unknown id and INVALID_ARGUMENT for an empty one", async () => {
       await rejects(t.client.getEvent("0190f5a0-8b2c-7d3e-9f40-ffffffffffff"), Code.NOT_FOUND, ErrorReason.EVENT_NOT_FOUND);
       await rejects(t.client.getEvent(""), Code.INVALID_ARGUMENT, ErrorReason.INVALID_REQUEST);
+      await rejects(t.client.getEvent("not-a-uuid"), Code.INVALID_ARGUMENT, ErrorReason.INVALID_REQUEST); // issue 12: a malformed id is not a missing event
     });
   });
 

@@ -13,21 +13,11 @@ import { EventBrokerService, PublishRequestSchema } from "../../sdk/src/gen/qing
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventToBinary, type Event } from "../../sdk/src/index.js";
 import { liveMemoryMiB, spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
+import { prng } from "../helpers/prng.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 import { varint } from "../helpers/varint.js";
 
-/** A seeded PRNG (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const NEVER = new Set([status.INTERNAL, status.UNKNOWN, status.UNAVAILABLE, -1]);
 

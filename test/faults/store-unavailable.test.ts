@@ -77,12 +77,13 @@ describe("store unavailable", () => {
   });
 
   it("does not start on a MongoDB URL that refuses, and says why", async () => {
-    const { code, stdout } = await runBrokerExpectingFailure({
+    const { code, stdout, stderr } = await runBrokerExpectingFailure({
       BROKER_GRPC_PORT: "0",
       BROKER_MONGODB_URL: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300&directConnection=true",
     });
-    assert.equal(code, 1);
-    const failure = stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { msg: string; err?: { message?: string } }).find((l) => l.msg === "broker failed to start");
-    assert.match(failure?.err?.message ?? "", /the event store is unavailable/);
+    // A setting that cannot be used: one line on stderr naming it, exit code 2 (issue 12).
+    assert.equal(code, 2);
+    assert.match(stderr, /^broker: BROKER_MONGODB_URL: cannot open the MongoDB store \(the event store is unavailable: .+\)\n$/);
+    assert.equal(stdout, "");
   });
 });

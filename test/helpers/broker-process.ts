@@ -76,9 +76,9 @@ export function rssMiB(b: BrokerProcess): number {
   return Number(/(\d+)/.exec(line ?? "")?.[1] ?? NaN) / 1024;
 }
 
-/** Runs main.ts expecting it to fail at start; returns its exit code and stderr. */
-export async function runBrokerExpectingFailure(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const proc = spawn(process.execPath, ["--import", "tsx", MAIN], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/** Runs main.ts (with `args`) expecting it to end by itself; returns its exit code and output. */
+export async function runBrokerExpectingFailure(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   let stdout = "";
   proc.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));

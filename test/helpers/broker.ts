@@ -32,12 +32,20 @@ export interface TestBroker {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Options: any BROKER_* variable, plus an existing data directory to reuse. */
-export async function startTestBroker(env: Record<string, string> = {}, dataDir?: string): Promise<TestBroker> {
+/**
+ * Options: any BROKER_* variable, plus an existing data directory to reuse. The broker removes the
+ * directory on close when it made it, or when told to `adopt` it (a restart on a kept directory);
+ * a directory shared with a running broker is left to that broker.
+ */
+export async function startTestBroker(env: Record<string, string> = {}, dataDir?: string, options: { adopt?: boolean } = {}): Promise<TestBroker> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "broker-test-"));
   const config = loadConfig({ BROKER_GRPC_PORT: "0", BROKER_DATA_DIR: dir, BROKER_SQLITE_SYNC: "normal", BROKER_SHUTDOWN_GRACE_MS: "2000", ...env });
   const logs = new LogSink();
-  const broker = await startBroker(config, createLogger("debug", logs));
+  const broker = await startBroker(config, createLogger("debug", logs)).catch((err: unknown) => {
+    // A broker that refused to start leaves no directory behind (tests expect such refusals).
+    if (dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const clients: BrokerClient[] = [];
   const newClient = (options: Partial<BrokerClientOptions> = {}) => {
     const c = createBrokerClient({ address: broker.address, source: "test-svc", ...options });
@@ -46,12 +54,12 @@ export async function startTestBroker(env: Record<string, string> = {}, dataDir?
   };
   const client = newClient();
   let closed = false;
-  const close = async (options: { keepData?: boolean } = {}) => {
+  const close = async (closeOptions: { keepData?: boolean } = {}) => {
     if (closed) return;
     closed = true;
     for (const c of clients) c.close();
     await broker.close();
-    if (!options.keepData && dataDir === undefined) rmSync(dir, { recursive: true, force: true });
+    if (!closeOptions.keepData && (dataDir === undefined || options.adopt)) rmSync(dir, { recursive: true, force: true });
     // A call still open after the grace period is a leak (a stream nobody ended): fail loudly.
     const stopped = logs.lines.find((l) => l["msg"] === "broker stopped");
     if (stopped?.["graceful"] !== true) throw new Error("broker shutdown needed forceShutdown: a call was left open");

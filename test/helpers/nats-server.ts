@@ -2,12 +2,17 @@
 // temporary JetStream directory, and stops it by pid.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const BINARY = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"].find((p) => existsSync(p)) ?? "nats-server";
+
+/** Thrown when there is no nats-server to start, rather than a misleading "did not listen". */
+export class NatsServerMissingError extends Error {
+  override name = "NatsServerMissingError";
+}
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -19,9 +24,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+async function waitForPort(port: number, timeoutMs: number, failed: () => Error | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const failure = failed();
+    if (failure) throw failure;
     const ok = await new Promise<boolean>((resolve) => {
       const s = tcpConnect(port, "127.0.0.1", () => (s.destroy(), resolve(true)));
       s.on("error", () => resolve(false));
@@ -43,13 +50,39 @@ export interface NatsServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startNatsServer(): Promise<NatsServer> {
+export interface NatsServerOptions {
+  /** Enable JetStream (default true). */
+  jetstream?: boolean;
+  /** Serve the HTTP monitoring endpoints (/connz, /varz) on this port. */
+  monitorPort?: number;
+  /** A nats-server configuration file's text (e.g. users and permissions); flags set address, port and JetStream. */
+  config?: string;
+}
+
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "nats-js-"));
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    writeFileSync(join(dir, "nats.conf"), options.config);
+    configArgs.push("-c", join(dir, "nats.conf"));
+  }
+  const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), ...(options.jetstream === false ? [] : ["-js", "-sd", dir]), ...(options.monitorPort ? ["-m", String(options.monitorPort)] : [])];
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn(BINARY, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });
-    await waitForPort(port, 10_000);
+    let failure: Error | undefined;
+    const p = spawn(BINARY, args, { stdio: "ignore" });
+    proc = p;
+    p.on("error", (err: NodeJS.ErrnoException) => {
+      failure = err.code === "ENOENT" ? new NatsServerMissingError("nats-server not found on PATH: install it (Debian: apt-get install nats-server)") : err;
+    });
+    p.on("exit", (code, signal) => (failure ??= new Error(`nats-server exited (${code ?? signal}) before listening on ${port}`)));
+    try {
+      await waitForPort(port, 10_000, () => failure);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
   };
   const stop = async (signal: NodeJS.Signals = "SIGKILL") => {
     const p = proc;

@@ -238,6 +238,25 @@ for (const makeBackend of backends) {
         assert.deepEqual(await store.scan({ filter: mine, fromUs: Date.now() * 1000 + 3_600_000_000, limit: 10 }), []);
         assert.equal(await store.count({ filter: mine, fromUs: from }), got.length);
       });
+
+      it("evaluates a where: bounded pages that say how far they read, and whole scans and counts", async () => {
+        const filter = { ...mine, where: { expression: "event.source == 'a-svc' && event.type != 'comment.created'" } };
+        const keep = (e: NewEvent) => e.source === "a-svc" && e.type !== "comment.created";
+        assert.deepEqual(positions(await store.scan({ filter, limit: 100 })), expect(keep));
+        assert.deepEqual(positions(await store.scan({ filter, limit: 100, newestFirst: true })), expect(keep).reverse());
+        assert.equal(await store.count({ filter }), expect(keep).length);
+        const all = written.map((w) => w.a.position) as [string, string, string, string, string];
+        // Two rows examined: the first matches, the second does not; the page stops there.
+        const short = await store.scanWhere({ filter, limit: 100, maxScanned: 2 });
+        assert.deepEqual([positions(short.events), short.scannedTo, short.done, short.matched], [[all[0]], all[1], false, 1]);
+        // A limit of matches stops the page at the last match.
+        const one = await store.scanWhere({ filter, limit: 1, maxScanned: 100 });
+        assert.deepEqual([positions(one.events), one.scannedTo, one.done], [[all[0]], all[0], false]);
+        const rest = await store.scanWhere({ filter, afterPosition: all[1], limit: 100, maxScanned: 100, countOnly: true });
+        assert.deepEqual([rest.events, rest.matched, rest.scannedTo, rest.done], [[], 1, all[4], true]);
+        const none = await store.scanWhere({ filter: { ...filter, types: [] }, limit: 10, maxScanned: 10 });
+        assert.deepEqual([none.events, none.scannedTo, none.done], [[], "", true]);
+      });
     });
 
     it("expires events recorded before a time and never reuses their positions", async () => {
@@ -362,6 +381,48 @@ for (const makeBackend of backends) {
       assert.deepEqual((await store.kvScan(p, { after: keys[23] })).map((e) => e.key), [keys[24]]);
       // A key before the prefix range means "from the start of it".
       assert.deepEqual((await store.kvScan(p, { after: "a", limit: 2 })).map((e) => e.key), keys.slice(0, 2));
+    });
+
+    it("reports its size on disk", async () => {
+      const before = await store.sizeBytes();
+      assert.ok(before > 0);
+      await store.append([Array.from({ length: 200 }, () => newEvent("book.purchased"))]);
+      // why not "grows": MongoDB allocates storage in extents, so a few events may fit in space it has.
+      assert.ok((await store.sizeBytes()) >= before);
+    });
+
+    it("lists and counts keys without their values, with the same paging as scans", async () => {
+      const p = `kvkeys-${randomUUID()}/`;
+      const keys = Array.from({ length: 25 }, (_, i) => `${p}${String(i).padStart(4, "0")}`);
+      await store.kvWrite(keys.map((key) => ({ key, value: new Uint8Array(64) })));
+      await store.kvWrite([{ key: `${p.slice(0, -1)}0`, value: new Uint8Array([1]) }]);
+      assert.deepEqual(await store.kvKeys(p), keys);
+      assert.deepEqual(await store.kvKeys(p, { after: keys[9], limit: 10 }), keys.slice(10, 20));
+      assert.deepEqual(await store.kvKeys(p, { after: "a", limit: 2 }), keys.slice(0, 2));
+      assert.equal(await store.kvCount(p), 25);
+      assert.equal(await store.kvCount(`${p}nothing/`), 0);
+    });
+
+    it("writes conditionally: only while a record holds the expected value, or is absent", async () => {
+      const enc = (s: string) => new TextEncoder().encode(s);
+      const p = `kvcas-${randomUUID()}/`;
+      const guard = `${p}guard`;
+      const text = async (key: string) => Buffer.from((await store.kvGet(key)) ?? new Uint8Array()).toString();
+      assert.equal(await store.kvWrite([{ key: guard, value: enc("v1") }], { key: guard, value: null }), true);
+      assert.equal(await store.kvWrite([{ key: guard, value: enc("other") }], { key: guard, value: null }), false, "absent expected, present found");
+      assert.equal(await store.kvWrite([{ key: `${p}x`, value: enc("1") }], { key: guard, value: enc("v1") }), true);
+      assert.equal(await store.kvWrite([{ key: `${p}x`, value: enc("2") }, { key: `${p}y`, value: enc("2") }], { key: guard, value: enc("v0") }), false);
+      assert.equal(await text(`${p}x`), "1", "a failed expectation writes nothing");
+      assert.equal(await store.kvGet(`${p}y`), undefined);
+      assert.equal(await text(guard), "v1");
+      // Deleting the guarded record itself, then every later write expecting it fails.
+      assert.equal(await store.kvWrite([{ key: guard, value: null }], { key: guard, value: enc("v1") }), true);
+      assert.equal(await store.kvWrite([{ key: `${p}x`, value: enc("3") }], { key: guard, value: enc("v1") }), false);
+      assert.equal(await text(`${p}x`), "1");
+      // Of two concurrent writes expecting the same value and changing it, one wins.
+      await store.kvWrite([{ key: guard, value: enc("v2") }]);
+      const outcomes = await Promise.all(["a", "b"].map((w) => store.kvWrite([{ key: guard, value: enc(`v3-${w}`) }], { key: guard, value: enc("v2") })));
+      assert.deepEqual(outcomes.sort(), [false, true]);
     });
 
     it("orders and pages key-value records by code point, as UTF-8 compares (issue 19)", async () => {

@@ -75,4 +75,29 @@ describe("parseDurationMs()", () => {
     assert.equal(parseDurationMs("10"), undefined);
     assert.equal(parseDurationMs("1y"), undefined);
   });
+
+  describe("tracing (OTEL_*)", () => {
+    it("is off by default, and with OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none", () => {
+      assert.equal(loadConfig({}).tracing, undefined);
+      assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" }).tracing, undefined);
+      assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_EXPORTER: "none" }).tracing, undefined);
+    });
+
+    it("is on with an OTLP endpoint or OTEL_TRACES_EXPORTER=otlp, named by OTEL_SERVICE_NAME", () => {
+      assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }).tracing, { serviceName: "qingyu-broker" });
+      assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://c/v1/traces", OTEL_SERVICE_NAME: "royalty" }).tracing, { serviceName: "royalty" });
+      assert.deepEqual(loadConfig({ OTEL_TRACES_EXPORTER: "otlp" }).tracing, { serviceName: "qingyu-broker" });
+    });
+
+    const badTracing: [Record<string, string>, RegExp][] = [
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: "grpc://c:4317" }, /OTEL_EXPORTER_OTLP_ENDPOINT must be a http or https URL/],
+      [{ OTEL_TRACES_EXPORTER: "zipkin" }, /OTEL_TRACES_EXPORTER must be one of otlp, none, got 'zipkin'/],
+      [{ OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, /OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, got 'grpc'/],
+      [{ OTEL_TRACES_EXPORTER: "otlp", OTEL_TRACES_SAMPLER: "sometimes" }, /OTEL_TRACES_SAMPLER must be one of/],
+      [{ OTEL_TRACES_EXPORTER: "otlp", OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "1.5" }, /OTEL_TRACES_SAMPLER_ARG must be a number 0-1, got '1.5'/],
+    ];
+    for (const [env, message] of badTracing) {
+      it(`refuses ${JSON.stringify(env)}`, () => assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message)));
+    }
+  });
 });

@@ -1,13 +1,16 @@
 // qingyu-events: the operator's terminal view of the broker, built on the SDK.
 //   qingyu-events tail 'social.*' --from 1h
 //   qingyu-events replay 'comment.*' --from 2026-11-01T00:00:00Z --to 1h
+//   qingyu-events count chapter.purchased --from 24h --where 'payload.amount.minor_units > 5000'
 //   echo '{"type":"like.added",...}' | qingyu-events publish --json
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { createBrokerClient, type BrokerClient } from "../client/client.js";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createBrokerClient, type BrokerClient, type BrokerClientOptions } from "../client/client.js";
 import { eventFromJson, eventToJson } from "../event/codec.js";
-import { isBrokerError } from "../errors.js";
+import { Code, isBrokerError, type BrokerError } from "../errors.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { parseFrom, parsePatterns, parseTime, UsageError } from "./args.js";
@@ -19,21 +22,33 @@ commands:
   replay [pattern...]   print stored events in order (--from, --to: durations ago or RFC 3339)
   count [pattern...]    count stored events (--from, --to)
   get <id>              print one event
-  publish --json [event]  publish an event given as JSON, or one per line from stdin
+  publish --json [event]  publish an event given as JSON, or one per line from stdin; stops at
+                        the first bad line, naming it (exit 2) and how many were published
   types                 list the event catalog
+  token                 make a random access token and print it with its hash for the policy file
 
 patterns: 'social.*' (a domain), 'social.like.*', 'like.added', 'comment.*', '*'
 options:  --address host:port (default $BROKER_ADDRESS or 127.0.0.1:50051)
+          --token t (default $BROKER_TOKEN): bearer token for a broker with an access policy
+          --ca file (TLS: CA of the broker's certificate)  --cert file --key file (mutual TLS)
           --source s (repeatable filter; with publish: default source) --subject s --correlation-id c
+          --where expr (a CEL expression over event and payload, e.g. 'event.metadata["tenant"] == "t1"')
           --json (print each event as one JSON line; publish: the input is JSON)`;
+
+const RETRY_NOTICE_INTERVAL_MS = 30_000;
 
 const OPTIONS = {
   address: { type: "string" },
+  token: { type: "string" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   from: { type: "string" },
   to: { type: "string" },
   source: { type: "string", multiple: true },
   subject: { type: "string" },
   "correlation-id": { type: "string" },
+  where: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -46,6 +61,7 @@ function filterOf(patterns: string[], v: Values) {
     ...(v.source ? { sources: v.source } : {}),
     ...(v.subject ? { subject: v.subject } : {}),
     ...(v["correlation-id"] ? { correlationId: v["correlation-id"] } : {}),
+    ...(v.where ? { where: v.where } : {}),
   };
 }
 
@@ -58,14 +74,50 @@ function formatEvent(e: Event, asJson: boolean): string {
   return `${when} ${e.position} ${e.type} ${e.source}${e.subject ? ` ${e.subject}` : ""} ${JSON.stringify(payloadKey ? json[payloadKey] : {})}`;
 }
 
+/** Bad input to `publish` (not JSON, not an event, refused as invalid): exit code 2, no usage text. */
+class InputError extends Error {
+  override name = "InputError";
+}
+
+/**
+ * Publishes one event per line, in order, stopping at the first line that fails: later lines may
+ * depend on it, and skipping would reorder them. The error names the line and how many events
+ * were published before it, so the rest can be published from that line on.
+ */
 async function publish(client: BrokerClient, asJson: boolean | undefined, inline: string | undefined): Promise<void> {
   if (!asJson) throw new UsageError("publish needs --json, with the event as an argument or one event per line on stdin");
-  const send = async (text: string) => {
-    const ack = await client.publish(eventFromJson(JSON.parse(text) as JsonValue));
-    console.log(JSON.stringify(ack));
+  let published = 0;
+  const send = async (text: string, where: string) => {
+    try {
+      const ack = await client.publish(eventFromJson(JSON.parse(text) as JsonValue));
+      console.log(JSON.stringify(ack));
+      published++;
+    } catch (err) {
+      const bad = !isBrokerError(err) || err.code === Code.INVALID_ARGUMENT || err.code === Code.ALREADY_EXISTS;
+      const what = isBrokerError(err) ? err.message : err instanceof Error ? err.message : String(err);
+      const message = `${where}: ${what}; ${published} event(s) published before it, none after it`;
+      throw bad ? new InputError(message) : new Error(message, { cause: err });
+    }
   };
-  if (inline !== undefined) return send(inline);
-  for await (const line of createInterface({ input: process.stdin })) if (line.trim() !== "") await send(line);
+  if (inline !== undefined) return send(inline, "the event argument");
+  let lineNo = 0;
+  for await (const line of createInterface({ input: process.stdin })) {
+    lineNo++;
+    if (line.trim() !== "") await send(line, `line ${lineNo}`);
+  }
+}
+
+/** Tells the operator once that the broker cannot be reached, then at most every 30 s. */
+function reconnectNotice(address: string): (err: BrokerError | undefined, attempt: number) => void {
+  let lastNoticeMs = -Infinity;
+  return (err) => {
+    const now = Date.now();
+    if (now - lastNoticeMs < RETRY_NOTICE_INTERVAL_MS) return;
+    const first = lastNoticeMs === -Infinity;
+    lastNoticeMs = now;
+    const why = err ? err.message : "the broker closed the stream";
+    process.stderr.write(`qingyu-events: ${first ? "" : "still "}cannot reach the broker at ${address} (${why}): retrying${first ? "; Ctrl-C ends" : ""}\n`);
+  };
 }
 
 async function run(argv: string[], signal: AbortSignal): Promise<void> {
@@ -75,15 +127,21 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (command === "token") {
+    const token = randomBytes(32).toString("base64url");
+    console.log(`token: ${token}\nhash:  sha256:${createHash("sha256").update(token).digest("hex")}`);
+    return;
+  }
   const address = v.address ?? process.env["BROKER_ADDRESS"] ?? "127.0.0.1:50051";
-  const client = createBrokerClient({ address, ...(command === "publish" && v.source?.[0] ? { source: v.source[0] } : {}) });
+  const client = createBrokerClient({ address, ...connection(v), ...(command === "publish" && v.source?.[0] ? { source: v.source[0] } : {}) });
   const asJson = v.json === true;
   try {
     switch (command) {
       case "tail": {
         const from = parseFrom(v.from);
         const onCaughtUp = () => process.stderr.write("-- live --\n");
-        await client.tail(filterOf(rest, v), (e) => console.log(formatEvent(e, asJson)), { ...(from ? { from } : {}), signal, onCaughtUp });
+        const onReconnect = reconnectNotice(address);
+        await client.tail(filterOf(rest, v), (e) => console.log(formatEvent(e, asJson)), { ...(from ? { from } : {}), signal, onCaughtUp, onReconnect });
         return;
       }
       case "replay": {
@@ -102,15 +160,34 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
         // Awaited here, not returned: the finally below must not close the client under it.
         await publish(client, v.json, rest[0]);
         return;
-      case "types":
-        for (const t of await client.listEventTypes()) console.log(`${t.type.padEnd(32)} ${t.domain.padEnd(12)} ${t.messageName.padEnd(44)} ${t.subject}`);
+      case "types": {
+        const row = (type: string, domain: string, message: string, subject: string) => console.log(`${type.padEnd(32)} ${domain.padEnd(12)} ${message.padEnd(44)} ${subject}`);
+        row("TYPE", "DOMAIN", "MESSAGE", "NATS SUBJECT");
+        for (const t of await client.listEventTypes()) row(t.type, t.domain, t.messageName, t.subject);
         return;
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
   } finally {
     client.close();
   }
+}
+
+/** Token and TLS from flags, files read here (the SDK takes PEM contents). */
+function connection(v: Values): Pick<BrokerClientOptions, "credentials" | "tls"> {
+  const token = v.token ?? process.env["BROKER_TOKEN"];
+  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError("--cert and --key must be given together");
+  const file = (flag: string, path: string | undefined) => {
+    if (path === undefined) return {};
+    try {
+      return { [flag]: readFileSync(path) };
+    } catch (err) {
+      throw new UsageError(`--${flag} '${path}' cannot be read: ${(err as Error).message}`);
+    }
+  };
+  const tls = v.ca !== undefined || v.cert !== undefined ? { ...file("ca", v.ca), ...file("cert", v.cert), ...file("key", v.key) } : undefined;
+  return { ...(token ? { credentials: token } : {}), ...(tls ? { tls } : {}) };
 }
 
 function timeRange(v: Values) {
@@ -125,6 +202,10 @@ process.on("SIGTERM", () => controller.abort());
 run(process.argv.slice(2), controller.signal).then(
   () => process.exit(0),
   (err: unknown) => {
+    if (err instanceof InputError) {
+      process.stderr.write(`qingyu-events: ${err.message}\n`);
+      process.exit(2);
+    }
     if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {
       process.stderr.write(`qingyu-events: ${err.message}\n\n${USAGE}\n`);
       process.exit(2);

@@ -5,6 +5,7 @@ import {
   EventBrokerService,
   type EventTypeInfo,
   type QueryEventsRequestSchema,
+  type ReplayRequestSchema,
 } from "../gen/qingyu/broker/v1/broker_pb.js";
 import { BadRequestSchema, ErrorReason } from "../gen/qingyu/broker/v1/errors_pb.js";
 import { EventSchema, type Event } from "../gen/qingyu/events/v1/event_pb.js";
@@ -19,7 +20,10 @@ import { toFilter } from "./filters.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
 import { GroupsClient } from "./groups.js";
+import { bearerInterceptor, channelCredentials, checkTokenSource, type TlsOptions, type TokenSource } from "./channel-credentials.js";
 import { Consumer, type ConsumeOptions, type EventHandler, type HandlerMap } from "./consumer.js";
+import { consumerSpan, describeProducer, producerSpan, tracedEvents } from "./tracing.js";
+import { formatTraceparent, inSpan } from "../trace/trace-context.js";
 
 /** A minimal logger; the SDK logs nothing unless given one. */
 export interface SdkLogger {
@@ -49,8 +53,18 @@ export interface BrokerClientOptions {
    * @defaultValue 3
    */
   retries?: number;
-  /** @defaultValue insecure (plaintext) */
-  credentials?: grpc.ChannelCredentials;
+  /**
+   * A bearer token sent as `authorization: Bearer <token>` on every call, or a function returning a
+   * fresh one per call (e.g. a short-lived JWT). A failing function fails the call with UNAUTHENTICATED.
+   */
+  credentials?: TokenSource;
+  /**
+   * TLS: `true` verifies the broker against the system's roots; `{ ca }` against a private CA;
+   * add `cert` and `key` for mutual TLS. PEM contents. @defaultValue plaintext
+   */
+  tls?: TlsOptions | true;
+  /** grpc-js channel credentials, instead of `tls` (for anything `tls` does not cover). */
+  channelCredentials?: grpc.ChannelCredentials;
   /**
    * grpc-js channel options, over the SDK's: keepalive 30 s, 64 MiB receive limit, and a 1 MiB
    * flow-control window per stream (`grpc-node.flow_control_window`), which lets replays and
@@ -69,6 +83,13 @@ export interface EventQuery {
   /** Exact, or a prefix glob (`"book/*"`). */
   subject?: string;
   correlationId?: string;
+  /**
+   * A CEL expression the events must satisfy, evaluated by the broker, e.g.
+   * `event.chapter_purchased.amount.minor_units > 5000` or, with one type,
+   * `payload.amount.minor_units > 5000` (bindings: `event`, `payload`, `now`; see README).
+   * @throws BrokerError INVALID_ARGUMENT naming the line and column of a mistake
+   */
+  where?: string;
   /** Inclusive lower bound on recorded time. */
   from?: TimeInput;
   /** Exclusive upper bound on recorded time. */
@@ -130,7 +151,9 @@ export class BrokerClient {
 
   /** @internal Use {@link createBrokerClient}. */
   constructor(private readonly options: BrokerClientOptions) {
-    this.channel = new grpc.Client(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    const token = checkTokenSource(options.credentials);
+    this.channel = new grpc.Client(options.address, options.channelCredentials ?? channelCredentials(options.tls), {
+      ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.max_receive_message_length": 64 << 20,
@@ -142,15 +165,17 @@ export class BrokerClient {
   }
 
   /**
-   * Fills what the client may (id, source) and validates locally, without mutating the argument.
+   * Fills what the client may (id, source, and the producer span's traceparent unless the caller
+   * set one) and validates locally, without mutating the argument.
    * @throws BrokerError INVALID_ARGUMENT (reason INVALID_EVENT) listing every violation
    */
-  private prepare = (event: Event): Event => {
+  private prepare = (event: Event, traceparent = ""): Event => {
     let e = event;
-    if (e.id === "" || (e.source === "" && this.options.source)) {
+    if (e.id === "" || (e.source === "" && this.options.source) || (e.traceparent === "" && traceparent !== "")) {
       e = clone(EventSchema, event);
       if (e.id === "") e.id = newEventId();
       if (e.source === "" && this.options.source) e.source = this.options.source;
+      if (e.traceparent === "") e.traceparent = traceparent;
     }
     if (this.options.validate !== false) {
       const violations = validateEvent(e);
@@ -182,13 +207,19 @@ export class BrokerClient {
 
   /**
    * Publishes one event and resolves once it is durable. Retries UNAVAILABLE with the same id.
+   * Runs in an OpenTelemetry producer span whose context becomes the event's `traceparent` (unless
+   * set); a no-op without an OpenTelemetry SDK in the process.
    * @throws BrokerError INVALID_ARGUMENT for an invalid event, ALREADY_EXISTS when the id was used
    *   for another event, UNAVAILABLE when the broker or its store stays down
    */
   async publish(event: Event, opts: CallOptions = {}): Promise<PublishResult> {
-    const e = this.prepare(event);
-    const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publish, { event: e }, opts));
-    return toPublishResult(res);
+    const span = producerSpan([event]);
+    return inSpan(span, async () => {
+      const e = this.prepare(event, formatTraceparent(span.spanContext()));
+      describeProducer(span, [e]);
+      const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publish, { event: e }, opts));
+      return toPublishResult(res);
+    });
   }
 
   /**
@@ -196,15 +227,20 @@ export class BrokerClient {
    * @throws BrokerError as {@link publish}; `metadata.index` names the failing event
    */
   async publishBatch(events: readonly Event[], opts: CallOptions = {}): Promise<PublishResult[]> {
-    const prepared = events.map((e, i) => {
-      try {
-        return this.prepare(e);
-      } catch (err) {
-        throw Object.assign(BrokerError.from(err), { metadata: { index: String(i) } });
-      }
+    const span = producerSpan(events);
+    return inSpan(span, async () => {
+      const traceparent = formatTraceparent(span.spanContext());
+      const prepared = events.map((e, i) => {
+        try {
+          return this.prepare(e, traceparent);
+        } catch (err) {
+          throw Object.assign(BrokerError.from(err), { metadata: { index: String(i) } });
+        }
+      });
+      describeProducer(span, prepared);
+      const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publishBatch, { events: prepared }, opts));
+      return res.results.map(toPublishResult);
     });
-    const res = await this.withRetries(opts, () => this.rpc.unary(EventBrokerService.method.publishBatch, { events: prepared }, opts));
-    return res.results.map(toPublishResult);
   }
 
   /** A streaming publisher for high throughput (many events in flight, acknowledged in order). */
@@ -235,20 +271,32 @@ export class BrokerClient {
     return { events: res.events, nextPageToken: res.nextPageToken };
   }
 
-  /** Every page of a query, one after the other. */
+  /**
+   * Every page of a query, one after the other. With `where`, the broker may answer pages that
+   * examined events but found none; those are skipped (the last page is always yielded).
+   */
   async *queryEvents(query: EventQuery = {}, opts: QueryOptions = {}): AsyncIterable<QueryPage> {
     let pageToken = opts.pageToken ?? "";
     do {
       const page = await this.queryPage(query, { ...opts, pageToken });
-      yield page;
       pageToken = page.nextPageToken;
+      if (page.events.length > 0 || pageToken === "") yield page;
     } while (pageToken !== "");
   }
 
-  /** How many events match a query. */
+  /**
+   * How many events match a query. With `where`, the broker counts a bounded stretch per call;
+   * this adds the calls up until the count is complete.
+   */
   async countEvents(query: EventQuery = {}, opts: CallOptions = {}): Promise<number> {
-    const res = await this.rpc.unary(EventBrokerService.method.countEvents, { filter: toFilter(query), ...bounds(query) }, opts);
-    return Number(res.count);
+    let total = 0;
+    let pageToken = "";
+    do {
+      const res = await this.rpc.unary(EventBrokerService.method.countEvents, { filter: toFilter(query), ...bounds(query), pageToken }, opts);
+      total += Number(res.count);
+      pageToken = res.nextPageToken;
+    } while (pageToken !== "");
+    return total;
   }
 
   /**
@@ -257,6 +305,10 @@ export class BrokerClient {
    */
   async *replay(query: EventQuery = {}, opts: ReplayOptions = {}): AsyncIterable<Event> {
     const req = { filter: toFilter(query), ...bounds(query), afterPosition: opts.afterPosition ?? "" };
+    yield* tracedEvents(this.replayEvents(req, opts), "replay");
+  }
+
+  private async *replayEvents(req: MessageInitShape<typeof ReplayRequestSchema>, opts: CallOptions): AsyncIterable<Event> {
     for await (const res of this.rpc.serverStream(EventBrokerService.method.replay, req, opts)) {
       if (res.event) yield res.event;
     }
@@ -269,7 +321,7 @@ export class BrokerClient {
    * @throws BrokerError INVALID_ARGUMENT for a bad filter or start
    */
   subscribe(filter: SubscriptionFilter = {}, options: SubscribeOptions = {}): AsyncIterable<Event> {
-    return subscription(this.rpc, toFilter(filter), options);
+    return tracedEvents(subscription(this.rpc, toFilter(filter), options), "subscribe");
   }
 
   /**
@@ -277,7 +329,7 @@ export class BrokerClient {
    * @throws BrokerError as {@link subscribe}, or what `onEvent` throws
    */
   async tail(filter: SubscriptionFilter, onEvent: (event: Event) => unknown, options: SubscribeOptions = {}): Promise<void> {
-    for await (const e of this.subscribe(filter, options)) await onEvent(e);
+    for await (const e of subscription(this.rpc, toFilter(filter), options)) await inSpan(consumerSpan(e, "subscribe"), () => onEvent(e));
   }
 
   /**
@@ -285,7 +337,8 @@ export class BrokerClient {
    * acknowledges, throwing retries with the group's backoff (`RetryLaterError` picks the delay,
    * `RejectError` parks the event at once). Delivery is at-least-once: make handlers idempotent,
    * e.g. by recording `event.id` with the side effect. Pass a map of handlers by event type to get
-   * typed events; types without a handler are acknowledged.
+   * typed events; types without a handler are acknowledged. Each handler call runs in an
+   * OpenTelemetry consumer span, a child of the event's `traceparent`.
    */
   consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
     return new Consumer(this.rpc, group, handler, options);

@@ -8,6 +8,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConsumeRequestSchema } from "../gen/qingyu/broker/v1/groups_pb.js";
 import type { SdkLogger } from "./client.js";
 import type { Rpc } from "./rpc.js";
+import { consumerSpan } from "./tracing.js";
+import { inSpan } from "../trace/trace-context.js";
 
 /** What a handler knows about the delivery it is working on. */
 export interface DeliveryContext {
@@ -155,7 +157,8 @@ export class Consumer {
       extend: (ms) => send({ kind: { case: "extend", value: { deliveryId: d.deliveryId, ...(ms === undefined ? {} : { by: durationFromMs(ms) }) } } }),
     };
     try {
-      await this.pick(event)?.(event, ctx);
+      const span = consumerSpan(event, "consume", { name: this.group, attempt: d.attempt });
+      await inSpan(span, () => this.pick(event)?.(event, ctx));
       send({ kind: { case: "ack", value: { deliveryIds: [d.deliveryId] } } });
     } catch (err) {
       this.options.onError?.(err, event);

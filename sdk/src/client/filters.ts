@@ -10,5 +10,6 @@ export function toFilter(q: SubscriptionFilter): EventFilter {
     sources: [...(q.sources ?? [])],
     subject: q.subject ?? "",
     correlationId: q.correlationId ?? "",
+    where: q.where ?? "",
   });
 }

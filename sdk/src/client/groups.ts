@@ -23,9 +23,9 @@ export interface RetryOptions {
   multiplier?: number;
   /** @defaultValue 300000 */
   maxDelayMs?: number;
-  /** Random spread, 0-1. @defaultValue 0.2 */
+  /** Random spread, 0-1; 0 for none. @defaultValue 0.2 */
   jitter?: number;
-  /** Attempts before the event is parked as a dead letter. @defaultValue 5 */
+  /** Attempts before the event is parked as a dead letter, 1-1000; 0 for no limit. @defaultValue 5 */
   maxAttempts?: number;
 }
 
@@ -56,7 +56,7 @@ function policy(r: RetryOptions | undefined): MessageInitShape<typeof RetryPolic
     multiplier: r.multiplier ?? 0,
     ...(r.maxDelayMs === undefined ? {} : { maxDelay: durationFromMs(r.maxDelayMs) }),
     ...(r.jitter === undefined ? {} : { jitter: r.jitter }),
-    maxAttempts: r.maxAttempts ?? 0,
+    ...(r.maxAttempts === undefined ? {} : { maxAttempts: r.maxAttempts }),
   };
 }
 

@@ -6,6 +6,8 @@ import { BrokerError } from "../errors.js";
 import { Fifo } from "../fifo.js";
 import type { Rpc } from "./rpc.js";
 import { toPublishResult, type PublishResult } from "./results.js";
+import { describeProducer, producerSpan } from "./tracing.js";
+import { formatTraceparent, inSpan } from "../trace/trace-context.js";
 
 /** Options of {@link StreamPublisher}. */
 export interface PublisherOptions {
@@ -45,7 +47,7 @@ export class StreamPublisher {
   /** @internal */
   constructor(
     private readonly rpc: Rpc,
-    private readonly prepare: (event: Event) => Event,
+    private readonly prepare: (event: Event, traceparent?: string) => Event,
     private readonly options: PublisherOptions = {},
   ) {
     this.window = Math.max(1, options.window ?? DEFAULT_PUBLISH_WINDOW);
@@ -60,8 +62,17 @@ export class StreamPublisher {
    * Sends an event; resolves with its acknowledgement (durable), rejects with a BrokerError.
    * @throws BrokerError INVALID_ARGUMENT when the event breaks a catalog rule (checked locally)
    */
-  async publish(event: Event): Promise<PublishResult> {
-    const prepared = this.prepare(event);
+  publish(event: Event): Promise<PublishResult> {
+    // The producer span lasts until the acknowledgement: the event is sent when it is durable.
+    const span = producerSpan([event]);
+    return inSpan(span, () => {
+      const prepared = this.prepare(event, formatTraceparent(span.spanContext()));
+      describeProducer(span, [prepared]);
+      return this.send(prepared);
+    });
+  }
+
+  private async send(prepared: Event): Promise<PublishResult> {
     if (this.pending.length + this.granted >= this.window || this.waiters.length > 0) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.granted--;

@@ -36,6 +36,11 @@ export interface SubscribeOptions {
   reconnect?: boolean;
   /** @defaultValue 5000 */
   maxReconnectDelayMs?: number;
+  /**
+   * Called before each reconnection, with why the stream ended (undefined when the server closed
+   * it), the attempt number (1 for the first retry after a success) and the delay before it.
+   */
+  onReconnect?: (error: BrokerError | undefined, attempt: number, delayMs: number) => void;
 }
 
 const RECONNECT_BASE_MS = 100;
@@ -65,6 +70,7 @@ export async function* subscription(rpc: Rpc, filter: EventFilter, options: Subs
   const { signal } = options;
   let resumeAfter: string | undefined;
   let caughtUp = false;
+  let ended: BrokerError | undefined;
   for (let attempt = 0; !signal?.aborted; ) {
     const start = resumeAfter === undefined ? startOf(options.from) : ({ case: "afterPosition", value: resumeAfter } as const);
     try {
@@ -91,9 +97,12 @@ export async function* subscription(rpc: Rpc, filter: EventFilter, options: Subs
       const e = BrokerError.from(err);
       if (signal?.aborted) return;
       if (options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
+      ended = e;
     }
     if (options.reconnect === false) return;
-    const delay = Math.min(options.maxReconnectDelayMs ?? 5_000, RECONNECT_BASE_MS * 2 ** attempt++);
-    await sleep(delay * (0.5 + Math.random() / 2), signal);
+    const delay = Math.min(options.maxReconnectDelayMs ?? 5_000, RECONNECT_BASE_MS * 2 ** attempt++) * (0.5 + Math.random() / 2);
+    options.onReconnect?.(ended, attempt, delay);
+    ended = undefined;
+    await sleep(delay, signal);
   }
 }

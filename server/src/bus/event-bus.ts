@@ -8,6 +8,8 @@ export interface BusEvent {
   readonly id: string;
   readonly type: string;
   readonly position: string;
+  /** The envelope's W3C traceparent, sent as the `traceparent` header when not empty. */
+  readonly traceparent?: string | undefined;
   /** The stored envelope bytes. */
   readonly data: Uint8Array;
 }

@@ -1,7 +1,7 @@
 // The event log mirrored into a JetStream stream, so consumer groups can be JetStream durable
 // consumers (ack wait, redelivery, backoff, max deliveries) shared by every broker replica.
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { catalogEntry, type EventType } from "../../../sdk/src/catalog/catalog.js";
 import type { EventStore } from "../store/event-store.js";
@@ -11,7 +11,7 @@ import { eventMeta, type EventMeta, type LiveHub } from "../services/live-hub.js
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { Fifo } from "../../../sdk/src/fifo.js";
-import { HEADER_ID, HEADER_POSITION, HEADER_TYPE } from "./nats-bus.js";
+import { HEADER_ID, HEADER_POSITION, HEADER_TRACEPARENT, HEADER_TYPE } from "./nats-bus.js";
 
 export const HEADER_SOURCE = "Event-Source";
 export const HEADER_SUBJECT = "Event-Subject";
@@ -72,12 +72,16 @@ export class JetStreamLog {
       max_age: o.retentionMs * NS_PER_MS,
       duplicate_window: 2 * 60_000 * NS_PER_MS,
     };
-    try {
-      await jsm.streams.info(o.names.stream);
-      await jsm.streams.update(o.names.stream, { max_age: config.max_age, duplicate_window: config.duplicate_window });
-    } catch {
-      await jsm.streams.add(config);
-    }
+    // Only a missing stream is created; a timeout or a permission error fails start-up as itself.
+    const exists = await jsm.streams.info(o.names.stream).then(
+      () => true,
+      (err: unknown) => {
+        if (isJetStreamNotFound(err, JetStreamApiCodes.StreamNotFound)) return false;
+        throw err;
+      },
+    );
+    if (exists) await jsm.streams.update(o.names.stream, { max_age: config.max_age, duplicate_window: config.duplicate_window });
+    else await jsm.streams.add(config);
     return new JetStreamLog(jsm, o);
   }
 
@@ -127,7 +131,7 @@ export class JetStreamLog {
       // synchronous run, so the NATS client sends it in one write rather than one per event.
       for await (const batch of followLogBatches({ store: this.o.store, hub: this.o.hub, filter: {}, maxBuffered: 50_000, signal, start: async () => from })) {
         for (const item of batch) {
-          if (item.kind === "caughtUp") continue;
+          if (item.kind === "caughtUp" || item.kind === "scanned") continue;
           if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
           const seq = item.kind === "live" ? item.event.seq : item.seq;
           const data = item.kind === "live" ? item.event.data : item.data;
@@ -172,6 +176,11 @@ export class JetStreamLog {
     return this.o.names;
   }
 
+  /** Whether mirroring has started (the first consumer group needed it). */
+  get mirroring(): boolean {
+    return this.running !== undefined;
+  }
+
   /** The sequence up to which every event is in the stream (for tests and stats). */
   get forwardedSeq(): bigint {
     return this.acked;
@@ -197,5 +206,11 @@ export function eventHeaders(meta: EventMeta, position: string, msgId?: string) 
   h.set(HEADER_SOURCE, meta.source);
   h.set(HEADER_SUBJECT, meta.subject);
   h.set(HEADER_CORRELATION, meta.correlationId);
+  if (meta.traceparent) h.set(HEADER_TRACEPARENT, meta.traceparent);
   return h;
+}
+
+/** Whether a JetStream API call failed because the stream, consumer or message named does not exist. */
+export function isJetStreamNotFound(err: unknown, code: (typeof JetStreamApiCodes)[keyof typeof JetStreamApiCodes]): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
 }

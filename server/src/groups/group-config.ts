@@ -23,6 +23,7 @@ export interface Retry {
   multiplier: number;
   maxDelayMs: number;
   jitter: number;
+  /** Infinity: no limit (0 in the proto). */
   maxAttempts: number;
 }
 
@@ -48,12 +49,15 @@ function retryOf(p: RetryPolicy | undefined, field: string): Retry {
     initialDelayMs: ms(p?.initialDelay, `${field}.initial_delay`, DEFAULT_RETRY.initialDelayMs),
     multiplier: p?.multiplier || DEFAULT_RETRY.multiplier,
     maxDelayMs: ms(p?.maxDelay, `${field}.max_delay`, DEFAULT_RETRY.maxDelayMs),
+    // optional fields: unset takes the default, an explicit 0 means none / no limit.
     jitter: p?.jitter ?? DEFAULT_RETRY.jitter,
-    maxAttempts: p?.maxAttempts || DEFAULT_RETRY.maxAttempts,
+    maxAttempts: p?.maxAttempts === undefined ? DEFAULT_RETRY.maxAttempts : p.maxAttempts === 0 ? Number.POSITIVE_INFINITY : p.maxAttempts,
   };
   if (r.multiplier < 1 || r.multiplier > 100) throw invalidRequest(`${field}.multiplier`, "range", `'${field}.multiplier' must be 1-100`);
-  if (r.jitter < 0 || r.jitter > 1) throw invalidRequest(`${field}.jitter`, "range", `'${field}.jitter' must be 0-1`);
-  if (r.maxAttempts < 1 || r.maxAttempts > 1000) throw invalidRequest(`${field}.max_attempts`, "range", `'${field}.max_attempts' must be 1-1000`);
+  if (!(r.jitter >= 0 && r.jitter <= 1)) throw invalidRequest(`${field}.jitter`, "range", `'${field}.jitter' must be 0-1`);
+  if (r.maxAttempts < 1 || (r.maxAttempts > 1000 && r.maxAttempts !== Number.POSITIVE_INFINITY)) {
+    throw invalidRequest(`${field}.max_attempts`, "range", `'${field}.max_attempts' must be 0 (no limit) or 1-1000`);
+  }
   return r;
 }
 
@@ -87,7 +91,7 @@ export function normalized(group: ConsumerGroup, settings: GroupSettings, create
       multiplier: r.multiplier,
       maxDelay: durationFromMs(r.maxDelayMs),
       jitter: r.jitter,
-      maxAttempts: r.maxAttempts,
+      maxAttempts: r.maxAttempts === Number.POSITIVE_INFINITY ? 0 : r.maxAttempts,
     });
   return create(ConsumerGroupSchema, {
     ...group,

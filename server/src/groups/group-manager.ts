@@ -7,7 +7,6 @@ import {
   type ConsumerGroup,
   type DeadLetter,
   type DeadLetterSelector,
-  type GroupRecord,
   type GroupStats,
 } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
@@ -16,20 +15,23 @@ import { DomainError, invalidRequest } from "../errors.js";
 import { compileFilter } from "../services/filter.js";
 import { seqBeforeTime } from "../services/follow-log.js";
 import type { LiveHub } from "../services/live-hub.js";
-import { matcher } from "../services/subscribe.js";
+import { matcher } from "../services/matcher.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { normalized, settingsOf, type GroupSettings } from "./group-config.js";
-import { deadPrefix, deleteGroupRecords, loadDeadLetters, loadGroups, loadPending } from "./group-records.js";
-import { GroupRuntime, type GroupFeed } from "./group-runtime.js";
+import { deadPrefix, deleteGroupState, groupKey, loadDeadLetters, loadGroups, loadPending, loadProgress, storedGroup, type StoredGroup } from "./group-records.js";
+import { GroupRuntime, type GroupFeed, type GroupRuntimeOptions } from "./group-runtime.js";
 import { StoreFeed } from "./store-feed.js";
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
 /** Dead letters a redrive or purge reads and acts on at once. */
 const DEAD_LETTER_CHUNK = 1_000;
 const SYNC_INTERVAL_MS = 2_000;
+/** Tries of an update or delete that found the definition changed by another replica meanwhile. */
+const CAS_TRIES = 5;
 
-const updated = (g: ConsumerGroup): number => (g.updateTime ? timestampDate(g.updateTime).getTime() : 0);
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+const sameIncarnation = (a: ConsumerGroup, b: ConsumerGroup) => a.createTime?.seconds === b.createTime?.seconds && a.createTime?.nanos === b.createTime?.nanos;
 
 function notFound(name: string): DomainError {
   return new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${name}' not found`);
@@ -37,10 +39,12 @@ function notFound(name: string): DomainError {
 
 /** Makes the feed of each group: the store (embedded) or JetStream. */
 export interface FeedFactory {
-  /** For a group being created: sets up where it starts (and a JetStream consumer, with NATS). */
-  create(group: ConsumerGroup, settings: GroupSettings): Promise<GroupFeed>;
-  /** For a group resumed at start-up. */
-  resume(record: GroupRecord, settings: GroupSettings): Promise<GroupFeed>;
+  /** The position a new group starts after. */
+  startOf(group: ConsumerGroup): Promise<bigint>;
+  /** For a group just created (sets up a JetStream consumer, with NATS). */
+  create(def: StoredGroup, settings: GroupSettings): Promise<GroupFeed>;
+  /** For a group resumed at start-up or picked up from another replica. */
+  resume(def: StoredGroup, settings: GroupSettings): Promise<GroupFeed>;
   /** Removes what `create` set up. */
   destroy(name: string): Promise<void>;
   /**
@@ -53,9 +57,12 @@ export interface FeedFactory {
 /** The embedded feeds: the store and the live hub. */
 export function storeFeeds(store: EventStore, hub: LiveHub, log: Logger): FeedFactory {
   return {
-    create: async (group, settings) => new StoreFeed(store, hub, log, settings, { floor: await startFloor(store, hub.lastSeq, group), doneAbove: [] }),
-    resume: async (record, settings) =>
-      new StoreFeed(store, hub, log, settings, { floor: decodePosition(record.ackFloor) ?? 0n, doneAbove: record.doneAbove.map((p) => decodePosition(p) ?? 0n) }),
+    startOf: (group) => startFloor(store, hub.lastSeq, group),
+    create: async (def, settings) => new StoreFeed(store, hub, log, settings, { floor: decodePosition(def.record.ackFloor) ?? 0n, doneAbove: [] }),
+    resume: async (def, settings) => {
+      const at = await loadProgress(store, def);
+      return new StoreFeed(store, hub, log, settings, { floor: decodePosition(at.floor) ?? 0n, doneAbove: at.doneAbove.map((p) => decodePosition(p) ?? 0n) });
+    },
     destroy: async () => undefined,
     shared: false,
   };
@@ -77,17 +84,21 @@ export class GroupManager {
   /** Members to disconnect when their group goes away. */
   private readonly onDelete = new Map<string, Set<() => void>>();
   private syncing: Promise<void> | undefined;
+  private closed = false;
+  /** Deleted groups whose records are being removed. */
+  private readonly cleanups = new Map<string, Promise<void>>();
   private syncTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: EventStore,
     private readonly feeds: FeedFactory,
     private readonly log: Logger,
+    private readonly options: { windowEvents?: number | undefined } = {},
   ) {}
 
   /** Loads every group from the store and starts it where it left off. */
   async start(): Promise<void> {
-    for (const record of await loadGroups(this.store)) await this.resume(record);
+    for (const def of await loadGroups(this.store)) await this.resumeOrRetry(def);
     if (this.runtimes.size > 0) this.log.info({ groups: [...this.runtimes.keys()] }, "consumer groups resumed");
     if (this.feeds.shared) {
       this.syncTimer = setInterval(() => void this.sync().catch((err: unknown) => this.log.warn({ err }, "group sync failed")), SYNC_INTERVAL_MS);
@@ -95,19 +106,46 @@ export class GroupManager {
     }
   }
 
-  private async resume(record: GroupRecord): Promise<void> {
-    const group = record.group;
-    if (!group) return;
-    const pending = await loadPending(this.store, group.name);
-    const dead = (await this.store.kvScan(deadPrefix(group.name))).length;
-    await this.run(group, await this.feeds.resume(record, settingsOf(group)), { pending, deadLetters: dead });
+  /**
+   * Resumes a group; with shared groups, a failure (JetStream timing out or refusing) is logged as
+   * itself and the group is tried again at the next sync, while the other groups run.
+   */
+  private async resumeOrRetry(def: StoredGroup): Promise<void> {
+    try {
+      await this.resume(def);
+    } catch (err) {
+      if (!this.feeds.shared) throw err;
+      this.log.error({ err, group: def.group.name }, "consumer group could not be resumed; trying again at the next sync");
+    }
   }
 
-  private async run(group: ConsumerGroup, feed: GroupFeed, state: ConstructorParameters<typeof GroupRuntime>[5]): Promise<GroupRuntime> {
-    const runtime = new GroupRuntime(this.store, this.log, group, settingsOf(group), feed, state);
-    this.runtimes.set(group.name, runtime);
+  private async resume(def: StoredGroup): Promise<void> {
+    const name = def.group.name;
+    const pending = await loadPending(this.store, name);
+    // Counted, not loaded: a group may have a very large dead letter queue.
+    const dead = await this.store.kvCount(deadPrefix(name));
+    await this.run(def, await this.feeds.resume(def, settingsOf(def.group)), { pending, deadLetters: dead });
+  }
+
+  private async run(def: StoredGroup, feed: GroupFeed, state: GroupRuntimeOptions["state"]): Promise<GroupRuntime> {
+    const runtime = new GroupRuntime(def, settingsOf(def.group), { store: this.store, log: this.log, feed, state, windowEvents: this.options.windowEvents, onStale: () => this.stale() });
+    this.runtimes.set(def.group.name, runtime);
     await runtime.start();
     return runtime;
+  }
+
+  /** A runtime found its definition changed in the store: look at the store again, soon. */
+  private stale(): void {
+    if (!this.feeds.shared || this.closed) return;
+    setImmediate(() => void this.sync().catch((err: unknown) => this.log.warn({ err }, "group sync failed")));
+  }
+
+  /** Stops a group's runtime without writing for it and ends its members: the group is gone. */
+  private async drop(name: string, runtime: GroupRuntime): Promise<void> {
+    if (this.runtimes.get(name) === runtime) this.runtimes.delete(name);
+    await runtime.close({ discard: true });
+    for (const end of this.onDelete.get(name) ?? []) end();
+    this.onDelete.delete(name);
   }
 
   /**
@@ -122,26 +160,29 @@ export class GroupManager {
     return runtime;
   }
 
-  /** Picks up groups created, changed or deleted by other brokers (shared groups only). */
+  /**
+   * Makes the runtimes match the definitions in the store: groups created, changed or deleted by
+   * other brokers (shared groups), and a definition a runtime found changed under it. A stored
+   * definition is the truth: it is compared byte for byte, never by clocks of different replicas.
+   */
   async sync(): Promise<void> {
     this.syncing ??= (async () => {
-      const records = await loadGroups(this.store);
+      const defs = await loadGroups(this.store);
       const names = new Set<string>();
-      for (const record of records) {
-        const group = record.group;
-        if (!group) continue;
-        names.add(group.name);
-        const runtime = this.runtimes.get(group.name);
-        if (!runtime) await this.resume(record);
-        else if (updated(group) > updated(runtime.config)) runtime.update(group, settingsOf(group));
+      for (const def of defs) {
+        const name = def.group.name;
+        names.add(name);
+        const runtime = this.runtimes.get(name);
+        if (runtime && sameBytes(runtime.stored.bytes, def.bytes)) continue;
+        if (runtime && sameIncarnation(runtime.config, def.group)) {
+          runtime.update(def, settingsOf(def.group));
+          continue;
+        }
+        // New here, or deleted and created again meanwhile.
+        if (runtime) await this.drop(name, runtime);
+        await this.resumeOrRetry(def);
       }
-      for (const [name, runtime] of this.runtimes) {
-        if (names.has(name)) continue;
-        this.runtimes.delete(name);
-        await runtime.close();
-        for (const end of this.onDelete.get(name) ?? []) end();
-        this.onDelete.delete(name);
-      }
+      for (const [name, runtime] of this.runtimes) if (!names.has(name)) await this.drop(name, runtime);
     })().finally(() => (this.syncing = undefined));
     await this.syncing;
   }
@@ -152,35 +193,75 @@ export class GroupManager {
 
   async create(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
     const settings = settingsOf(input);
+    const exists = () => new DomainError(ErrorReason.GROUP_EXISTS, `consumer group '${settings.name}' already exists`);
     if (this.feeds.shared) await this.sync();
-    if (this.runtimes.has(settings.name)) throw new DomainError(ErrorReason.GROUP_EXISTS, `consumer group '${settings.name}' already exists`);
+    if (this.runtimes.has(settings.name)) throw exists();
     const group = normalized(input as ConsumerGroup, settings);
-    const feed = await this.feeds.create(group, settings);
-    await this.run(group, feed, { pending: [], deadLetters: 0 });
-    await this.store.kvWrite(feed.progress(group));
+    // What a delete cut short by a crash (or still under way) left behind must not become the new group's state.
+    await this.cleanups.get(group.name);
+    await deleteGroupState(this.store, group.name);
+    const def = storedGroup(group, encodePosition(await this.feeds.startOf(group)));
+    // Created on another replica meanwhile: that one wins.
+    if (!(await this.store.kvWrite([{ key: groupKey(group.name), value: def.bytes }], { key: groupKey(group.name), value: null }))) throw exists();
+    try {
+      await this.run(def, await this.feeds.create(def, settings), { pending: [], deadLetters: 0 });
+    } catch (err) {
+      await this.store.kvWrite([{ key: groupKey(group.name), value: null }], { key: groupKey(group.name), value: def.bytes });
+      throw err;
+    }
     this.log.info({ group: group.name, caller }, "consumer group created");
     return group;
   }
 
+  /**
+   * Runs `change` on the group's runtime while its definition is the stored one; when another
+   * replica changed it meanwhile, looks at the store again and runs it on the new one.
+   */
+  private async withCurrent<T>(name: string, change: (runtime: GroupRuntime) => Promise<T | undefined>): Promise<T> {
+    for (let i = 0; i < CAS_TRIES; i++) {
+      const done = await change(await this.find(name));
+      if (done !== undefined) return done;
+      await this.sync();
+    }
+    throw new DomainError(ErrorReason.STORE_UNAVAILABLE, `consumer group '${name}' keeps changing; try again`);
+  }
+
   async update(input: ConsumerGroup | undefined, caller: string): Promise<ConsumerGroup> {
-    const runtime = await this.find(input?.name ?? "");
-    const settings = settingsOf({ ...(input as ConsumerGroup), name: runtime.name });
-    const group = normalized({ ...(input as ConsumerGroup), name: runtime.name, start: runtime.config.start }, settings, runtime.config.createTime);
-    runtime.update(group, settings);
-    await runtime.flush();
+    const group = await this.withCurrent(input?.name ?? "", async (runtime) => {
+      const settings = settingsOf({ ...(input as ConsumerGroup), name: runtime.name });
+      const group = normalized({ ...(input as ConsumerGroup), name: runtime.name, start: runtime.config.start }, settings, runtime.config.createTime);
+      const was = runtime.stored;
+      const def = storedGroup(group, was.record.ackFloor, was.record.doneAbove);
+      if (!(await this.store.kvWrite([{ key: groupKey(runtime.name), value: def.bytes }], { key: groupKey(runtime.name), value: was.bytes }))) return undefined;
+      runtime.update(def, settings);
+      return group;
+    });
     this.log.info({ group: group.name, caller }, "consumer group updated");
     return group;
   }
 
+  /**
+   * Deletes the definition first (from then on no replica writes for the group: their writes
+   * expect it), then the group's JetStream consumer and records. Replicas drop the group at their
+   * next sync and end its members with NOT_FOUND.
+   */
   async delete(name: string, caller: string): Promise<void> {
-    const runtime = await this.find(name);
-    this.runtimes.delete(name);
-    await runtime.close();
-    for (const end of this.onDelete.get(name) ?? []) end();
-    this.onDelete.delete(name);
-    await this.feeds.destroy(name);
-    await deleteGroupRecords(this.store, name);
+    const runtime = await this.withCurrent(name, async (runtime) => {
+      const current = await this.store.kvGet(groupKey(name));
+      if (!current || !sameBytes(current, runtime.stored.bytes)) return undefined;
+      // A JetStream consumer that cannot be deleted fails the call with the group intact.
+      await this.feeds.destroy(name);
+      await this.store.kvWrite([{ key: groupKey(name), value: null }]);
+      return runtime;
+    });
+    await this.drop(name, runtime);
     this.log.info({ group: name, caller }, "consumer group deleted");
+    // The rest goes in the background: a large dead letter queue must not hold the call up. A group
+    // created again under this name waits for it (see create).
+    const cleanup = deleteGroupState(this.store, name)
+      .catch((err: unknown) => this.log.warn({ err, group: name }, "records of a deleted group not all removed; removed when the name is used again"))
+      .finally(() => this.cleanups.delete(name));
+    this.cleanups.set(name, cleanup);
   }
 
   /** Registers what ends a member's stream when its group is deleted; returns the remover. */
@@ -281,9 +362,11 @@ export class GroupManager {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
     await this.syncing;
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
+    await Promise.all(this.cleanups.values());
     this.runtimes.clear();
   }
 }

@@ -16,11 +16,30 @@ import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 
 export const groupKey = (group: string) => `group/${group}`;
+export const progressKey = (group: string) => `progress/${group}`;
 export const pendingPrefix = (group: string) => `pending/${group}/`;
 export const deadPrefix = (group: string) => `dead/${group}/`;
 
-export function groupRecord(group: ConsumerGroup, ackFloor: string, doneAbove: readonly string[]): KvWrite {
-  return { key: groupKey(group.name), value: toBinary(GroupRecordSchema, create(GroupRecordSchema, { group, ackFloor, doneAbove: [...doneAbove] })) };
+/**
+ * A group's definition as stored, with its exact bytes: every write of the group's progress expects
+ * them (a compare-and-set), so a replica never writes for a definition that was changed or deleted.
+ */
+export interface StoredGroup {
+  readonly group: ConsumerGroup;
+  /** Where the group started (its first ack floor); in records written before progress had its own, the progress. */
+  readonly record: GroupRecord;
+  readonly bytes: Uint8Array;
+}
+
+/** The definition record: written by create, update and delete only, never by progress. */
+export function storedGroup(group: ConsumerGroup, start: string, legacyDoneAbove: readonly string[] = []): StoredGroup {
+  const record = create(GroupRecordSchema, { group, ackFloor: start, doneAbove: [...legacyDoneAbove] });
+  return { group, record, bytes: toBinary(GroupRecordSchema, record) };
+}
+
+/** The progress of an embedded group: every position up to `ackFloor` done, and those in `doneAbove`. */
+export function progressRecord(group: string, ackFloor: string, doneAbove: readonly string[]): KvWrite {
+  return { key: progressKey(group), value: toBinary(GroupRecordSchema, create(GroupRecordSchema, { ackFloor, doneAbove: [...doneAbove] })) };
 }
 
 export function pendingRecord(group: string, r: { position: string; attempts: number; nextAtMs?: number | undefined; history: readonly Attempt[]; redriven: boolean }): KvWrite {
@@ -39,8 +58,18 @@ export function deadLetterRecord(group: string, position: string, data: Uint8Arr
   return { key: deadPrefix(group) + position, value: toBinary(DeadLetterSchema, letter) };
 }
 
-export async function loadGroups(store: EventStore): Promise<GroupRecord[]> {
-  return (await store.kvScan("group/")).map((e) => fromBinary(GroupRecordSchema, e.value));
+export async function loadGroups(store: EventStore): Promise<StoredGroup[]> {
+  return (await store.kvScan("group/")).flatMap((e) => {
+    const record = fromBinary(GroupRecordSchema, e.value);
+    return record.group ? [{ group: record.group, record, bytes: e.value }] : [];
+  });
+}
+
+/** Where an embedded group is: its progress record, or (written before there was one) its definition's. */
+export async function loadProgress(store: EventStore, def: StoredGroup): Promise<{ floor: string; doneAbove: readonly string[] }> {
+  const value = await store.kvGet(progressKey(def.group.name));
+  const record = value ? fromBinary(GroupRecordSchema, value) : def.record;
+  return { floor: record.ackFloor, doneAbove: record.doneAbove };
 }
 
 export async function loadPending(store: EventStore, group: string): Promise<PendingRecord[]> {
@@ -54,8 +83,17 @@ export async function loadDeadLetters(store: EventStore, group: string, page: { 
   return entries.map((e) => fromBinary(DeadLetterSchema, e.value));
 }
 
-/** Deletes every record of a group. */
-export async function deleteGroupRecords(store: EventStore, group: string): Promise<void> {
-  const keys = [groupKey(group), ...(await store.kvScan(pendingPrefix(group))).map((e) => e.key), ...(await store.kvScan(deadPrefix(group))).map((e) => e.key)];
-  for (let i = 0; i < keys.length; i += 500) await store.kvWrite(keys.slice(i, i + 500).map((key) => ({ key, value: null })));
+const DELETE_CHUNK = 5_000;
+
+/**
+ * Deletes a group's progress, pending records and dead letters (not its definition), a chunk of
+ * keys at a time: no value is read, and memory stays bounded however many dead letters there are.
+ */
+export async function deleteGroupState(store: EventStore, group: string): Promise<void> {
+  await store.kvWrite([{ key: progressKey(group), value: null }]);
+  for (const prefix of [pendingPrefix(group), deadPrefix(group)]) {
+    for (let keys = await store.kvKeys(prefix, { limit: DELETE_CHUNK }); keys.length > 0; keys = await store.kvKeys(prefix, { limit: DELETE_CHUNK })) {
+      await store.kvWrite(keys.map((key) => ({ key, value: null })));
+    }
+  }
 }

@@ -7,12 +7,13 @@ import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { create } from "@bufbuild/protobuf";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition } from "../store/position.js";
+import { systemClock, type Clock } from "../clock.js";
 import { singleField, Wire } from "../services/wire.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
-import { deadLetterRecord, pendingRecord } from "./group-records.js";
+import { deadLetterRecord, groupKey, pendingRecord, type StoredGroup } from "./group-records.js";
 
-/** How many unfinished events a group holds in memory; beyond it, it stops reading ahead. */
-export const WINDOW = 10_000;
+/** How many unfinished events a group holds in memory by default; beyond it, it stops reading ahead. */
+export const DEFAULT_WINDOW_EVENTS = 10_000;
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
 
@@ -111,10 +112,17 @@ export function restoredOf(p: PendingRecord): Restored {
 
 /** What a feed sees of the runtime it feeds. */
 export interface FeedSink {
-  /** Adds an event to the window (no-op when it is there already, except for a new handle). */
-  admit(position: string, data: Uint8Array, recordedUs: number, handle?: unknown, restored?: Restored): void;
+  /**
+   * Adds an event to the window (no-op when it is there already, except for a new handle). Without
+   * `recordedUs`, it is read from the event, which the runtime decodes anyway.
+   */
+  admit(position: string, data: Uint8Array, recordedUs: number | undefined, handle?: unknown, restored?: Restored): void;
   /** Events in the window now. */
   readonly windowSize: number;
+  /** Most events the window holds. */
+  readonly windowLimit: number;
+  /** How many more deliveries the members could take now. */
+  readonly demand: number;
   /** The lowest unfinished position in the window that is not a redrive (for the ack floor). */
   minUnfinishedSeq(): bigint | undefined;
   schedulePump(): void;
@@ -140,12 +148,25 @@ export interface GroupFeed {
   keepAlive(entry: Entry): void;
   /** Puts redriven dead letters back in the flow. */
   redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[], sink: FeedSink): Promise<void>;
-  /** Progress records to write with the next flush. */
-  progress(group: ConsumerGroup): KvWrite[];
+  /** Progress records to write with the next flush (none when the feed keeps its progress itself). */
+  progress(): KvWrite[];
   /** Backlog (not finished, in the window or not read yet) and the ack floor position. */
-  lag(group: ConsumerGroup): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
+  lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
   update(settings: GroupSettings): void;
   close(): Promise<void>;
+}
+
+export interface GroupRuntimeOptions {
+  store: EventStore;
+  log: Logger;
+  feed: GroupFeed;
+  /** Attempt state and dead letter count the group left in the store. */
+  state: { pending: readonly PendingRecord[]; deadLetters: number };
+  /** Most events held in memory (DEFAULT_WINDOW_EVENTS). */
+  windowEvents?: number | undefined;
+  /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
+  onStale?: () => void;
+  clock?: Clock;
 }
 
 /**
@@ -167,39 +188,59 @@ export class GroupRuntime implements FeedSink {
   private pumpScheduled = false;
   private rr = 0;
   private closed = false;
-  private readonly sweepTimer: NodeJS.Timeout;
-  private readonly flushTimer: NodeJS.Timeout;
+  /** Deliveries of an event delivered before, since this runtime started (a metrics counter). */
+  redeliveries = 0;
+  private readonly stopSweep: () => void;
+  private readonly stopFlush: () => void;
   private flushing: Promise<void> = Promise.resolve();
   private dirty = false;
   private lastKeepAlive = 0;
+  private readonly store: EventStore;
+  private readonly log: Logger;
+  private readonly feed: GroupFeed;
+  private readonly clock: Clock;
+  private readonly onStale: () => void;
+  readonly windowLimit: number;
   deadLetters: number;
 
   constructor(
-    private readonly store: EventStore,
-    private readonly log: Logger,
-    private group: ConsumerGroup,
+    private definition: StoredGroup,
     private settings: GroupSettings,
-    private readonly feed: GroupFeed,
-    state: { pending: readonly PendingRecord[]; deadLetters: number },
+    o: GroupRuntimeOptions,
   ) {
-    for (const p of state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
-    this.deadLetters = state.deadLetters;
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.flushTimer = setInterval(() => void this.flush(), FLUSH_MS);
-    this.sweepTimer.unref();
-    this.flushTimer.unref();
+    this.store = o.store;
+    this.log = o.log;
+    this.feed = o.feed;
+    this.clock = o.clock ?? systemClock;
+    this.onStale = o.onStale ?? (() => undefined);
+    this.windowLimit = o.windowEvents ?? DEFAULT_WINDOW_EVENTS;
+    for (const p of o.state.pending) this.restored.set(decodePosition(p.position) ?? 0n, restoredOf(p));
+    this.deadLetters = o.state.deadLetters;
+    this.stopSweep = this.clock.every(SWEEP_MS, () => this.sweep());
+    this.stopFlush = this.clock.every(FLUSH_MS, () => void this.flush());
   }
 
   get name(): string {
-    return this.group.name;
+    return this.definition.group.name;
   }
 
   get config(): ConsumerGroup {
-    return this.group;
+    return this.definition.group;
+  }
+
+  /** The definition this runtime runs, as stored. */
+  get stored(): StoredGroup {
+    return this.definition;
   }
 
   get windowSize(): number {
     return this.entries.size;
+  }
+
+  get demand(): number {
+    let free = 0;
+    for (const m of this.members) free += Math.max(0, m.maxInFlight - m.inFlight.size);
+    return free;
   }
 
   async start(): Promise<void> {
@@ -220,7 +261,7 @@ export class GroupRuntime implements FeedSink {
 
   // ---- intake ---------------------------------------------------------------------------------
 
-  admit(position: string, data: Uint8Array, recordedUs: number, handle?: unknown, restored?: Restored): void {
+  admit(position: string, data: Uint8Array, recordedUs: number | undefined, handle?: unknown, restored?: Restored): void {
     const seq = decodePosition(position) ?? 0n;
     const known = this.entries.get(seq);
     if (known) {
@@ -239,7 +280,7 @@ export class GroupRuntime implements FeedSink {
       subject: event.subject,
       correlationId: event.correlationId,
       key: "",
-      recordedUs,
+      recordedUs: recordedUs ?? (event.recordedTime ? timestampMs(event.recordedTime) * 1000 : 0),
       attempts: record?.attempts ?? 0,
       history: record ? [...record.history] : [],
       state: "ready",
@@ -249,7 +290,7 @@ export class GroupRuntime implements FeedSink {
     entry.key = this.keyOf(entry);
     this.entries.set(seq, entry);
     const nextAt = record?.nextAtMs;
-    if (nextAt !== undefined && nextAt > Date.now()) {
+    if (nextAt !== undefined && nextAt > this.clock.now()) {
       entry.state = "waiting";
       entry.nextAtMs = nextAt;
       this.waiting.add(entry);
@@ -294,7 +335,7 @@ export class GroupRuntime implements FeedSink {
     setImmediate(() => {
       this.pumpScheduled = false;
       this.dispatch();
-      if (this.entries.size < WINDOW) this.feed.pull();
+      if (this.entries.size < this.windowLimit) this.feed.pull();
     });
   }
 
@@ -323,8 +364,9 @@ export class GroupRuntime implements FeedSink {
 
   private deliver(entry: Entry, member: Member): void {
     entry.attempts++;
+    if (entry.attempts > 1) this.redeliveries++;
     entry.state = "inflight";
-    const deadlineMs = Date.now() + this.settings.ackDeadlineMs;
+    const deadlineMs = this.clock.now() + this.settings.ackDeadlineMs;
     const id = `${entry.position}.${entry.attempts}`;
     entry.delivery = { id, member, deadlineMs };
     member.inFlight.add(entry);
@@ -368,7 +410,7 @@ export class GroupRuntime implements FeedSink {
   extend(member: Member, id: string, byMs: number | undefined): boolean {
     const entry = this.owned(member, id);
     if (!entry?.delivery) return false;
-    entry.delivery.deadlineMs = Date.now() + (byMs ?? this.settings.ackDeadlineMs);
+    entry.delivery.deadlineMs = this.clock.now() + (byMs ?? this.settings.ackDeadlineMs);
     this.feed.keepAlive(entry);
     return true;
   }
@@ -385,7 +427,7 @@ export class GroupRuntime implements FeedSink {
 
   private recordAttempt(entry: Entry, error: string): void {
     const member = entry.delivery?.member.id ?? "";
-    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(Date.now()), error, memberId: member }));
+    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(this.clock.now()), error, memberId: member }));
   }
 
   private release(entry: Entry): void {
@@ -405,7 +447,7 @@ export class GroupRuntime implements FeedSink {
     this.release(entry);
     const delay = delayMs ?? backoffMs(retry, entry.attempts);
     entry.state = "waiting";
-    entry.nextAtMs = Date.now() + delay;
+    entry.nextAtMs = this.clock.now() + delay;
     this.persistPending(entry);
     // The entry stays in the window either way: it holds its key while it waits.
     if (this.feed.retryLater(entry, delay)) entry.nextAtMs = Number.POSITIVE_INFINITY;
@@ -453,7 +495,7 @@ export class GroupRuntime implements FeedSink {
   // ---- timers ---------------------------------------------------------------------------------
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const m of this.members) {
       for (const e of m.inFlight) if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded");
     }
@@ -489,26 +531,43 @@ export class GroupRuntime implements FeedSink {
 
   // ---- persistence ----------------------------------------------------------------------------
 
+  /**
+   * Writes attempt histories, dead letters and progress, only while the stored definition is still
+   * the one this runtime runs: progress never overwrites a definition, and a group deleted or
+   * changed on another replica gets nothing written for its old definition.
+   */
   async flush(): Promise<void> {
     if (!this.dirty && this.writes.size === 0) return;
     await this.flushing;
     this.dirty = false;
-    const batch = [...this.writes.values(), ...this.feed.progress(this.group)];
+    const batch = [...this.writes.values(), ...this.feed.progress()];
     this.writes.clear();
-    this.flushing = this.store.kvWrite(batch).catch((err: unknown) => {
-      // why: progress not written is progress redone after a restart (at-least-once), not lost.
-      this.log.warn({ err, group: this.name }, "group progress not saved; will retry");
+    const keep = () => {
       for (const w of batch) if (!this.writes.has(w.key)) this.writes.set(w.key, w);
       this.dirty = true;
-    });
+    };
+    this.flushing = this.store.kvWrite(batch, { key: groupKey(this.name), value: this.definition.bytes }).then(
+      (written) => {
+        if (written) return;
+        // Kept: with the definition changed, the next flush writes them; with it deleted, they go with the runtime.
+        keep();
+        this.log.debug({ group: this.name }, "group definition changed in the store; progress waits for it");
+        this.onStale();
+      },
+      (err: unknown) => {
+        // why: progress not written is progress redone after a restart (at-least-once), not lost.
+        this.log.warn({ err, group: this.name }, "group progress not saved; will retry");
+        keep();
+      },
+    );
     await this.flushing;
   }
 
   // ---- admin ----------------------------------------------------------------------------------
 
-  update(group: ConsumerGroup, settings: GroupSettings): void {
+  update(definition: StoredGroup, settings: GroupSettings): void {
     const reorder = settings.ordering !== this.settings.ordering;
-    this.group = group;
+    this.definition = definition;
     this.settings = settings;
     this.feed.update(settings);
     this.dirty = true;
@@ -550,17 +609,20 @@ export class GroupRuntime implements FeedSink {
       if (e.redriven) redriven++;
       if (oldest === undefined || e.recordedUs < oldest) oldest = e.recordedUs;
     }
-    const lag = await this.feed.lag(this.group);
+    const lag = await this.feed.lag();
     let retrying = 0;
     for (const e of this.entries.values()) if (e.state === "waiting") retrying++;
     return { floor: lag.floor, backlog: lag.backlog + redriven, inFlight, retrying, oldestUs: oldest ?? lag.oldestUs };
   }
 
-  async close(): Promise<void> {
+  /** Stops; writes what is left unless the group is gone (`discard`). */
+  async close(options: { discard?: boolean } = {}): Promise<void> {
     this.closed = true;
-    clearInterval(this.sweepTimer);
-    clearInterval(this.flushTimer);
-    await this.flush();
+    this.stopSweep();
+    this.stopFlush();
+    if (options.discard) this.writes.clear();
+    else await this.flush();
+    await this.flushing;
     await this.feed.close();
   }
 }

@@ -2,25 +2,25 @@
 // JetStream keeps the group's progress and does redelivery (ack wait, nak delays, working), and
 // every broker replica can serve the same group; the runtime on top adds ordering per key,
 // per-type retry policies, attempt histories and dead letters.
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { ConsumerGroup, GroupRecord } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
-import { eventHeaders, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
+import { eventHeaders, isJetStreamNotFound, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
 import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
-import { matcher } from "../services/subscribe.js";
+import { matcher } from "../services/matcher.js";
 import type { KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
 import { startFloor, type FeedFactory } from "./group-manager.js";
 import type { EventStore } from "../store/event-store.js";
 import { eventMeta, type LiveHub } from "../services/live-hub.js";
 import { decodePosition, encodePosition } from "../store/position.js";
-import { groupRecord } from "./group-records.js";
-import { WINDOW, type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
+import { type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
 
 const NS_PER_MS = 1_000_000;
 const PULL_BATCH = 256;
+/** How long one pull waits for messages before the next is made. */
+const FETCH_EXPIRES_MS = 5_000;
 
 const consumerName = (group: string) => `grp_${group}`;
 const redriveSubject = (root: string, group: string) => `${root}._redrive.${group}`;
@@ -32,7 +32,9 @@ function ackWaitNs(settings: GroupSettings): number {
 
 class JetStreamFeed implements GroupFeed {
   private sink!: FeedSink;
-  private messages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
+  /** The pull in progress. */
+  private batch: ConsumerMessages | undefined;
   private matches: ReturnType<typeof matcher>;
   private room: (() => void) | undefined;
   private closed = false;
@@ -43,6 +45,7 @@ class JetStreamFeed implements GroupFeed {
     private readonly group: string,
     private settings: GroupSettings,
     private readonly log: Logger,
+    private readonly store: EventStore,
     /** Events at or before this position are before the group's start: skipped. */
     private readonly startSeq: bigint,
   ) {
@@ -51,21 +54,33 @@ class JetStreamFeed implements GroupFeed {
 
   async start(sink: FeedSink): Promise<void> {
     this.sink = sink;
-    const consumer = await this.jslog.js.consumers.get(this.jslog.names.stream, consumerName(this.group));
-    this.messages = await consumer.consume({ max_messages: PULL_BATCH });
-    this.loop = this.run(this.messages);
+    this.consumer = await this.jslog.js.consumers.get(this.jslog.names.stream, consumerName(this.group));
+    this.loop = this.run(this.consumer);
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const m of messages) {
-        // A full window: stop taking messages until the runtime has room (JetStream holds them).
-        while (this.sink.windowSize >= WINDOW && !this.closed) await new Promise<void>((r) => (this.room = r));
-        if (this.closed) return;
-        this.take(m);
+  /**
+   * Pulls only while this replica's members can take more and the window has room, and never more
+   * than fits: every message the broker holds is in the window, where it is kept alive, and none
+   * waits in a client-side buffer until JetStream's ack wait sends it again. A replica without
+   * free members pulls nothing, so the group's events go to the replicas that have them.
+   */
+  private async run(consumer: Consumer): Promise<void> {
+    while (!this.closed) {
+      const room = this.sink.windowLimit - this.sink.windowSize;
+      if (room <= 0 || this.sink.demand <= 0) {
+        await new Promise<void>((r) => (this.room = r));
+        continue;
       }
-    } catch (err) {
-      if (!this.closed) this.log.warn({ err, group: this.group }, "JetStream consumer stopped");
+      try {
+        this.batch = await consumer.fetch({ max_messages: Math.min(PULL_BATCH, room), expires: FETCH_EXPIRES_MS });
+        for await (const m of this.batch) this.take(m);
+      } catch (err) {
+        if (this.closed) return;
+        this.log.warn({ err, group: this.group }, "JetStream pull failed; retrying");
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        this.batch = undefined;
+      }
     }
   }
 
@@ -81,7 +96,7 @@ class JetStreamFeed implements GroupFeed {
     const meta = { type: h?.get(HEADER_TYPE) ?? "", source: h?.get(HEADER_SOURCE) ?? "", subject: h?.get(HEADER_SUBJECT) ?? "", correlationId: h?.get(HEADER_CORRELATION) ?? "" };
     // The stream's arrival order is not a start point (the mirror may be catching up): the
     // group's start is a position.
-    if (!this.matches(meta) || (decodePosition(position) ?? 0n) <= this.startSeq) {
+    if (!this.matches(meta, m.data) || (decodePosition(position) ?? 0n) <= this.startSeq) {
       m.ack();
       return;
     }
@@ -89,8 +104,8 @@ class JetStreamFeed implements GroupFeed {
   }
 
   private admit(m: JsMsg, position: string): void {
-    const recorded = eventFromBinary(m.data).recordedTime;
-    this.sink.admit(position, m.data, recorded ? timestampDate(recorded).getTime() * 1000 : 0, m);
+    // The runtime decodes the event (once) and takes the recorded time from it.
+    this.sink.admit(position, m.data, undefined, m);
     this.sink.schedulePump();
   }
 
@@ -125,21 +140,42 @@ class JetStreamFeed implements GroupFeed {
     }
   }
 
-  progress(group: ConsumerGroup): KvWrite[] {
-    // JetStream keeps the progress; the record keeps the definition and where the group starts.
-    return [groupRecord(group, encodePosition(this.startSeq), [])];
+  progress(): KvWrite[] {
+    // JetStream keeps the progress; where the group starts is in its definition record.
+    return [];
   }
 
-  async lag(): Promise<{ backlog: number; floor: string }> {
-    const info = await this.jslog.jsm.consumers.info(this.jslog.names.stream, consumerName(this.group));
-    const floorSeq = info.ack_floor.stream_seq;
-    let floor = "";
-    if (floorSeq > 0) {
-      const stored = await this.jslog.jsm.streams.getMessage(this.jslog.names.stream, { seq: floorSeq }).catch(() => null);
-      floor = stored?.header.get(HEADER_POSITION) ?? "";
+  /** The broker position of a message of the stream; undefined once the stream no longer has it. */
+  private async positionAt(streamSeq: number): Promise<string | undefined> {
+    if (streamSeq <= 0) return undefined;
+    try {
+      return (await this.jslog.jsm.streams.getMessage(this.jslog.names.stream, { seq: streamSeq }))?.header.get(HEADER_POSITION) || undefined;
+    } catch (err) {
+      if (isJetStreamNotFound(err, JetStreamApiCodes.NoMessageFound)) return undefined;
+      throw err;
     }
-    // Pending includes events outside the group's filter that the feed has not skipped yet.
-    return { backlog: info.num_pending + info.num_ack_pending, floor };
+  }
+
+  /**
+   * Backlog: what is delivered and not acknowledged (the feed acknowledges events outside the
+   * filter as soon as it sees them), plus the matching events of the store the consumer has not
+   * delivered yet. JetStream's own pending count would include events outside the filter, which a
+   * replica without free members has not pulled and skipped.
+   */
+  async lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }> {
+    const info = await this.jslog.jsm.consumers.info(this.jslog.names.stream, consumerName(this.group));
+    const floor = (await this.positionAt(info.ack_floor.stream_seq)) ?? "";
+    const from = (p: bigint) => encodePosition(p > this.startSeq ? p : this.startSeq);
+    let backlog = info.num_ack_pending;
+    if (info.num_pending > 0) {
+      const delivered = decodePosition((await this.positionAt(info.delivered.stream_seq)) ?? "") ?? 0n;
+      backlog += await this.store.count({ filter: this.settings.filter, afterPosition: from(delivered) });
+    }
+    if (backlog === 0) return { backlog, floor };
+    // The first matching event above the ack floor (for the oldest unacknowledged age when no
+    // replica holds it in a window yet).
+    const [first] = await this.store.scan({ filter: this.settings.filter, afterPosition: from(decodePosition(floor) ?? 0n), limit: 1 });
+    return { backlog, floor, oldestUs: first?.recordedUs };
   }
 
   update(settings: GroupSettings): void {
@@ -153,7 +189,7 @@ class JetStreamFeed implements GroupFeed {
   async close(): Promise<void> {
     this.closed = true;
     this.pull();
-    await this.messages?.close();
+    await this.batch?.close();
     await this.loop;
   }
 }
@@ -166,32 +202,39 @@ export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: Live
     durable_name: consumerName(group.name),
     ack_policy: AckPolicy.Explicit,
     ack_wait: ackWaitNs(settings),
-    max_ack_pending: WINDOW + PULL_BATCH * 4,
+    // Unlimited: each replica bounds what it takes by its own window (see run()); a limit here would
+    // be shared by all replicas and starve the second one.
+    max_ack_pending: -1,
     filter_subject: `${jslog.names.root}.>`,
     deliver_policy: DeliverPolicy.All,
   });
   return {
-    async create(group, settings) {
+    startOf: (group) => startFloor(store, hub.lastSeq, group),
+    async create(def, settings) {
       jslog.ensureRunning();
-      const startSeq = await startFloor(store, hub.lastSeq, group);
-      await jslog.jsm.consumers.add(stream, config(group, settings));
-      return new JetStreamFeed(jslog, group.name, settings, log, startSeq);
+      await jslog.jsm.consumers.add(stream, config(def.group, settings));
+      return new JetStreamFeed(jslog, def.group.name, settings, log, store, decodePosition(def.record.ackFloor) ?? 0n);
     },
-    async resume(record: GroupRecord, settings) {
+    async resume(def, settings) {
       jslog.ensureRunning();
-      const group = record.group as ConsumerGroup;
+      const { group, record } = def;
       try {
         await jslog.jsm.consumers.info(stream, consumerName(group.name));
-      } catch {
+      } catch (err) {
+        // A timeout or a permission error fails the resume as itself (logged, retried at the next sync).
+        if (!isJetStreamNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
         // why: the JetStream state was lost (a new NATS deployment): start over from the group's
         // start; events delivered before may be delivered again (at-least-once).
         log.warn({ group: group.name }, "JetStream consumer missing; recreating it");
         await jslog.jsm.consumers.add(stream, config(group, settings));
       }
-      return new JetStreamFeed(jslog, group.name, settings, log, decodePosition(record.ackFloor) ?? 0n);
+      return new JetStreamFeed(jslog, group.name, settings, log, store, decodePosition(record.ackFloor) ?? 0n);
     },
     async destroy(name) {
-      await jslog.jsm.consumers.delete(stream, consumerName(name)).catch(() => undefined);
+      // Already gone is fine; any other failure fails the DeleteGroup call with the group intact.
+      await jslog.jsm.consumers.delete(stream, consumerName(name)).catch((err: unknown) => {
+        if (!isJetStreamNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+      });
     },
     shared: true,
   };

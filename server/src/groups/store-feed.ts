@@ -1,12 +1,11 @@
 import type { Logger } from "pino";
-import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import type { HubEvent, LiveHub } from "../services/live-hub.js";
-import { matcher } from "../services/subscribe.js";
+import { matcher } from "../services/matcher.js";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";
-import { groupRecord } from "./group-records.js";
-import { WINDOW, type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
+import { progressRecord } from "./group-records.js";
+import { type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
 
 const FETCH_CHUNK = 256;
 
@@ -25,6 +24,9 @@ export class StoreFeed implements GroupFeed {
   private behind = true;
   private closed = false;
   private detach: (() => void) | undefined;
+  /** Live events not admitted yet (see onLive). */
+  private live: HubEvent[] = [];
+  private admitting = false;
 
   constructor(
     private readonly store: EventStore,
@@ -51,13 +53,35 @@ export class StoreFeed implements GroupFeed {
     this.detach = this.hub.attach((e) => this.onLive(e));
   }
 
+  /**
+   * A live event: queued, and admitted on a later turn, off the publish call's path (the hub runs
+   * its listeners inside the commit). More than a window's worth queued: read the store instead.
+   */
   private onLive(e: HubEvent): void {
-    // Consecutive with what the group has read, and room in the window: take it from the hub.
-    if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < WINDOW) {
-      this.cursor = e.seq;
-      if (this.matches(e.meta) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
-    } else {
+    if (this.live.length >= this.sink.windowLimit) {
+      this.live = [];
       this.behind = true;
+    } else {
+      this.live.push(e);
+    }
+    if (this.admitting) return;
+    this.admitting = true;
+    setImmediate(() => this.admitLive());
+  }
+
+  private admitLive(): void {
+    this.admitting = false;
+    const live = this.live;
+    this.live = [];
+    for (const e of live) {
+      if (this.closed) return;
+      // Consecutive with what the group has read, and room in the window: take it from the hub.
+      if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < this.sink.windowLimit) {
+        this.cursor = e.seq;
+        if (this.matches(e.meta, e.data) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
+      } else {
+        this.behind = true;
+      }
     }
     this.sink.schedulePump();
   }
@@ -69,7 +93,7 @@ export class StoreFeed implements GroupFeed {
   private async fetch(): Promise<void> {
     this.fetching = true;
     try {
-      while (this.behind && this.sink.windowSize < WINDOW && !this.closed) {
+      while (this.behind && this.sink.windowSize < this.sink.windowLimit && !this.closed) {
         const head = this.hub.lastSeq;
         if (this.cursor >= head) {
           this.behind = false;
@@ -111,11 +135,11 @@ export class StoreFeed implements GroupFeed {
     return min === undefined ? this.cursor : min - 1n;
   }
 
-  progress(group: ConsumerGroup): KvWrite[] {
+  progress(): KvWrite[] {
     const floor = this.ackFloor();
     if (floor > this.floor) this.floor = floor;
     for (const s of this.doneAbove) if (s <= this.floor) this.doneAbove.delete(s);
-    return [groupRecord(group, encodePosition(this.floor), [...this.doneAbove].map(encodePosition))];
+    return [progressRecord(this.settings.name, encodePosition(this.floor), [...this.doneAbove].map(encodePosition))];
   }
 
   async lag(): Promise<{ backlog: number; floor: string }> {

@@ -4,6 +4,7 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { once } from "node:events";
+import type { PeerCertificate } from "node:tls";
 import type { Logger } from "pino";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DecodeFailure, grpcServiceDefinition } from "../../../sdk/src/grpc/service-definition.js";
@@ -11,6 +12,9 @@ import { Fifo } from "../../../sdk/src/fifo.js";
 import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { DomainError } from "../errors.js";
 import { adoptCall } from "./grpc-internals.js";
+import type { Access } from "../auth/access.js";
+import { openAccess } from "../auth/gate.js";
+import { presentedBy } from "./call-identity.js";
 import { toGrpcStatus } from "./to-status.js";
 
 /** What a handler knows about its call. */
@@ -20,8 +24,10 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   readonly deadline: Date | undefined;
   readonly peer: string;
-  /** Who is calling, for audit logs: the `x-operator` request header, or the peer address. */
+  /** Who is calling, for audit logs: the authenticated principal (never a header it sent). */
   readonly caller: string;
+  /** What the caller may do; handlers ask it before they publish, read or administer. */
+  readonly access: Access;
   /** Ends the call from the server side with `reason` as its status (e.g. a slow subscriber). */
   end(reason: DomainError): void;
 }
@@ -95,6 +101,7 @@ function checked<T>(req: T | DecodeFailure): T {
 interface CallLike {
   readonly metadata: grpc.Metadata;
   getPeer(): string;
+  getAuthContext(): { readonly sslPeerCertificate?: PeerCertificate } | null;
   getDeadline(): grpc.Deadline;
   /** Set by grpc-js when the call is over: cancelled by the client, or its status sent. */
   readonly cancelled: boolean;
@@ -106,6 +113,13 @@ function deadlineOf(call: CallLike): Date | undefined {
   if (d === Infinity) return undefined;
   return d instanceof Date ? d : new Date(d);
 }
+
+/**
+ * Codes that report the caller's own mistake (a bad request, an id that does not exist, a group
+ * that exists already, as every `groups.ensure` on restart causes): logged at debug, counted in
+ * metrics, since warnings and errors are for the broker's own trouble.
+ */
+const CALLER_MISTAKES: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.ALREADY_EXISTS, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE, grpc.status.CANCELLED]);
 
 /** Called for every failed call, e.g. to count errors by method and code. */
 export type OnCallError = (method: string, code: string) => void;
@@ -124,6 +138,7 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
   // A child logger serialises its bindings when made: made on first use, as most calls never log.
   let log: Logger | undefined;
   const logger = (): Logger => (log ??= root.child({ rpc: `${method.parent.typeName}/${method.name}`, reqId: entry.reqId }));
+  let access = openAccess(method.name);
   const ctx: HandlerContext = {
     get log() {
       return logger();
@@ -134,13 +149,16 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
       return call.getPeer();
     },
     get caller() {
-      return String(call.metadata.get("x-operator")[0] ?? call.getPeer());
+      return access.principal.via === "none" ? `${access.caller} (${call.getPeer()})` : access.caller;
+    },
+    get access() {
+      return access;
     },
     end: (reason) => entry.controller.abort(reason),
   };
   const fail = (err: unknown): grpc.StatusObject => {
     const status = toGrpcStatus(err, logger());
-    const level = status.code === grpc.status.INTERNAL ? "error" : "warn";
+    const level = status.code === grpc.status.INTERNAL ? "error" : CALLER_MISTAKES.has(status.code) ? "debug" : "warn";
     logger()[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
     onError?.(method.name, grpc.status[status.code] ?? String(status.code));
     return status;
@@ -159,7 +177,11 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
     if (call.cancelled) entry.close();
     else ended = entry.close;
   };
-  return { ctx, fail, close, closeWhenEnded };
+  /** Authenticates the call (UNAUTHENTICATED ends it before its handler runs). */
+  const admit = async (admitter: Admitter | undefined): Promise<void> => {
+    if (admitter) access = await admitter(presentedBy(call), `${method.parent.name}/${method.name}`);
+  };
+  return { ctx, fail, close, closeWhenEnded, admit };
 }
 
 type OutCall = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
@@ -181,16 +203,21 @@ async function writeAll(call: OutCall, responses: AsyncIterable<unknown>, signal
   }
 }
 
+/** Turns what a call presents into its Access; see server/src/auth/gate.ts. */
+export type Admitter = (presented: ReturnType<typeof presentedBy>, method: string) => Promise<Access>;
+
 interface BindOptions {
   log: Logger;
   calls: CallRegistry;
   onError?: OnCallError | undefined;
+  /** Authentication; without it every call has every right. */
+  admit?: Admitter | undefined;
 }
 
 function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const { ctx, fail, close } = contextFor(call, method, o.log, o.calls, o.onError);
-    Promise.resolve()
+    const { ctx, fail, close, admit } = contextFor(call, method, o.log, o.calls, o.onError);
+    admit(o.admit)
       .then(() => handler(checked(call.request) as never, ctx))
       .then(
         (res) => {
@@ -208,9 +235,9 @@ function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMe
 
 function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, closeWhenEnded } = contextFor(call, method, o.log, o.calls, o.onError);
+    const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o.log, o.calls, o.onError);
     adoptCall(call);
-    Promise.resolve()
+    admit(o.admit)
       .then(() => writeAll(call, handler(checked(call.request) as never, ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
       .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
@@ -267,9 +294,9 @@ async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): As
 
 function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, closeWhenEnded } = contextFor(call, method, o.log, o.calls, o.onError);
+    const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o.log, o.calls, o.onError);
     adoptCall(call);
-    Promise.resolve()
+    admit(o.admit)
       .then(() => writeAll(call, handler(requests(call), ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
       .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))

@@ -22,6 +22,8 @@ export const REASON_TO_CODE = {
   [ErrorReason.SERVICE_NOT_FOUND]: GrpcStatus.NOT_FOUND,
   [ErrorReason.GROUP_NOT_FOUND]: GrpcStatus.NOT_FOUND,
   [ErrorReason.GROUP_EXISTS]: GrpcStatus.ALREADY_EXISTS,
+  [ErrorReason.UNAUTHENTICATED]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorReason.PERMISSION_DENIED]: GrpcStatus.PERMISSION_DENIED,
 } as const satisfies Record<ErrorReason, GrpcStatus>;
 
 export const STATUS_DETAILS_KEY = "grpc-status-details-bin";

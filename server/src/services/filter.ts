@@ -2,6 +2,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { EventFilter } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { clip } from "../clip.js";
+import { compileWhere, WhereError } from "../cel/cel-where.js";
 import { invalidRequest } from "../errors.js";
 import type { StoreFilter } from "../store/event-store.js";
 
@@ -66,7 +67,24 @@ export function compileFilter(filter: EventFilter | undefined, field = "filter")
     out.subject = filter.subject.endsWith("*") ? { prefix: filter.subject.slice(0, -1) } : { exact: filter.subject };
   }
   if (filter.correlationId !== "") out.correlationId = filter.correlationId;
+  if (filter.where !== "") out.where = checkedWhere(filter.where, out.types, `${field}.where`);
   return out;
+}
+
+/**
+ * A `where` checked against the types the rest of the filter allows, once, when the call starts.
+ * @throws DomainError INVALID_REQUEST with the line and column of the mistake
+ */
+function checkedWhere(expression: string, types: readonly string[] | undefined, field: string): NonNullable<StoreFilter["where"]> {
+  const spec = { expression, types };
+  try {
+    compileWhere(spec);
+  } catch (err) {
+    if (!(err instanceof WhereError)) throw err;
+    const position = { offset: String(err.offset), line: String(err.line), column: String(err.column) };
+    throw invalidRequest(field, "cel", `'${field}' ${err.line}:${err.column}: ${err.description}`, position);
+  }
+  return spec;
 }
 
 /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of a valid Timestamp. */

@@ -1,9 +1,12 @@
-import type { EventStore, StoreFilter } from "../store/event-store.js";
+import type { EventStore, StoreFilter, StoredEvent } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
+import { scanWhereAhead } from "../store/where-scan.js";
 import type { HubEvent, LiveHub } from "./live-hub.js";
 
 export const CATCH_UP_CHUNK = 512;
+/** Events one history read examines at most for a filter with a `where`. */
+export const CATCH_UP_WHERE_SCAN = 10_000;
 
 /**
  * Live events for one subscriber, bounded. Attached to the hub before the catch-up starts, so
@@ -81,7 +84,9 @@ export type LogItem =
   /** A live event from the hub; not filtered: the follower decides. */
   | { readonly kind: "live"; readonly event: HubEvent }
   /** History is done; what follows is live (yielded once). */
-  | { readonly kind: "caughtUp"; readonly seq: bigint };
+  | { readonly kind: "caughtUp"; readonly seq: bigint }
+  /** History was read up to `seq` without a match (a filter with a `where`): a resume point. */
+  | { readonly kind: "scanned"; readonly seq: bigint };
 
 export interface FollowOptions {
   store: EventStore;
@@ -89,6 +94,8 @@ export interface FollowOptions {
   /** Applied to history reads; live events come unfiltered. */
   filter: StoreFilter;
   maxBuffered: number;
+  /** Events one history read examines at most for a filter with a `where`. */
+  whereScanRows?: number;
   signal: AbortSignal;
   /** The sequence number to follow after, given the hub's position at attach time. */
   start: (hubSeq: bigint) => Promise<bigint>;
@@ -98,6 +105,21 @@ export interface FollowOptions {
    * background follower just falls behind for a while).
    */
   onLiveOverflow?: () => void;
+}
+
+/** History after `cursor` up to `floor` in pages, each with the cursor to continue from. */
+async function* historyPages(o: FollowOptions, cursor: bigint, floor: bigint): AsyncGenerator<{ rows: StoredEvent[]; cursor: bigint }> {
+  const history = { filter: o.filter, afterPosition: encodePosition(cursor), beforePosition: encodePosition(floor + 1n), limit: CATCH_UP_CHUNK };
+  if (o.filter.where) {
+    // Bounded reads, so a selective expression over a long history still makes progress visibly.
+    for await (const page of scanWhereAhead(o.store, { ...history, maxScanned: o.whereScanRows ?? CATCH_UP_WHERE_SCAN }, o.signal)) {
+      yield { rows: page.events, cursor: page.done ? floor : (decodePosition(page.scannedTo) ?? floor) };
+    }
+    return;
+  }
+  for await (const rows of scanAhead(o.store, history, o.signal, (last) => (decodePosition(last.position) ?? floor) < floor)) {
+    yield { rows, cursor: rows.length === CATCH_UP_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? floor) : floor };
+  }
 }
 
 /**
@@ -130,10 +152,10 @@ export async function* followLogBatches(o: FollowOptions): AsyncGenerator<LogIte
       // History up to the floor, in chunks; the next chunk is read while this one is yielded.
       const floor = queue.floor;
       if (cursor < floor) {
-        const history = { filter: o.filter, afterPosition: encodePosition(cursor), beforePosition: encodePosition(floor + 1n), limit: CATCH_UP_CHUNK };
-        for await (const rows of scanAhead(o.store, history, o.signal, (last) => (decodePosition(last.position) ?? floor) < floor)) {
-          if (rows.length > 0) yield rows.map((r): LogItem => ({ kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data }));
-          cursor = rows.length === CATCH_UP_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? floor) : floor;
+        for await (const page of historyPages(o, cursor, floor)) {
+          if (page.rows.length > 0) yield page.rows.map((r): LogItem => ({ kind: "stored", seq: decodePosition(r.position) ?? 0n, position: r.position, recordedUs: r.recordedUs, data: r.data }));
+          else if (page.cursor < floor) yield [{ kind: "scanned", seq: page.cursor }];
+          cursor = page.cursor;
         }
       }
       if (queue.overflowed) {

@@ -6,6 +6,7 @@ import {
   DeadLetterSchema,
   type ConsumeRequest,
   type ConsumeRequest_Join,
+  type ConsumerGroup,
   type CreateGroupRequest,
   type DeleteGroupRequest,
   type GetGroupRequest,
@@ -20,6 +21,7 @@ import type { HandlerContext } from "../grpc/bind.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
 import { PageBudget } from "./page-budget.js";
+import { compileFilter } from "./filter.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const MAX_MAX_IN_FLIGHT = 10_000;
@@ -56,18 +58,35 @@ async function joinOf(reqs: AsyncIterator<ConsumeRequest>): Promise<ConsumeReque
   return join;
 }
 
+/** Creating or changing a group needs admin on its name and read rights over what it will deliver. */
+function mayDefine(group: ConsumerGroup | undefined, ctx: HandlerContext): void {
+  ctx.access.admin(group?.name ?? "");
+  ctx.access.read(compileFilter(group?.filter, "group.filter").types);
+}
+
 /** The ConsumerGroupService handlers. */
 export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: number }) {
   return {
-    createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => ({ group: await groups.create(req.group, ctx.caller) }),
-    updateGroup: async (req: UpdateGroupRequest, ctx: HandlerContext) => ({ group: await groups.update(req.group, ctx.caller) }),
+    createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => {
+      mayDefine(req.group, ctx);
+      return { group: await groups.create(req.group, ctx.caller) };
+    },
+    updateGroup: async (req: UpdateGroupRequest, ctx: HandlerContext) => {
+      mayDefine(req.group, ctx);
+      return { group: await groups.update(req.group, ctx.caller) };
+    },
     deleteGroup: async (req: DeleteGroupRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.name);
       await groups.delete(req.name, ctx.caller);
       return {};
     },
-    getGroup: async (req: GetGroupRequest) => ({ group: (await groups.find(req.name)).config, stats: await groups.stats(req.name) }),
-    listGroups: async () => ({ groups: groups.list() }),
-    listDeadLetters: async (req: ListDeadLettersRequest) => {
+    getGroup: async (req: GetGroupRequest, ctx: HandlerContext) => {
+      ctx.access.see(req.name);
+      return { group: (await groups.find(req.name)).config, stats: await groups.stats(req.name) };
+    },
+    listGroups: async (_req: unknown, ctx: HandlerContext) => ({ groups: groups.list().filter((g) => ctx.access.maySee(g.name)) }),
+    listDeadLetters: async (req: ListDeadLettersRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.group);
       const { letters, next } = await groups.listDeadLetters(req.group, req.pageSize, req.pageToken);
       // The page stops before the first letter that would not fit in the response.
       const budget = new PageBudget(limits.maxMessageBytes);
@@ -75,8 +94,14 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
       if (fit === -1) return { deadLetters: letters, nextPageToken: next };
       return { deadLetters: letters.slice(0, fit), nextPageToken: letters[fit - 1]?.position ?? "" };
     },
-    redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.redrive(req.group, req.select, ctx.caller) }),
-    purgeDeadLetters: async (req: PurgeDeadLettersRequest, ctx: HandlerContext) => ({ count: await groups.purge(req.group, req.select, ctx.caller) }),
+    redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.group);
+      return { count: await groups.redrive(req.group, req.select, ctx.caller) };
+    },
+    purgeDeadLetters: async (req: PurgeDeadLettersRequest, ctx: HandlerContext) => {
+      ctx.access.admin(req.group);
+      return { count: await groups.purge(req.group, req.select, ctx.caller) };
+    },
 
     /**
      * A member's session: join, then deliveries out and answers in, until the member closes its
@@ -86,6 +111,7 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
     async *consume(reqs: AsyncIterable<ConsumeRequest>, ctx: HandlerContext): AsyncIterable<Frame> {
       const input = reqs[Symbol.asyncIterator]();
       const join = await joinOf(input);
+      ctx.access.consume(join.group);
       const runtime = await groups.find(join.group);
       const outbox: Frame[] = [];
       let wake: (() => void) | undefined;

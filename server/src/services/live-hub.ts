@@ -13,6 +13,8 @@ export interface EventMeta {
   readonly source: string;
   readonly subject: string;
   readonly correlationId: string;
+  /** The envelope's W3C traceparent ("" when none). */
+  readonly traceparent?: string | undefined;
 }
 
 /** An event on its way to live subscribers, encoded once for all of them. */
@@ -41,13 +43,15 @@ export interface LiveHubOptions {
   headPollMs?: number;
   /** Out-of-order events held at most; beyond it the hub reads the store. */
   maxReorder?: number;
+  /** Called each time a listener throws (it is logged too; the other listeners still get the event). */
+  onListenerError?: (err: unknown) => void;
 }
 
 const FILL_CHUNK = 1_000;
 
 /** Just the filtering fields (and id) of a decoded event, which carries much more. */
 export function eventMeta(e: EventMeta): EventMeta {
-  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId };
+  return { id: e.id, type: e.type, source: e.source, subject: e.subject, correlationId: e.correlationId, traceparent: e.traceparent };
 }
 
 /** A hub event from stored bytes (decoded once, for the meta and, when unknown, the recorded time). */
@@ -142,7 +146,15 @@ export class LiveHub {
 
   private emit(e: HubEvent): void {
     this.last = e.seq;
-    for (const l of this.listeners) l(e);
+    // Each listener fails alone: one that throws must not cost the later ones this event.
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err, position: e.position }, "live hub listener failed");
+        this.options.onListenerError?.(err);
+      }
+    }
   }
 
   private drainPending(): void {

@@ -48,6 +48,7 @@ export function prepareEvent(event: Event, options: PrepareOptions, where: Event
     source: event.source,
     subject: event.subject,
     correlationId: event.correlationId,
+    traceparent: event.traceparent,
     bytes,
     fillTime: event.time === undefined,
   };

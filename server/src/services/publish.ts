@@ -14,6 +14,7 @@ import type { GroupCommitter } from "../store/group-commit.js";
 import { publishAck } from "./encode.js";
 import { Wire } from "./wire.js";
 import { prepareEvent, type PrepareOptions } from "./prepare-event.js";
+import { traceCommit, tracePublish } from "./publish-trace.js";
 
 export const MAX_BATCH_EVENTS = 1_000;
 /** Acknowledgements a PublishStream may owe before the broker stops reading its requests. */
@@ -24,6 +25,10 @@ export interface PublishDeps {
   limits: PrepareOptions;
   /** Counts publishes answered as duplicates. */
   onDuplicate?: () => void;
+  /** Counts refused publish calls, by the type of the event refused (or the first of the batch). */
+  onRejected?: (type: string, err: unknown) => void;
+  /** NATS subject prefix, named on spans. @defaultValue "events" */
+  subjectPrefix?: string;
 }
 
 function result(id: string, a: Appended): Uint8Array {
@@ -38,33 +43,50 @@ function requireEvent(event: Event | undefined, field: string): Event {
 type StreamAck = MessageInitShape<typeof PublishStreamResponseSchema> | Uint8Array;
 
 /** Publish, PublishBatch and PublishStream. */
-export function publishHandlers({ committer, limits, onDuplicate }: PublishDeps) {
-  async function publishOne(event: Event | undefined): Promise<Uint8Array> {
-    const ne = prepareEvent(requireEvent(event, "event"), limits);
-    const [appended] = await committer.submit([ne]);
-    if (appended?.duplicate) onDuplicate?.();
-    return result(ne.id, appended as Appended);
+export function publishHandlers({ committer, limits, onDuplicate, onRejected, subjectPrefix = "events" }: PublishDeps) {
+  /** Runs a publish call traced, counting it when refused. */
+  async function publishCall<T>(events: readonly (Event | undefined)[], fn: () => Promise<T>): Promise<T> {
+    try {
+      return await tracePublish(events, subjectPrefix, fn);
+    } catch (err) {
+      const index = Number((err as { metadata?: Record<string, string> }).metadata?.["index"] ?? 0);
+      onRejected?.(events[index]?.type ?? events[0]?.type ?? "", err);
+      throw err;
+    }
+  }
+
+  function publishOne(event: Event | undefined, ctx: HandlerContext): Promise<Uint8Array> {
+    return publishCall([event], async () => {
+      const ne = prepareEvent(requireEvent(event, "event"), limits);
+      ctx.access.publish(ne.type, ne.source);
+      const [appended] = await traceCommit(1, () => committer.submit([ne]));
+      if (appended?.duplicate) onDuplicate?.();
+      return result(ne.id, appended as Appended);
+    });
   }
 
   async function ack(req: PublishStreamRequest, ctx: HandlerContext): Promise<StreamAck> {
     try {
-      return await publishOne(req.event);
+      return await publishOne(req.event, ctx);
     } catch (err) {
       return { id: req.event?.id ?? "", error: toStatusMessage(toDomainError(err, ctx.log)) };
     }
   }
 
   return {
-    publish: (req: PublishRequest) => publishOne(req.event),
+    publish: (req: PublishRequest, ctx: HandlerContext) => publishOne(req.event, ctx),
 
-    async publishBatch(req: PublishBatchRequest) {
-      if (req.events.length === 0) throw invalidRequest("events", "required", "'events' is empty");
-      if (req.events.length > MAX_BATCH_EVENTS) throw tooLarge("batch events", MAX_BATCH_EVENTS, req.events.length);
-      const group = req.events.map((e, index) => prepareEvent(e, limits, { prefix: `events[${index}].`, index }));
-      const appended = await committer.submit(group);
-      const w = new Wire(appended.length * 80);
-      appended.forEach((a, i) => w.bytes(1, result((group[i] ?? { id: "" }).id, a)));
-      return w.finish();
+    async publishBatch(req: PublishBatchRequest, ctx: HandlerContext) {
+      return publishCall(req.events, async () => {
+        if (req.events.length === 0) throw invalidRequest("events", "required", "'events' is empty");
+        if (req.events.length > MAX_BATCH_EVENTS) throw tooLarge("batch events", MAX_BATCH_EVENTS, req.events.length);
+        const group = req.events.map((e, index) => prepareEvent(e, limits, { prefix: `events[${index}].`, index }));
+        group.forEach((ne, index) => ctx.access.publish(ne.type, ne.source, { index: String(index) }));
+        const appended = await traceCommit(group.length, () => committer.submit(group));
+        const w = new Wire(appended.length * 80);
+        appended.forEach((a, i) => w.bytes(1, result((group[i] ?? { id: "" }).id, a)));
+        return w.finish();
+      });
     },
 
     /**

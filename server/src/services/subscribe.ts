@@ -2,13 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema, type SubscribeRequest } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { invalidRequest, slowConsumer } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, StoreFilter } from "../store/event-store.js";
+import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
 import { assertFitsMessage } from "./page-budget.js";
 import { compileFilter, timeBounds } from "./filter.js";
 import type { EventMeta, LiveHub } from "./live-hub.js";
 import { followLog, seqBeforeTime } from "./follow-log.js";
+import { matcher } from "./matcher.js";
 import type { BrokerMetrics } from "../metrics.js";
 
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */
@@ -22,19 +23,9 @@ export interface SubscribeDeps {
   maxBuffered: number;
   /** The gRPC message limit: an event stored under a larger one ends the stream with TOO_LARGE. */
   maxMessageBytes: number;
+  /** Events one catch-up read examines at most for a filter with a `where`. */
+  whereScanRows?: number;
   metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
-}
-
-/** An in-memory test of a compiled filter, for live events. */
-export function matcher(filter: StoreFilter): (m: Omit<EventMeta, "id">) => boolean {
-  const types = filter.types && new Set(filter.types);
-  const sources = filter.sources && new Set(filter.sources);
-  const subject = filter.subject;
-  return (m) =>
-    (!types || types.has(m.type)) &&
-    (!sources || sources.has(m.source)) &&
-    (!subject || ("exact" in subject ? m.subject === subject.exact : m.subject.startsWith(subject.prefix))) &&
-    (filter.correlationId === undefined || m.correlationId === filter.correlationId);
 }
 
 async function startSeq(req: SubscribeRequest, store: EventStore, floor: bigint): Promise<{ seq: bigint; fromUs?: number }> {
@@ -59,9 +50,10 @@ const caughtUp = (position: string) => create(SubscribeResponseSchema, { kind: {
 const checkpoint = (position: string) => create(SubscribeResponseSchema, { kind: { case: "checkpoint", value: { position } } });
 
 /** The Subscribe handler: catch-up from the store, then live events from the hub. */
-export function subscribeHandler({ store, hub, maxBuffered, maxMessageBytes, metrics }: SubscribeDeps) {
+export function subscribeHandler({ store, hub, maxBuffered, maxMessageBytes, whereScanRows, metrics }: SubscribeDeps) {
   return async function* subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<Uint8Array | ReturnType<typeof caughtUp>> {
     const filter = compileFilter(req.filter);
+    ctx.access.read(filter.types);
     const matches = matcher(filter);
     let cursor = 0n;
     let fromUs: number | undefined;
@@ -72,6 +64,7 @@ export function subscribeHandler({ store, hub, maxBuffered, maxMessageBytes, met
         hub,
         filter,
         maxBuffered,
+        ...(whereScanRows === undefined ? {} : { whereScanRows }),
         signal: ctx.signal,
         start: async (hubSeq) => {
           const start = await startSeq(req, store, hubSeq);
@@ -93,10 +86,14 @@ export function subscribeHandler({ store, hub, maxBuffered, maxMessageBytes, met
         } else if (item.kind === "caughtUp") {
           cursor = item.seq;
           yield caughtUp(encodePosition(item.seq));
+        } else if (item.kind === "scanned") {
+          // A catch-up with a `where` read a stretch of history without a match: resume past it.
+          cursor = item.seq;
+          yield checkpoint(encodePosition(item.seq));
         } else {
           const e = item.event;
           cursor = e.seq;
-          if (matches(e.meta) && (fromUs === undefined || e.recordedUs >= fromUs)) {
+          if (matches(e.meta, e.data) && (fromUs === undefined || e.recordedUs >= fromUs)) {
             skipped = 0;
             lastSent = Date.now();
             metrics?.deliveries.inc();

@@ -1,5 +1,6 @@
 // The store contract: what the broker needs from a durable event log. Two implementations pass one
 // contract test suite: SQLite (embedded default) and MongoDB.
+import type { WhereSpec } from "../cel/cel-where.js";
 
 /** An event ready to append: validated, canonically encoded, without broker-owned fields. */
 export interface NewEvent {
@@ -8,6 +9,8 @@ export interface NewEvent {
   readonly source: string;
   readonly subject: string;
   readonly correlationId: string;
+  /** The envelope's W3C traceparent ("" or absent when none), for trace headers on fan-out. */
+  readonly traceparent?: string;
   /** The envelope as the producer sent it (canonical encoding), without recorded_time/position. */
   readonly bytes: Uint8Array;
   /** The producer sent no `time`: the store sets it to the recorded time. */
@@ -45,6 +48,8 @@ export interface StoreFilter {
   readonly sources?: readonly string[];
   readonly subject?: { readonly exact: string } | { readonly prefix: string };
   readonly correlationId?: string;
+  /** A CEL expression the events the fields above let through must satisfy (see cel-where.ts). */
+  readonly where?: WhereSpec;
 }
 
 /** Bounds shared by scans and counts. */
@@ -65,6 +70,27 @@ export interface ScanQuery extends StoreRange {
   readonly newestFirst?: boolean;
 }
 
+/** A scan with a `where` that examines at most `maxScanned` rows. */
+export interface WhereScanQuery extends ScanQuery {
+  readonly maxScanned: number;
+  /** Count the matches without returning them. */
+  readonly countOnly?: boolean;
+}
+
+/** What a bounded `where` scan found, and how far it got. */
+export interface WherePage {
+  /** Matching events, at most `limit` (none with countOnly). */
+  readonly events: StoredEvent[];
+  /** How many matched (with countOnly, the count). */
+  readonly matched: number;
+  /** The last position examined ("" when none): continue after (or before, newest first) it. */
+  readonly scannedTo: string;
+  /** Nothing is left in the range past `scannedTo`. */
+  readonly done: boolean;
+  /** Events whose evaluation failed (non-matches). */
+  readonly errors: number;
+}
+
 /** A page of a key-value scan. */
 export interface KvPage {
   /** Only keys after this one. */
@@ -78,6 +104,12 @@ export interface KvEntry {
 }
 
 export interface KvWrite {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+}
+
+/** What a conditional write expects of one record: exactly `value`, or no record when null. */
+export interface KvExpect {
   readonly key: string;
   readonly value: Uint8Array | null;
 }
@@ -114,8 +146,14 @@ export interface EventStore {
    */
   append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]>;
   get(id: string): Promise<StoredEvent | undefined>;
-  /** Events in position order (descending with newestFirst), at most `limit`. */
+  /**
+   * Events in position order (descending with newestFirst), at most `limit`. With `filter.where`,
+   * only matching events, reading as far as it takes (callers serving clients use scanWhere).
+   */
   scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]>;
+  /** Matching events of a bounded stretch of the log: at most `limit` found, `maxScanned` read. */
+  scanWhere(query: WhereScanQuery, limits?: ReadLimits): Promise<WherePage>;
+  /** Matching events; with `filter.where`, every event of the range is read. */
   count(range: StoreRange, limits?: ReadLimits): Promise<number>;
   /** The last position assigned ("" when nothing was ever appended). */
   headPosition(): Promise<string>;
@@ -123,6 +161,8 @@ export interface EventStore {
   expire(beforeUs: number): Promise<number>;
   /** @throws DomainError STORE_UNAVAILABLE when the store does not answer */
   ping(): Promise<void>;
+  /** Bytes the store takes on disk (data and indexes; for SQLite the file and its WAL). */
+  sizeBytes(): Promise<number>;
   /** A small record of broker state (consumer groups), or undefined. */
   kvGet(key: string): Promise<Uint8Array | undefined>;
   /**
@@ -130,7 +170,16 @@ export interface EventStore {
    * the key `page.after` (when given), at most `page.limit`.
    */
   kvScan(prefix: string, page?: KvPage): Promise<KvEntry[]>;
-  /** Writes records atomically; a null value deletes the key. Durable once resolved. */
-  kvWrite(entries: readonly KvWrite[]): Promise<void>;
+  /** Keys only (no values read), with the same order and paging as kvScan. */
+  kvKeys(prefix: string, page?: KvPage): Promise<string[]>;
+  /** How many records have a key starting with `prefix` (no values read). */
+  kvCount(prefix: string): Promise<number>;
+  /**
+   * Writes records atomically; a null value deletes the key. Durable once resolved. With `expect`,
+   * writes only if that record holds exactly the expected value (or is absent, for null) at commit,
+   * and otherwise writes nothing: a compare-and-set, safe between brokers sharing the store.
+   * @returns false when `expect` did not hold (nothing written), true otherwise
+   */
+  kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean>;
   close(): Promise<void>;
 }

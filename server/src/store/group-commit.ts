@@ -3,7 +3,7 @@ import { DomainError, idConflict, invalidRequest, shuttingDown } from "../errors
 import type { Appended, EventStore, GroupOutcome, NewEvent, StoredEvent } from "./event-store.js";
 
 /** A newly stored event with what fan-out needs to route it. */
-export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId">;
+export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId" | "traceparent">;
 
 /** Options of {@link GroupCommitter}. */
 export interface GroupCommitOptions {
@@ -11,8 +11,12 @@ export interface GroupCommitOptions {
   maxPendingEvents: number;
   /** Most events in one store commit. */
   maxBatchEvents?: number;
-  /** Called after each commit with the newly stored events, in position order. */
+  /**
+   * Called after each commit with the newly stored events, in position order, once their publishes
+   * are acknowledged. What it throws goes to `onCommittedError`; it never fails a publish.
+   */
   onCommitted?: (events: readonly CommittedEvent[]) => void;
+  onCommittedError?: (err: unknown) => void;
   /** Called after each store commit with how long it took, from hand-over to outcome, in seconds. */
   onCommitTime?: (seconds: number) => void;
 }
@@ -153,11 +157,11 @@ export class GroupCommitter {
         const w = batch[i] as Waiter;
         if (outcome.ok) {
           outcome.events.forEach((e, j) => {
-            const { id, type, source, subject, correlationId } = w.group[j] as NewEvent;
+            const { id, type, source, subject, correlationId, traceparent = "" } = w.group[j] as NewEvent;
             // why: a duplicate was fanned out by the commit that stored it, unless that commit's
             // answer was lost (in doubt): then this retry is the only chance to fan it out.
             if (!this.inDoubt.take(id) && e.duplicate) return;
-            committed.push({ id, type, source, subject, correlationId, position: e.position, recordedUs: e.recordedUs, data: e.data });
+            committed.push({ id, type, source, subject, correlationId, traceparent, position: e.position, recordedUs: e.recordedUs, data: e.data });
           });
           w.resolve(outcome.events);
         } else {
@@ -166,12 +170,21 @@ export class GroupCommitter {
           w.reject(position === "" ? invalidRequest(`events[${index}].id`, "unique", `id '${id}' appears twice in the request with different contents`) : idConflict(id, position, index));
         }
       });
-      if (committed.length > 0) this.options.onCommitted?.(committed);
+      if (committed.length > 0) this.committed(committed);
     } catch (err) {
       for (const w of batch) this.inDoubt.add(w.group.map((e) => e.id));
       for (const w of batch) w.reject(err);
     } finally {
       for (const w of batch) this.pending -= w.group.length;
+    }
+  }
+
+  private committed(events: readonly CommittedEvent[]): void {
+    try {
+      this.options.onCommitted?.(events);
+    } catch (err) {
+      // why: the publishes are durable and acknowledged; a listener's failure is not theirs.
+      this.options.onCommittedError?.(err);
     }
   }
 

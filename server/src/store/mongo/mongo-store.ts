@@ -1,7 +1,8 @@
 import { Binary, type ClientSession, type Collection, type Filter, type MongoClient, type TransactionOptions } from "mongodb";
 import type { Logger } from "pino";
 import { withSuffix } from "../envelope-suffix.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import { countAllWhere, scanAllWhere, scanWhereInProcess } from "../where-scan.js";
 import { encodePosition } from "../position.js";
 import { sequenceBounds } from "../position-bounds.js";
 import { translateMongoError } from "./mongo-errors.js";
@@ -47,6 +48,8 @@ export interface CounterDoc {
 export interface KvDoc {
   _id: string;
   v: Binary;
+  /** Bumped by conditional writes, so that two of them on one record conflict (see kvWrite). */
+  cas?: number;
 }
 
 export const COUNTER_ID = "events";
@@ -200,6 +203,7 @@ export class MongoStore implements EventStore {
   }
 
   scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
+    if (query.filter.where) return scanAllWhere(this, query, limits);
     return this.read(limits, async (o) => {
       const q = await this.rangeFilter(query, o);
       if (!q) return [];
@@ -218,7 +222,12 @@ export class MongoStore implements EventStore {
     });
   }
 
+  scanWhere(query: WhereScanQuery, limits?: ReadLimits): Promise<WherePage> {
+    return scanWhereInProcess((q, l) => this.scan(q, l), query, limits);
+  }
+
   count(range: StoreRange, limits?: ReadLimits): Promise<number> {
+    if (range.filter.where) return countAllWhere(this, range, limits);
     return this.read(limits, async (o) => {
       const q = await this.rangeFilter(range, o);
       return q ? await this.events.countDocuments(q, o) : 0;
@@ -250,33 +259,73 @@ export class MongoStore implements EventStore {
     }
   }
 
+  async sizeBytes(): Promise<number> {
+    try {
+      const stats = await this.client.db(this.events.dbName).command({ dbStats: 1 }, { signal: AbortSignal.timeout(this.timeoutMs) });
+      return Number(stats["storageSize"] ?? 0) + Number(stats["indexSize"] ?? 0);
+    } catch (err) {
+      throw translateMongoError(err);
+    }
+  }
+
   kvGet(key: string): Promise<Uint8Array | undefined> {
     return this.read(undefined, async (o) => (await this.kv.findOne({ _id: key }, o))?.v.buffer);
   }
 
   kvScan(prefix: string, page: KvPage = {}): Promise<KvEntry[]> {
     return this.read(undefined, async (o) => {
-      const range = prefixRange(prefix);
       // why: compared in MongoDB's order (UTF-8 bytes), not JavaScript's (UTF-16 code units).
-      const from = page.after !== undefined && compareUtf8(page.after, prefix) >= 0 ? { $gt: page.after } : { $gte: prefix };
-      const cursor = this.kv.find({ _id: { ...range, ...from } }, o).sort({ _id: 1 });
+      const cursor = this.kv.find(this.kvRange(prefix, page), o).sort({ _id: 1 });
       const docs = await (page.limit === undefined ? cursor : cursor.limit(page.limit)).toArray();
       return docs.map((d) => ({ key: d._id, value: d.v.buffer }));
     });
   }
 
-  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.transaction((session) =>
-      this.kv.bulkWrite(
-        entries.map((e) =>
-          e.value === null
-            ? { deleteOne: { filter: { _id: e.key } } }
-            : { replaceOne: { filter: { _id: e.key }, replacement: { _id: e.key, v: new Binary(e.value) }, upsert: true } },
-        ),
-        { session, ordered: true },
-      ),
-    );
+  /** The kv filter of a prefix, after a key (compared in MongoDB's order, UTF-8 bytes). */
+  private kvRange(prefix: string, page: KvPage) {
+    const from = page.after !== undefined && compareUtf8(page.after, prefix) >= 0 ? { $gt: page.after } : { $gte: prefix };
+    return { _id: { ...prefixRange(prefix), ...from } };
+  }
+
+  kvKeys(prefix: string, page: KvPage = {}): Promise<string[]> {
+    return this.read(undefined, async (o) => {
+      const cursor = this.kv.find(this.kvRange(prefix, page), { ...o, projection: { _id: 1 } }).sort({ _id: 1 });
+      return (await (page.limit === undefined ? cursor : cursor.limit(page.limit)).toArray()).map((d) => d._id);
+    });
+  }
+
+  kvCount(prefix: string): Promise<number> {
+    return this.read(undefined, (o) => this.kv.countDocuments(this.kvRange(prefix, {}), o));
+  }
+
+  /**
+   * Whether the expected record holds. A value is checked by writing the record itself (its `cas`
+   * counter): a concurrent transaction that changes or deletes it then conflicts with this one,
+   * which a mere read inside the transaction would not. Absence is read; callers that expect a key
+   * absent write that key, and two inserts of it conflict.
+   */
+  private async holds(session: ClientSession, expect: KvExpect): Promise<boolean> {
+    if (expect.value === null) return (await this.kv.findOne({ _id: expect.key }, { session, projection: { _id: 1 } })) === null;
+    return (await this.kv.updateOne({ _id: expect.key, v: new Binary(expect.value) }, { $inc: { cas: 1 } }, { session })).matchedCount === 1;
+  }
+
+  async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
+    if (entries.length === 0 && !expect) return true;
+    return this.transaction(async (session) => {
+      // A failed expectation commits nothing: the check wrote nothing either.
+      if (expect && !(await this.holds(session, expect))) return false;
+      if (entries.length > 0) {
+        await this.kv.bulkWrite(
+          entries.map((e) =>
+            e.value === null
+              ? { deleteOne: { filter: { _id: e.key } } }
+              : { replaceOne: { filter: { _id: e.key }, replacement: { _id: e.key, v: new Binary(e.value) }, upsert: true } },
+          ),
+          { session, ordered: true },
+        );
+      }
+      return true;
+    });
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 // Messages between the SQLite store (main thread) and its worker threads.
-import type { KvEntry, KvWrite, NewEvent, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvExpect, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 
 export interface WorkerData {
   file: string;
@@ -12,6 +12,7 @@ export type WorkerRequest = { id: number } & (
   | { op: "append"; packed: PackedGroups }
   | { op: "get"; eventId: string }
   | { op: "scan"; query: ScanQuery }
+  | { op: "scanWhere"; query: WhereScanQuery }
   | { op: "count"; range: StoreRange }
   | { op: "head" }
   | { op: "expire"; beforeUs: number }
@@ -19,7 +20,9 @@ export type WorkerRequest = { id: number } & (
   | { op: "ping" }
   | { op: "kvGet"; key: string }
   | { op: "kvScan"; prefix: string; after?: string | undefined; limit?: number | undefined }
-  | { op: "kvWrite"; entries: KvWrite[] }
+  | { op: "kvKeys"; prefix: string; after?: string | undefined; limit?: number | undefined }
+  | { op: "kvCount"; prefix: string }
+  | { op: "kvWrite"; entries: KvWrite[]; expect?: KvExpect | undefined }
   | { op: "close" }
 );
 
@@ -70,8 +73,16 @@ export interface WorkerRows {
   ends: Uint32Array;
 }
 
+/** A bounded `where` scan's matches (packed) and how far it read. */
+export interface WorkerWherePage extends WorkerRows {
+  matched: number;
+  scannedTo: string;
+  done: boolean;
+  errors: number;
+}
+
 export interface WorkerResponse {
   id: number;
-  result?: WorkerAppendResult | WorkerRows | number | KvEntry[];
+  result?: WorkerAppendResult | WorkerRows | WorkerWherePage | number | KvEntry[] | string[];
   error?: { code: string; message: string };
 }

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -6,8 +7,10 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent } from "../event-store.js";
-import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import { addWhereEvalErrors } from "../../cel/cel-where.js";
+import { countAllWhere, scanAllWhere } from "../where-scan.js";
+import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
 const CHECKPOINT_INTERVAL_MS = 1_000;
@@ -143,11 +146,18 @@ class SqliteStore implements EventStore {
     private readonly writer: WorkerChannel,
     private readonly reader: WorkerChannel,
     log: Logger,
+    private readonly file: string,
   ) {
     this.checkpointTimer = setInterval(() => {
       reader.call({ op: "checkpoint" }).catch((err: unknown) => log.warn({ err }, "wal checkpoint failed"));
     }, CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
+  }
+
+  async sizeBytes(): Promise<number> {
+    // why: the WAL holds commits not yet checkpointed into the file; an absent WAL counts as 0.
+    const sizes = await Promise.all(["", "-wal"].map((suffix) => stat(`${this.file}${suffix}`).then((s) => s.size, () => 0)));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
@@ -181,11 +191,21 @@ class SqliteStore implements EventStore {
   // does not start one.
   async scan(query: ScanQuery, limits?: ReadLimits): Promise<StoredEvent[]> {
     limits?.signal?.throwIfAborted();
+    if (query.filter.where) return scanAllWhere(this, query, limits);
     return unpack((await this.reader.call({ op: "scan", query })) as WorkerRows);
+  }
+
+  async scanWhere(query: WhereScanQuery, limits?: ReadLimits): Promise<WherePage> {
+    limits?.signal?.throwIfAborted();
+    const page = (await this.reader.call({ op: "scanWhere", query })) as WorkerWherePage;
+    // why: evaluation errors are counted in the reader thread; the metric lives in this one.
+    addWhereEvalErrors(page.errors);
+    return { events: unpack(page), matched: page.matched, scannedTo: page.scannedTo, done: page.done, errors: page.errors };
   }
 
   async count(range: StoreRange, limits?: ReadLimits): Promise<number> {
     limits?.signal?.throwIfAborted();
+    if (range.filter.where) return countAllWhere(this, range, limits);
     return (await this.reader.call({ op: "count", range })) as number;
   }
 
@@ -210,8 +230,17 @@ class SqliteStore implements EventStore {
     return (await this.reader.call({ op: "kvScan", prefix, after: page.after, limit: page.limit })) as KvEntry[];
   }
 
-  async kvWrite(entries: readonly KvWrite[]): Promise<void> {
-    if (entries.length > 0) await this.writer.call({ op: "kvWrite", entries: [...entries] });
+  async kvKeys(prefix: string, page: KvPage = {}): Promise<string[]> {
+    return (await this.reader.call({ op: "kvKeys", prefix, after: page.after, limit: page.limit })) as string[];
+  }
+
+  async kvCount(prefix: string): Promise<number> {
+    return (await this.reader.call({ op: "kvCount", prefix })) as number;
+  }
+
+  async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
+    if (entries.length === 0 && !expect) return true;
+    return (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
   }
 
   async close(): Promise<void> {
@@ -238,5 +267,5 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Even
   await writer.call({ op: "ping" });
   const reader = new WorkerChannel({ file, role: "reader", sync: options.sync, busyTimeoutMs }, options.log);
   await reader.call({ op: "ping" });
-  return new SqliteStore(writer, reader, options.log);
+  return new SqliteStore(writer, reader, options.log, file);
 }

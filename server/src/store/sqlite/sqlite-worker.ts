@@ -5,7 +5,8 @@ import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
-import type { KvEntry, KvWrite, ScanQuery, StoreRange } from "../event-store.js";
+import type { KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+import { scanWhereRows } from "./sqlite-where.js";
 import { sameContent } from "../same-content.js";
 import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
@@ -114,14 +115,34 @@ const appendTx = db.transaction((p: PackedGroups): WorkerAppendResult => {
   return { recordedUs, groups };
 });
 
-const kvWriteTx = db.transaction((entries: KvWrite[]) => {
+const kvWriteTx = db.transaction((entries: KvWrite[], expect: KvExpect | undefined): boolean => {
+  if (expect) {
+    // The writer's IMMEDIATE transaction holds the write lock: nothing changes between this read and the writes.
+    const row = stmt("SELECT value FROM kv WHERE key = ?").get(expect.key) as { value: Uint8Array } | undefined;
+    const held = row?.value;
+    if (expect.value === null ? held !== undefined : held === undefined || Buffer.compare(held, expect.value) !== 0) return false;
+  }
   const put = stmt("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   const del = stmt("DELETE FROM kv WHERE key = ?");
   for (const e of entries) {
     if (e.value === null) del.run(e.key);
     else put.run(e.key, e.value);
   }
+  return true;
 });
+
+/** The records (the given columns) of a prefix, in key order, after a key and up to a limit. */
+function kvRange(columns: string, req: { prefix: string; after?: string | undefined; limit?: number | undefined }): unknown[] {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  prefixSql("key", req.prefix, conds, params);
+  if (req.after !== undefined) {
+    conds.push("key > ?");
+    params.push(req.after);
+  }
+  if (req.limit !== undefined) params.push(req.limit);
+  return stmt(`SELECT ${columns} FROM kv WHERE ${conds.join(" AND ")} ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`).all(...params);
+}
 
 /** Packs rows into one transferable buffer, so a page of events crosses threads in one copy. */
 function packRows(rows: Row[]): WorkerRows {
@@ -148,6 +169,16 @@ function scan(q: ScanQuery): WorkerRows {
   const order = q.newestFirst ? "DESC" : "ASC";
   const sql = `SELECT position, recorded_us, core_len, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
   return packRows(stmt(sql).all(...where.params, q.limit) as Row[]);
+}
+
+/** A bounded `where` scan, evaluated here in the reader thread: only matches cross to the broker. */
+function scanWhere(q: WhereScanQuery) {
+  const where = rangeSql(q, timeToPosition);
+  if (where === undefined) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
+  const order = q.newestFirst ? "DESC" : "ASC";
+  const sql = `SELECT position, recorded_us, core_len, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
+  const page = scanWhereRows(q, stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>);
+  return { ...packRows(page.rows), matched: page.matched, scannedTo: page.scannedTo === undefined ? "" : encodePosition(page.scannedTo), done: page.done, errors: page.errors };
 }
 
 function count(range: StoreRange): number {
@@ -188,6 +219,8 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
     }
     case "scan":
       return scan(req.query);
+    case "scanWhere":
+      return scanWhere(req.query);
     case "count":
       return count(req.range);
     case "head":
@@ -202,20 +235,18 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
       const row = stmt("SELECT key, value FROM kv WHERE key = ?").get(req.key) as KvEntry | undefined;
       return row ? [row] : [];
     }
-    case "kvScan": {
+    case "kvScan":
+      return kvRange("key, value", req) as KvEntry[];
+    case "kvKeys":
+      return (kvRange("key", req) as { key: string }[]).map((r) => r.key);
+    case "kvCount": {
       const conds: string[] = [];
       const params: unknown[] = [];
       prefixSql("key", req.prefix, conds, params);
-      if (req.after !== undefined) {
-        conds.push("key > ?");
-        params.push(req.after);
-      }
-      if (req.limit !== undefined) params.push(req.limit);
-      return stmt(`SELECT key, value FROM kv WHERE ${conds.join(" AND ")} ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`).all(...params) as KvEntry[];
+      return (stmt(`SELECT count(*) AS n FROM kv WHERE ${conds.join(" AND ")}`).get(...params) as { n: number }).n;
     }
     case "kvWrite":
-      kvWriteTx.immediate(req.entries);
-      return 0;
+      return kvWriteTx.immediate(req.entries, req.expect) ? 1 : 0;
     case "close":
       db.close();
       return 0;

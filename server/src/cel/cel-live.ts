@@ -1,0 +1,39 @@
+// `where` on live events: every subscriber of a broker sees the same stored bytes for an event (the
+// hub decodes nothing), so the decoded event and each expression's verdict are kept per event bytes:
+// an event is decoded once for all subscribers with an expression, and an expression shared by
+// many subscribers runs once per event.
+import { fromBinary, isMessage } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { EventSchema, type Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
+import { compileWhere, type WhereProgram, type WhereSpec } from "./cel-where.js";
+
+const decoded = new WeakMap<Uint8Array, Event>();
+const verdicts = new WeakMap<Uint8Array, Map<WhereProgram, boolean>>();
+
+function decode(data: Uint8Array): Event {
+  let e = decoded.get(data);
+  if (!e) {
+    e = fromBinary(EventSchema, data);
+    decoded.set(data, e);
+  }
+  return e;
+}
+
+/**
+ * A live test of a `where`: on a decoded event passed as the meta, or on the event's bytes (the
+ * verdict then shared with every other test of the same expression on the same bytes).
+ */
+export function liveWhere(spec: WhereSpec): (m: object, data?: Uint8Array) => boolean {
+  const program = compileWhere(spec);
+  return (m, data) => {
+    if (isMessage(m, EventSchema)) return program.matches(m);
+    if (!data) return false;
+    let seen = verdicts.get(data);
+    const known = seen?.get(program);
+    if (known !== undefined) return known;
+    const verdict = program.matches(decode(data), timestampFromMs(Date.now()));
+    if (!seen) verdicts.set(data, (seen = new Map()));
+    seen.set(program, verdict);
+    return verdict;
+  };
+}

@@ -1,0 +1,142 @@
+// The group runtime's deadlines, attempts and backoff, driven by a manual clock (no sleeping): an
+// expired ack deadline is a failed attempt followed by the backoff, so a member that crashes on
+// every delivery parks an event only after max_attempts deliveries (issue 10, item 6).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { pino } from "pino";
+import { ConsumeResponseSchema, ConsumerGroupSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { eventToBinary, newEvent, TargetType } from "../../sdk/src/index.js";
+import { settingsOf } from "../../server/src/groups/group-config.js";
+import { storedGroup } from "../../server/src/groups/group-records.js";
+import { GroupRuntime, Member, type FeedSink, type GroupFeed } from "../../server/src/groups/group-runtime.js";
+import type { EventStore } from "../../server/src/store/event-store.js";
+import { encodePosition } from "../../server/src/store/position.js";
+import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { ManualClock } from "../helpers/manual-clock.js";
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+const DEADLINE_MS = 1_000;
+
+/** A feed of one event, kept in memory: the runtime's own logic is what is tested. */
+class OneEventFeed implements GroupFeed {
+  finishedHow: string[] = [];
+  async start(sink: FeedSink) {
+    const data = eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }));
+    sink.admit(encodePosition(1n), data, 0);
+  }
+  pull() {}
+  finished(_e: unknown, how: string) {
+    this.finishedHow.push(how);
+  }
+  retryLater() {
+    return false;
+  }
+  keepAlive() {}
+  async redrive() {}
+  progress() {
+    return [];
+  }
+  async lag() {
+    return { backlog: 0, floor: "" };
+  }
+  update() {}
+  async close() {}
+}
+
+describe("GroupRuntime deadlines and attempts (manual clock)", () => {
+  let dir: string;
+  let store: EventStore;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "group-runtime-"));
+    store = await openSqliteStore({ dataDir: dir, sync: "normal", log: pino({ level: "silent" }) });
+  });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runtimeWith(retry: { maxAttempts: number }) {
+    const clock = new ManualClock();
+    const feed = new OneEventFeed();
+    const group = create(ConsumerGroupSchema, { name: `g${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, multiplier: 2, initialDelay: { nanos: 100_000_000 }, ...retry } });
+    const def = storedGroup(group, "");
+    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
+    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed, state: { pending: [], deadLetters: 0 }, clock });
+    await runtime.start();
+    const deliveries: { attempt: number; at: number }[] = [];
+    /** A member that takes a delivery and crashes: it leaves, and a new one joins. */
+    let member: Member;
+    const join = () => {
+      member = new Member(`m${deliveries.length}`, 1, "test", (frame) => {
+        const res = fromBinary(ConsumeResponseSchema, frame);
+        if (res.kind.case === "delivery") deliveries.push({ attempt: res.kind.value.attempt, at: clock.now() });
+        setImmediate(() => {
+          runtime.leave(member);
+          join();
+        });
+      });
+      runtime.join(member);
+    };
+    join();
+    await tick();
+    await tick();
+    return { clock, feed, runtime, deliveries };
+  }
+
+  it("counts an expired deadline as an attempt and waits the backoff before delivering again", async () => {
+    const { clock, runtime, deliveries } = await runtimeWith({ maxAttempts: 3 });
+    try {
+      const t0 = clock.now();
+      assert.deepEqual(deliveries, [{ attempt: 1, at: t0 }]);
+      // The deadline of attempt 1, then 100 ms of backoff.
+      clock.advance(DEADLINE_MS + 99);
+      await tick();
+      assert.equal(deliveries.length, 1, "delivered again before the backoff passed");
+      assert.equal(runtime.deadLetters, 0);
+      clock.advance(1);
+      await tick();
+      assert.deepEqual(deliveries.at(-1), { attempt: 2, at: t0 + DEADLINE_MS + 100 });
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("parks an event of a member that crashes on every delivery only after max_attempts deliveries", async () => {
+    const { clock, feed, runtime, deliveries } = await runtimeWith({ maxAttempts: 3 });
+    try {
+      const t0 = clock.now();
+      // Deadline, 100 ms, deadline, 200 ms, deadline: parked at the third deadline.
+      const parkedAt = t0 + DEADLINE_MS + 100 + DEADLINE_MS + 200 + DEADLINE_MS;
+      for (; clock.now() < parkedAt - 20; await tick()) clock.advance(20);
+      assert.equal(runtime.deadLetters, 0, "parked before its last attempt expired");
+      clock.advance(20);
+      await tick();
+      assert.equal(runtime.deadLetters, 1);
+      assert.deepEqual(deliveries.map((d) => [d.attempt, d.at - t0]), [[1, 0], [2, 1_100], [3, 2_300]]);
+      assert.deepEqual(feed.finishedHow, ["parked"]);
+      await runtime.flush();
+      const [letter] = await store.kvScan(`dead/${runtime.name}/`);
+      assert.ok(letter, "dead letter written");
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("never parks for attempts with max_attempts 0 (no limit)", async () => {
+    const { clock, runtime, deliveries } = await runtimeWith({ maxAttempts: 0 });
+    try {
+      for (let i = 0; i < 600; i++) {
+        clock.advance(20);
+        await tick();
+      }
+      assert.ok(deliveries.length >= 5, `only ${deliveries.length} deliveries`);
+      assert.equal(runtime.deadLetters, 0);
+    } finally {
+      await runtime.close();
+    }
+  });
+});
