@@ -3,7 +3,10 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 compiles from source when no prebuilt binary matches.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+# npm workspaces: each workspace's package.json is needed before the install.
 COPY package.json package-lock.json ./
+COPY sdk/package.json ./sdk/
+COPY server/package.json ./server/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY sdk ./sdk

@@ -24,6 +24,8 @@ export { assertValidEvent, EventValidationError, validateEvent } from "./validat
 export type { ValidateEventOptions } from "./validate/validate-event.js";
 export type { Violation } from "./validate/check-message.js";
 export { isKnownCurrency } from "./validate/formats.js";
+export { defineUpcaster, isUnknownEvent, rawPayload, UpcasterError } from "./event/evolution.js";
+export type { RawPayload, UnknownEvent, Upcaster, UpcastFn } from "./event/evolution.js";
 
 // The client.
 export { BrokerClient, createBrokerClient } from "./client/client.js";

@@ -34,6 +34,16 @@ async function main(): Promise<void> {
   // Loaded only when on: a broker without tracing does not pay for the OpenTelemetry SDK's start-up.
   const tracing = config.tracing && (await import("./tracing.js")).startTracing(config.tracing, log);
 
+  // SIGHUP's default action ends the process: take it from the start. One that arrives while the
+  // broker starts is applied once it serves.
+  let reload: (() => void) | undefined;
+  let reloadPending = false;
+  process.on("SIGHUP", () => {
+    log.info({ signal: "SIGHUP" }, "reload requested");
+    if (reload) reload();
+    else reloadPending = true;
+  });
+
   const broker = await startBroker(config, log).catch((err: unknown) => {
     if (err instanceof ConfigError) exitWithConfigError(err);
     // A policy or certificate file that cannot be used is a configuration error: say which, exit 2.
@@ -68,10 +78,8 @@ async function main(): Promise<void> {
   }
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGHUP", () => {
-    log.info({ signal: "SIGHUP" }, "reload requested");
-    broker.reload();
-  });
+  reload = () => broker.reload();
+  if (reloadPending) reload();
 }
 
 void main();

@@ -31,7 +31,7 @@ describe("a group with 100,000 dead letters", () => {
     const dir = t.dataDir;
     await t.close({ keepData: true });
     const before = mb();
-    t = await startTestBroker({}, dir);
+    t = await startTestBroker({}, dir, { adopt: true });
     const resumed = await t.client.groups.get("dl-big");
     console.log(`rss before restart ${before} MB, after resuming ${mb()} MB`);
     assert.equal(resumed.stats.deadLetters, BigInt(LETTERS));

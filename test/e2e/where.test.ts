@@ -18,7 +18,9 @@ import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { prng } from "../helpers/prng.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 
-const SEED = Number(process.env["WHERE_TEST_SEED"] ?? Date.now() % 100_000);
+// A fixed seed by default: with six events a type, some seeds give a case no match at all (the
+// test then proves nothing and fails). WHERE_TEST_SEED explores others.
+const SEED = Number(process.env["WHERE_TEST_SEED"] ?? 1);
 const random = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // qingyu-events: the operator's terminal view of the broker, built on the SDK.
 //   qingyu-events tail 'social.*' --from 1h
 //   qingyu-events replay 'comment.*' --from 2026-11-01T00:00:00Z --to 1h
@@ -11,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { createBrokerClient, type BrokerClient, type BrokerClientOptions } from "../client/client.js";
 import { eventFromJson, eventToJson } from "../event/codec.js";
 import { Code, isBrokerError, type BrokerError } from "../errors.js";
+import { rawPayload } from "../event/evolution.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { parseFrom, parsePatterns, parseTime, UsageError } from "./args.js";
@@ -65,9 +67,14 @@ function filterOf(patterns: string[], v: Values) {
   };
 }
 
-/** One line per event: time, position, type, source, subject, payload. */
+/**
+ * One line per event: time, position, type, source, subject, payload. A payload of a type newer than
+ * this CLI is shown as `rawPayload` (field number and base64), since JSON needs the schema.
+ */
 function formatEvent(e: Event, asJson: boolean): string {
   const json = eventToJson(e) as Record<string, JsonValue>;
+  const raw = rawPayload(e);
+  if (raw) json["rawPayload"] = { field: raw.fieldNumber, base64: Buffer.from(raw.bytes).toString("base64") };
   if (asJson) return JSON.stringify(json);
   const payloadKey = Object.keys(json).find((k) => !["id", "type", "source", "subject", "time", "recordedTime", "position", "correlationId", "causationId", "traceparent", "metadata", "dataVersion"].includes(k));
   const when = e.recordedTime ? timestampDate(e.recordedTime).toISOString() : "-";

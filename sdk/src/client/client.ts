@@ -16,6 +16,8 @@ import { validateEvent } from "../validate/validate-event.js";
 import { StreamPublisher, type PublisherOptions } from "./publisher.js";
 import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from "./results.js";
 import { Rpc, type CallOptions } from "./rpc.js";
+import { Backoff, sleep } from "./backoff.js";
+import { Upcasters, type Upcaster } from "../event/evolution.js";
 import { toFilter } from "./filters.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
@@ -72,6 +74,12 @@ export interface BrokerClientOptions {
    */
   channelOptions?: grpc.ChannelOptions;
   logger?: SdkLogger;
+  /**
+   * Steps that bring events stored at an older `data_version` to the catalog's current one, applied
+   * to every event this client reads (subscribe, replay, query, getEvent, consume).
+   * @throws UpcasterError from createBrokerClient when a step is misplaced, repeated or missing
+   */
+  upcasters?: readonly Upcaster[];
 }
 
 /** Which events a query, count or replay reads. */
@@ -124,6 +132,7 @@ export interface ReplayOptions extends CallOptions {
 
 const DEFAULT_DEADLINE_MS = 10_000;
 const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 function bounds(q: EventQuery) {
   const fromTime = toTimestamp(q.from);
@@ -135,22 +144,17 @@ function retryable(err: BrokerError): boolean {
   return err.code === grpc.status.UNAVAILABLE || err.reason === ErrorReason.OVERLOADED;
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
-}
-
 /** A connection to a broker. Create one per process and share it; `close()` when done. */
 export class BrokerClient {
   private readonly rpc: Rpc;
   private readonly channel: grpc.Client;
+  private readonly upcasters: Upcasters;
   /** Consumer group administration: create, inspect, dead letters. */
   readonly groups: GroupsClient;
 
   /** @internal Use {@link createBrokerClient}. */
   constructor(private readonly options: BrokerClientOptions) {
+    this.upcasters = new Upcasters(options.upcasters);
     const token = checkTokenSource(options.credentials);
     this.channel = new grpc.Client(options.address, options.channelCredentials ?? channelCredentials(options.tls), {
       ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
@@ -192,13 +196,14 @@ export class BrokerClient {
 
   private async withRetries<T>(opts: CallOptions, call: () => Promise<T>): Promise<T> {
     const retries = this.options.retries ?? 3;
+    const backoff = new Backoff({ baseMs: RETRY_BASE_MS, maxMs: RETRY_MAX_MS, jitter: 0.5 });
     for (let attempt = 0; ; attempt++) {
       try {
         return await call();
       } catch (err) {
         const e = BrokerError.from(err);
         if (attempt >= retries || !retryable(e) || opts.signal?.aborted) throw e;
-        const delayMs = RETRY_BASE_MS * 2 ** attempt * (0.5 + Math.random());
+        const delayMs = backoff.next();
         this.options.logger?.warn({ code: e.code, attempt: attempt + 1, delayMs }, "retrying publish");
         await sleep(delayMs, opts.signal);
       }
@@ -255,7 +260,7 @@ export class BrokerClient {
   async getEvent(id: string, opts: CallOptions = {}): Promise<Event> {
     const res = await this.rpc.unary(EventBrokerService.method.getEvent, { id }, opts);
     if (!res.event) throw new BrokerError(grpc.status.INTERNAL, "broker answered without an event");
-    return res.event;
+    return this.upcasters.apply(res.event);
   }
 
   /** One page of events matching a query (oldest first unless `newestFirst`). */
@@ -268,7 +273,7 @@ export class BrokerClient {
       newestFirst: opts.newestFirst ?? false,
     };
     const res = await this.rpc.unary(EventBrokerService.method.queryEvents, req, opts);
-    return { events: res.events, nextPageToken: res.nextPageToken };
+    return { events: res.events.map((e) => this.upcasters.apply(e)), nextPageToken: res.nextPageToken };
   }
 
   /**
@@ -310,7 +315,7 @@ export class BrokerClient {
 
   private async *replayEvents(req: MessageInitShape<typeof ReplayRequestSchema>, opts: CallOptions): AsyncIterable<Event> {
     for await (const res of this.rpc.serverStream(EventBrokerService.method.replay, req, opts)) {
-      if (res.event) yield res.event;
+      if (res.event) yield this.upcasters.apply(res.event);
     }
   }
 
@@ -321,7 +326,7 @@ export class BrokerClient {
    * @throws BrokerError INVALID_ARGUMENT for a bad filter or start
    */
   subscribe(filter: SubscriptionFilter = {}, options: SubscribeOptions = {}): AsyncIterable<Event> {
-    return tracedEvents(subscription(this.rpc, toFilter(filter), options), "subscribe");
+    return tracedEvents(subscription(this.rpc, toFilter(filter), options, this.upcasters, this.options.logger), "subscribe");
   }
 
   /**
@@ -329,7 +334,7 @@ export class BrokerClient {
    * @throws BrokerError as {@link subscribe}, or what `onEvent` throws
    */
   async tail(filter: SubscriptionFilter, onEvent: (event: Event) => unknown, options: SubscribeOptions = {}): Promise<void> {
-    for await (const e of subscription(this.rpc, toFilter(filter), options)) await inSpan(consumerSpan(e, "subscribe"), () => onEvent(e));
+    for await (const e of subscription(this.rpc, toFilter(filter), options, this.upcasters, this.options.logger)) await inSpan(consumerSpan(e, "subscribe"), () => onEvent(e));
   }
 
   /**
@@ -341,7 +346,8 @@ export class BrokerClient {
    * OpenTelemetry consumer span, a child of the event's `traceparent`.
    */
   consume(group: string, handler: EventHandler | HandlerMap, options: ConsumeOptions = {}): Consumer {
-    return new Consumer(this.rpc, group, handler, options);
+    const logger = options.logger ?? this.options.logger;
+    return new Consumer(this.rpc, group, handler, logger ? { ...options, logger } : options, this.upcasters);
   }
 
   /** The event catalog the broker serves. */

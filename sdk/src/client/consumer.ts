@@ -10,6 +10,8 @@ import type { SdkLogger } from "./client.js";
 import type { Rpc } from "./rpc.js";
 import { consumerSpan } from "./tracing.js";
 import { inSpan } from "../trace/trace-context.js";
+import { Backoff, sleep } from "./backoff.js";
+import { isUnknownEvent, Upcasters, type UnknownEvent } from "../event/evolution.js";
 
 /** What a handler knows about the delivery it is working on. */
 export interface DeliveryContext {
@@ -23,8 +25,16 @@ export interface DeliveryContext {
 }
 
 export type EventHandler = (event: Event, ctx: DeliveryContext) => unknown;
-/** Handlers by event type, each with its typed event. Types without a handler are acknowledged. */
-export type HandlerMap = { [T in EventType]?: (event: TypedEvent<T>, ctx: DeliveryContext) => unknown };
+/**
+ * Handlers by event type, each with its typed event, and `unknown` for events of types added to the
+ * catalog after this SDK was built (type string and raw payload only; see `rawPayload`). Events of
+ * a type without a handler, and unknown types without an `unknown` handler, are acknowledged: an
+ * old consumer keeps up with a newer publisher. To leave an unknown type to newer members of the
+ * group instead, throw `RetryLaterError` from `unknown`.
+ */
+export type HandlerMap = { [T in EventType]?: (event: TypedEvent<T>, ctx: DeliveryContext) => unknown } & {
+  unknown?: (event: UnknownEvent, ctx: DeliveryContext) => unknown;
+};
 
 /** Throw from a handler to retry after a delay of your choosing rather than the group's backoff. */
 export class RetryLaterError extends Error {
@@ -57,10 +67,19 @@ export interface ConsumeOptions {
   onError?: (err: unknown, event: Event) => void;
   /** Reconnect after UNAVAILABLE or a broken stream. @defaultValue true */
   reconnect?: boolean;
+  /**
+   * The cap of the reconnect backoff (100 ms doubling per failed attempt, reset once a session has
+   * joined the group).
+   * @defaultValue 5000
+   */
+  maxReconnectDelayMs?: number;
+  /** @defaultValue the client's logger */
   logger?: SdkLogger;
 }
 
 type Call = grpc.ClientDuplexStream<MessageInitShape<typeof ConsumeRequestSchema>, ConsumeResponse>;
+const RECONNECT_BASE_MS = 100;
+const DEFAULT_MAX_RECONNECT_DELAY_MS = 5_000;
 const RETRYABLE = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED]);
 
 /**
@@ -75,6 +94,9 @@ export class Consumer {
   private stopping = false;
   private readonly running = new Set<Promise<void>>();
   private wakeStop: (() => void) | undefined;
+  /** Aborted by stop(): ends a reconnect wait at once. */
+  private readonly stopped = new AbortController();
+  private readonly backoff: Backoff;
 
   /** @internal */
   constructor(
@@ -82,9 +104,12 @@ export class Consumer {
     readonly group: string,
     private readonly handler: EventHandler | HandlerMap,
     private readonly options: ConsumeOptions,
+    private readonly upcasters: Upcasters = new Upcasters(),
   ) {
-    options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
-    this.done = this.loop();
+    this.backoff = new Backoff({ baseMs: RECONNECT_BASE_MS, maxMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS, jitter: 0.5 });
+    const onAbort = () => void this.stop();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    this.done = this.loop().finally(() => options.signal?.removeEventListener("abort", onAbort));
     // Observed by stop() and by callers who await it; never an unhandled rejection otherwise.
     this.done.catch(() => undefined);
   }
@@ -92,22 +117,23 @@ export class Consumer {
   /** Lets running handlers finish and answer, then leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.wakeStop?.();
     await this.done.catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
-    for (let attempt = 0; !this.stopping; attempt++) {
+    while (!this.stopping) {
       try {
         await this.session();
-        attempt = 0;
       } catch (err) {
         const e = BrokerError.from(err);
         if (this.stopping) return;
         if (this.options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
-        this.options.logger?.warn({ group: this.group, code: e.code, attempt }, "consumer reconnecting");
+        const delayMs = this.backoff.next();
+        this.options.logger?.warn({ group: this.group, code: e.code, attempt: this.backoff.attempts, delayMs }, "consumer reconnecting");
+        await sleep(delayMs, this.stopped.signal);
       }
-      if (!this.stopping) await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)));
     }
   }
 
@@ -135,6 +161,8 @@ export class Consumer {
   }
 
   private onResponse(call: Call, res: ConsumeResponse): void {
+    // A session that joined the group was a success: the next failure starts the backoff over.
+    if (res.kind.case === "joined") this.backoff.reset();
     if (res.kind.case !== "delivery") return;
     const task = this.handle(call, res.kind.value).finally(() => this.running.delete(task));
     this.running.add(task);
@@ -142,6 +170,11 @@ export class Consumer {
 
   private pick(event: Event): EventHandler | undefined {
     if (typeof this.handler === "function") return this.handler;
+    // Unknown by its payload case, not its type string: only the case says the payload was decoded.
+    if (isUnknownEvent(event)) {
+      if (!this.handler.unknown) this.options.logger?.debug({ group: this.group, type: event.type }, "acknowledged an event of a type this SDK does not know");
+      return this.handler.unknown as EventHandler | undefined;
+    }
     return (this.handler as Record<string, EventHandler | undefined>)[event.type];
   }
 
@@ -157,6 +190,7 @@ export class Consumer {
       extend: (ms) => send({ kind: { case: "extend", value: { deliveryId: d.deliveryId, ...(ms === undefined ? {} : { by: durationFromMs(ms) }) } } }),
     };
     try {
+      this.upcasters.apply(event);
       const span = consumerSpan(event, "consume", { name: this.group, attempt: d.attempt });
       await inSpan(span, () => this.pick(event)?.(event, ctx));
       send({ kind: { case: "ack", value: { deliveryIds: [d.deliveryId] } } });

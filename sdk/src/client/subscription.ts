@@ -3,6 +3,9 @@ import { status } from "@grpc/grpc-js";
 import { EventBrokerService, type EventFilter, type SubscribeRequest } from "../gen/qingyu/broker/v1/broker_pb.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import { BrokerError } from "../errors.js";
+import { Backoff, sleep } from "./backoff.js";
+import type { SdkLogger } from "./client.js";
+import type { Upcasters } from "../event/evolution.js";
 import type { Rpc } from "./rpc.js";
 
 /** Where a subscription starts. */
@@ -44,6 +47,7 @@ export interface SubscribeOptions {
 }
 
 const RECONNECT_BASE_MS = 100;
+const DEFAULT_MAX_RECONNECT_DELAY_MS = 5_000;
 const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED]);
 
 function startOf(from: SubscribeFrom | undefined): SubscribeRequest["start"] {
@@ -55,31 +59,28 @@ function startOf(from: SubscribeFrom | undefined): SubscribeRequest["start"] {
   return { case: "fromTime", value: from };
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
-}
-
 /**
  * @internal The subscription loop: history, then live events; on a retryable failure it reconnects
  * after the last position it received (event, caught-up marker or checkpoint).
  */
-export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions): AsyncIterable<Event> {
+export async function* subscription(rpc: Rpc, filter: EventFilter, options: SubscribeOptions, upcasters: Upcasters, logger?: SdkLogger): AsyncIterable<Event> {
   const { signal } = options;
+  const backoff = new Backoff({ baseMs: RECONNECT_BASE_MS, maxMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS, jitter: 0.5 });
   let resumeAfter: string | undefined;
   let caughtUp = false;
   let ended: BrokerError | undefined;
-  for (let attempt = 0; !signal?.aborted; ) {
+  while (!signal?.aborted) {
     const start = resumeAfter === undefined ? startOf(options.from) : ({ case: "afterPosition", value: resumeAfter } as const);
+    // Why the stream ended: a subscription has no natural end, so the server closing it (e.g. a
+    // restart) is a reason to reconnect too.
+    let code: number = status.UNAVAILABLE;
     try {
       for await (const res of rpc.serverStream(EventBrokerService.method.subscribe, { filter, start }, signal ? { signal } : {})) {
-        attempt = 0;
+        backoff.reset();
         switch (res.kind.case) {
           case "event":
             resumeAfter = res.kind.value.position;
-            yield res.kind.value;
+            yield upcasters.apply(res.kind.value);
             break;
           case "caughtUp":
             resumeAfter = res.kind.value.position;
@@ -92,17 +93,18 @@ export async function* subscription(rpc: Rpc, filter: EventFilter, options: Subs
             break;
         }
       }
-      // A subscription has no natural end: the server closed it (e.g. a restart). Reconnect.
     } catch (err) {
       const e = BrokerError.from(err);
       if (signal?.aborted) return;
       if (options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
       ended = e;
+      code = e.code;
     }
     if (options.reconnect === false) return;
-    const delay = Math.min(options.maxReconnectDelayMs ?? 5_000, RECONNECT_BASE_MS * 2 ** attempt++) * (0.5 + Math.random() / 2);
-    options.onReconnect?.(ended, attempt, delay);
+    const delayMs = backoff.next();
+    logger?.warn({ code, attempt: backoff.attempts, delayMs }, "subscription reconnecting");
+    options.onReconnect?.(ended, backoff.attempts, delayMs);
     ended = undefined;
-    await sleep(delay, signal);
+    await sleep(delayMs, signal);
   }
 }

@@ -537,7 +537,8 @@ export class GroupRuntime implements FeedSink {
    * changed on another replica gets nothing written for its old definition.
    */
   async flush(): Promise<void> {
-    if (!this.dirty && this.writes.size === 0) return;
+    // Nothing new: still wait for a write under way (a timer's flush may have taken the last changes).
+    if (!this.dirty && this.writes.size === 0) return this.flushing;
     await this.flushing;
     this.dirty = false;
     const batch = [...this.writes.values(), ...this.feed.progress()];
