@@ -144,3 +144,42 @@ export interface Restored {
 export function restoredOf(p: PendingRecord): Restored {
   return { attempts: p.attempts, history: [...p.history], redriven: p.redriven, nextAtMs: p.nextAttemptTime ? timestampMs(p.nextAttemptTime) : undefined };
 }
+
+/** The members of a group on this broker, taken in turn. */
+export class MemberSet {
+  private readonly list: Member[] = [];
+  private rr = 0;
+
+  get all(): readonly Member[] {
+    return this.list;
+  }
+
+  add(m: Member): void {
+    this.list.push(m);
+  }
+
+  remove(m: Member): void {
+    const i = this.list.indexOf(m);
+    if (i >= 0) this.list.splice(i, 1);
+  }
+
+  /** The next member, round robin, that can take a delivery. */
+  pick(): Member | undefined {
+    const n = this.list.length;
+    for (let k = 0; k < n; k++) {
+      const m = this.list[(this.rr + k) % n] as Member;
+      if (m.busy < m.maxInFlight) {
+        this.rr = (this.rr + k + 1) % n;
+        return m;
+      }
+    }
+    return undefined;
+  }
+
+  /** How many more deliveries the members could take now. */
+  get demand(): number {
+    let free = 0;
+    for (const m of this.list) free += Math.max(0, m.maxInFlight - m.busy);
+    return free;
+  }
+}

@@ -1,5 +1,8 @@
-// The contract between a consumer group's runtime and the feed its events come from.
-import type { KvWrite } from "../store/event-store.js";
+// The contracts of a consumer group's runtime: what it is given, and the feed its events come from.
+import type { Logger } from "pino";
+import type { PendingRecord } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import type { Clock } from "../clock.js";
+import type { EventStore, KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
 import type { Entry, Restored } from "./group-entry.js";
 
@@ -57,4 +60,24 @@ export interface GroupFeed {
   lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }>;
   update(settings: GroupSettings): void;
   close(): Promise<void>;
+}
+
+/** How many unfinished events a group holds in memory by default; beyond it, it stops reading ahead. */
+export const DEFAULT_WINDOW_EVENTS = 10_000;
+/** How many bytes of unfinished events a group holds in memory by default. */
+export const DEFAULT_WINDOW_BYTES = 8 << 20;
+
+export interface GroupRuntimeOptions {
+  store: EventStore;
+  log: Logger;
+  feed: GroupFeed;
+  /** Attempt state and dead letter count the group left in the store. */
+  state: { pending: readonly PendingRecord[]; deadLetters: number };
+  /** Most events held in memory (DEFAULT_WINDOW_EVENTS). */
+  windowEvents?: number | undefined;
+  /** Most bytes of events held in memory (DEFAULT_WINDOW_BYTES). */
+  windowBytes?: number | undefined;
+  /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
+  onStale?: () => void;
+  clock?: Clock;
 }

@@ -1,7 +1,5 @@
-import { create } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
-import { GroupStatsSchema, type ConsumerGroup, type DeadLetter, type DeadLetterSelector, type GroupStats } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { type ConsumerGroup, type DeadLetter, type DeadLetterSelector, type GroupStats } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { ErrorReason, LimitExceededSchema } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, pack } from "../errors.js";
 import type { EventStore } from "../store/event-store.js";
@@ -13,6 +11,7 @@ import type { Member } from "./group-entry.js";
 import type { GroupFeed } from "./group-feed.js";
 import { deadPrefix, deleteGroupState, groupKey, loadGroups, loadPending, storedGroup, type StoredGroup } from "./group-records.js";
 import { GroupRuntime, type GroupRuntimeOptions } from "./group-runtime.js";
+import { DEFAULT_GROUP_IDLE_MS, DEFAULT_MAX_GROUPS, DEFAULT_MEMBER_OUTBOX, groupStats, type GroupManagerOptions } from "./group-stats.js";
 
 export { storeFeeds, startFloor, type FeedFactory } from "./feed-factory.js";
 export { DEFAULT_DEAD_LETTER_PAGE } from "./dead-letters.js";
@@ -27,24 +26,6 @@ const sameIncarnation = (a: ConsumerGroup, b: ConsumerGroup) => a.createTime?.se
 function notFound(name: string): DomainError {
   return new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${name}' not found`);
 }
-
-/** Options of a GroupManager; the defaults are the broker's. */
-export interface GroupManagerOptions {
-  /** Most events a group's window holds. */
-  windowEvents?: number | undefined;
-  /** Most bytes of events a group's window holds. */
-  windowBytes?: number | undefined;
-  /** Most groups this broker holds (CreateGroup beyond it: RESOURCE_EXHAUSTED). */
-  maxGroups?: number | undefined;
-  /** How long a group without members keeps its runtime before it is put to rest. */
-  idleMs?: number | undefined;
-  /** Frames a member's stream may have waiting beyond its deliveries before it is ended as too slow. */
-  memberOutbox?: number | undefined;
-}
-
-export const DEFAULT_MAX_GROUPS = 1_000;
-export const DEFAULT_GROUP_IDLE_MS = 10_000;
-export const DEFAULT_MEMBER_OUTBOX = 10_000;
 
 /**
  * A group this broker knows. Its runtime (window, members, timers, feed) is loaded when a member
@@ -388,28 +369,7 @@ export class GroupManager {
   }
 
   async stats(name: string): Promise<GroupStats> {
-    return this.using(name, (runtime) => this.statsOf(runtime));
-  }
-
-  private async statsOf(runtime: GroupRuntime): Promise<GroupStats> {
-    const s = await runtime.stats();
-    return create(GroupStatsSchema, {
-      backlog: BigInt(s.backlog),
-      ...(s.oldestUs === undefined || s.backlog === 0 ? {} : { oldestUnackedAge: durationFromMs(Math.max(0, Math.round(Date.now() - s.oldestUs / 1000))) }),
-      inFlight: BigInt(s.inFlight),
-      retrying: BigInt(s.retrying),
-      deadLetters: BigInt(runtime.deadLetters),
-      ackFloor: s.floor,
-      members: runtime.memberList.map((m) => ({
-        memberId: m.id,
-        inFlight: m.inFlight.size,
-        maxInFlight: m.maxInFlight,
-        acked: BigInt(m.acked),
-        nacked: BigInt(m.nacked),
-        connectTime: timestampFromMs(m.connectTime),
-        peer: m.peer,
-      })),
-    });
+    return this.using(name, groupStats);
   }
 
   async listDeadLetters(name: string, pageSize: number, pageToken: string): Promise<{ letters: DeadLetter[]; next: string }> {

@@ -1,41 +1,22 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
-import { AttemptSchema, type ConsumerGroup, type PendingRecord } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { AttemptSchema, type ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition } from "../store/position.js";
 import { systemClock, type Clock } from "../clock.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
-import { deliveryFrame, Member, newEntry, ReadyHeap, restoredOf, windowCounts, type Entry, type Restored } from "./group-entry.js";
-import type { FeedSink, GroupFeed } from "./group-feed.js";
+import { deliveryFrame, Member, MemberSet, newEntry, ReadyHeap, restoredOf, windowCounts, type Entry, type Restored } from "./group-entry.js";
+import { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupFeed, type GroupRuntimeOptions } from "./group-feed.js";
 import { deadLetterRecord, deadPrefix, pendingPrefix, pendingRecord, type StoredGroup } from "./group-records.js";
 import { GroupWriter } from "./group-writer.js";
 import { KeyOrder } from "./key-order.js";
 
 export { Member, restoredOf, type Entry, type Restored } from "./group-entry.js";
-export type { FeedSink, GroupFeed } from "./group-feed.js";
+export { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupFeed, type GroupRuntimeOptions } from "./group-feed.js";
 
-/** How many unfinished events a group holds in memory by default; beyond it, it stops reading ahead. */
-export const DEFAULT_WINDOW_EVENTS = 10_000;
-/** How many bytes of unfinished events a group holds in memory by default. */
-export const DEFAULT_WINDOW_BYTES = 8 << 20;
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
-
-export interface GroupRuntimeOptions {
-  store: EventStore;
-  log: Logger;
-  feed: GroupFeed;
-  /** Attempt state and dead letter count the group left in the store. */
-  state: { pending: readonly PendingRecord[]; deadLetters: number };
-  /** Most events held in memory (DEFAULT_WINDOW_EVENTS). */
-  windowEvents?: number | undefined;
-  /** Most bytes of events held in memory (DEFAULT_WINDOW_BYTES). */
-  windowBytes?: number | undefined;
-  /** The stored definition is no longer the one this runtime has (changed or deleted elsewhere). */
-  onStale?: () => void;
-  clock?: Clock;
-}
 
 /**
  * One consumer group at work inside a broker: a bounded window of events from its feed, handed to
@@ -47,12 +28,11 @@ export class GroupRuntime implements FeedSink {
   private readonly entries = new Map<bigint, Entry>();
   private readonly ready = new ReadyHeap();
   private readonly waiting = new Set<Entry>();
-  private readonly members: Member[] = [];
+  private readonly members = new MemberSet();
   /** In-flight entries of members that left: redelivered once their deadline passes. */
   private readonly orphans = new Set<Entry>();
   private readonly restored = new Map<bigint, Restored>();
   private pumpScheduled = false;
-  private rr = 0;
   private closed = false;
   /** Deliveries of an event delivered before, since this runtime started (a metrics counter). */
   redeliveries = 0;
@@ -120,7 +100,7 @@ export class GroupRuntime implements FeedSink {
   }
 
   get roomEvents(): number {
-    if (this.members.length === 0 || this.bytes >= this.windowBytes) return 0;
+    if (this.members.all.length === 0 || this.bytes >= this.windowBytes) return 0;
     return Math.max(0, this.windowLimit - this.entries.size);
   }
 
@@ -130,13 +110,11 @@ export class GroupRuntime implements FeedSink {
 
   /** No member, and nothing delivered that is still unanswered: the group may be put to rest. */
   get quiet(): boolean {
-    return this.members.length === 0 && this.orphans.size === 0;
+    return this.members.all.length === 0 && this.orphans.size === 0;
   }
 
   get demand(): number {
-    let free = 0;
-    for (const m of this.members) free += Math.max(0, m.maxInFlight - m.busy);
-    return free;
+    return this.members.demand;
   }
 
   async start(): Promise<void> {
@@ -202,21 +180,10 @@ export class GroupRuntime implements FeedSink {
     });
   }
 
-  private pickMember(): Member | undefined {
-    for (let n = 0; n < this.members.length; n++) {
-      const m = this.members[(this.rr + n) % this.members.length] as Member;
-      if (m.busy < m.maxInFlight) {
-        this.rr = (this.rr + n + 1) % this.members.length;
-        return m;
-      }
-    }
-    return undefined;
-  }
-
   private dispatch(): void {
     for (;;) {
       if (this.ready.size === 0) return;
-      const member = this.pickMember();
+      const member = this.members.pick();
       if (!member) return;
       const entry = this.ready.pop() as Entry;
       // Stale heap items: finished, delivered or waiting meanwhile, or no longer their key's head.
@@ -354,7 +321,7 @@ export class GroupRuntime implements FeedSink {
 
   private sweep(): void {
     const now = this.clock.now();
-    for (const m of this.members) {
+    for (const m of this.members.all) {
       for (const e of m.inFlight) if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded");
     }
     for (const e of this.orphans) {
@@ -372,19 +339,18 @@ export class GroupRuntime implements FeedSink {
   // ---- members --------------------------------------------------------------------------------
 
   join(member: Member): void {
-    this.members.push(member);
+    this.members.add(member);
     this.schedulePump();
   }
 
   leave(member: Member): void {
-    const i = this.members.indexOf(member);
-    if (i >= 0) this.members.splice(i, 1);
+    this.members.remove(member);
     for (const e of member.inFlight) this.orphans.add(e);
     member.inFlight.clear();
   }
 
   get memberList(): readonly Member[] {
-    return this.members;
+    return this.members.all;
   }
 
   // ---- persistence ----------------------------------------------------------------------------
