@@ -3,7 +3,7 @@
 // many groups, and a member that pauses its stream while its deliveries expire again and again.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,15 +11,9 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { ConsumeRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { Code, createBrokerClient, newEvent, TargetType, type BrokerClient, type Event } from "../../sdk/src/index.js";
-import { spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
+import { rssMiB, spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
 
 const MiB = 2 ** 20;
-
-/** Resident set size of the broker process (what the machine sees), MiB. */
-function rss(b: BrokerProcess): number {
-  const line = readFileSync(`/proc/${b.proc.pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
-  return Number(/(\d+)/.exec(line ?? "")?.[1] ?? NaN) / 1024;
-}
 
 /** An event carrying `bytes` of a field the schema does not know, as a careless producer may send. */
 function heavy(source: string, n: number, bytes: number): Event {
@@ -52,7 +46,7 @@ describe("consumer group bounds", () => {
   const env = () => ({ BROKER_DATA_DIR: dir, BROKER_SQLITE_SYNC: "normal", BROKER_MAX_GROUPS: "80", BROKER_GROUP_IDLE_MS: "300" });
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "fault-groups-"));
-    broker = await spawnBroker(env(), 60_000);
+    broker = await spawnBroker(env());
     client = createBrokerClient({ address: broker.address });
   });
   after(async () => {
@@ -66,12 +60,12 @@ describe("consumer group bounds", () => {
     // 33 events of ~0.9 MiB among 300 small ones, at the start of the log.
     for (let i = 0; i < 33; i++) await client.publishBatch([heavy("big-svc", i, EVENT), ...Array.from({ length: 9 }, (_, j) => heavy("big-svc", 1_000 + i * 10 + j, 100))]);
     await settle();
-    const base = rss(broker);
+    const base = rssMiB(broker);
 
     // 60 groups from the beginning, nobody consuming: each holds its definition only.
     for (let i = 0; i < 60; i++) await client.groups.create({ name: `lazy-${i}`, filter: { sources: ["big-svc"] }, start: "beginning" });
     await settle();
-    const created = rss(broker);
+    const created = rssMiB(broker);
     console.log(`RSS with 33 × 0.9 MiB events stored: ${base.toFixed(0)} MiB; after 60 groups from the beginning: ${created.toFixed(0)} MiB`);
     // Windows of 10,000 events whatever their size held ~30 MiB per group here: 1.8 GB.
     assert.ok(created - base < 150, `60 groups nobody consumes took ${(created - base).toFixed(0)} MiB`);
@@ -90,7 +84,7 @@ describe("consumer group bounds", () => {
     );
     for (let i = 0; i < 5; i++) await until(async () => (await client.groups.get(`lazy-${i}`)).stats.inFlight > 0n, `deliveries to lazy-${i}`);
     await settle();
-    const consuming = rss(broker);
+    const consuming = rssMiB(broker);
     console.log(`RSS with 5 members holding full windows: ${consuming.toFixed(0)} MiB; bytes held: ${holding.map((b) => (b / MiB).toFixed(1)).join(", ")} MiB`);
     for (const [i, bytes] of holding.entries()) {
       assert.ok(bytes > 0 && bytes <= 8 * MiB + EVENT + 4096, `lazy-${i} has ${(bytes / MiB).toFixed(1)} MiB in flight`);
@@ -114,7 +108,7 @@ describe("consumer group bounds", () => {
     // A restart with 80 groups: the broker listens and serves at once; groups work when joined.
     client.close();
     await broker.stop();
-    broker = await spawnBroker(env(), 60_000);
+    broker = await spawnBroker(env());
     client = createBrokerClient({ address: broker.address });
     await client.publish(heavy("after-restart", 0, 10));
     assert.equal((await client.groups.list()).length, 80);
@@ -134,9 +128,9 @@ describe("consumer group bounds", () => {
     await until(async () => (await client.groups.get("paused")).stats.members.length === 1, "the paused member joined");
     // Every 100 ms its 16 deliveries expire and go out again: 16 MB/s queued for it before the fix.
     await new Promise((r) => setTimeout(r, 4_000));
-    const early = rss(broker);
+    const early = rssMiB(broker);
     await new Promise((r) => setTimeout(r, 8_000));
-    const late = rss(broker);
+    const late = rssMiB(broker);
     console.log(`RSS with a paused member: ${early.toFixed(0)} MiB after 4 s, ${late.toFixed(0)} MiB after 12 s`);
     assert.ok(late - early < 40, `broker RSS grew by ${(late - early).toFixed(0)} MiB in 8 s of a paused member`);
     const member = (await client.groups.get("paused")).stats.members[0];
