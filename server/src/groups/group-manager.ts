@@ -299,10 +299,15 @@ export class GroupManager {
       await this.store.kvWrite([{ key: groupKey(group.name), value: null }], { key: groupKey(group.name), value: def.bytes });
       throw err;
     }
-    // Loaded, for the members that usually join next; put to rest if none does.
-    const slot: Slot = { def, users: 0, runtime };
-    this.slots.set(group.name, slot);
-    this.armIdle(slot);
+    if (this.slots.has(group.name)) {
+      // A sync picked the new definition up from the store meanwhile (and a member may hold it).
+      await runtime.close();
+    } else {
+      // Loaded, for the members that usually join next; put to rest if none does.
+      const slot: Slot = { def, users: 0, runtime };
+      this.slots.set(group.name, slot);
+      this.armIdle(slot);
+    }
     this.log.info({ group: group.name, caller }, "consumer group created");
     return group;
   }
