@@ -11,6 +11,7 @@ import type { Member } from "./group-entry.js";
 import type { GroupFeed } from "./group-feed.js";
 import { deadPrefix, deleteGroupState, groupKey, loadGroups, loadPending, storedGroup, type StoredGroup } from "./group-records.js";
 import { GroupRuntime, type GroupRuntimeOptions } from "./group-runtime.js";
+import { GroupSlot, notFound, sameBytes, type SlotHost } from "./group-slot.js";
 import { DEFAULT_GROUP_IDLE_MS, DEFAULT_MAX_GROUPS, DEFAULT_MEMBER_OUTBOX, groupStats, type GroupManagerOptions } from "./group-stats.js";
 
 export { storeFeeds, startFloor, type FeedFactory } from "./feed-factory.js";
@@ -20,37 +21,13 @@ const SYNC_INTERVAL_MS = 2_000;
 /** Tries of an update or delete that found the definition changed by another replica meanwhile. */
 const CAS_TRIES = 5;
 
-const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
 const sameIncarnation = (a: ConsumerGroup, b: ConsumerGroup) => a.createTime?.seconds === b.createTime?.seconds && a.createTime?.nanos === b.createTime?.nanos;
-
-function notFound(name: string): DomainError {
-  return new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${name}' not found`);
-}
-
-/**
- * A group this broker knows. Its runtime (window, members, timers, feed) is loaded when a member
- * joins or an admin call needs it, and put to rest (its state written, its window dropped) once it
- * has had no member and no unanswered delivery for `idleMs`: a group nobody consumes holds only
- * its definition.
- */
-interface Slot {
-  def: StoredGroup;
-  runtime?: GroupRuntime | undefined;
-  loading?: Promise<GroupRuntime> | undefined;
-  /** The runtime put to rest is writing its state; a new one waits for it. */
-  closing?: Promise<void> | undefined;
-  /** Members and calls holding the runtime. */
-  users: number;
-  idle?: NodeJS.Timeout | undefined;
-}
 
 /** The broker's consumer groups: their definitions, runtimes and dead letters. */
 export class GroupManager {
-  private readonly slots = new Map<string, Slot>();
+  private readonly slots = new Map<string, GroupSlot>();
   /** Members to disconnect when their group goes away. */
   private readonly onDelete = new Map<string, Set<() => void>>();
-  /** Redeliveries counted by runtimes put to rest (a counter must not go down). */
-  private readonly pastRedeliveries = new Map<string, number>();
   private syncing: Promise<void> | undefined;
   private closed = false;
   /** Creations under way: they count against maxGroups. */
@@ -60,7 +37,8 @@ export class GroupManager {
   private syncTimer: NodeJS.Timeout | undefined;
   readonly maxGroups: number;
   readonly memberOutbox: number;
-  private readonly idleMs: number;
+  /** What the slots need from the manager. */
+  private readonly host: SlotHost;
 
   constructor(
     private readonly store: EventStore,
@@ -70,7 +48,7 @@ export class GroupManager {
   ) {
     this.maxGroups = options.maxGroups ?? DEFAULT_MAX_GROUPS;
     this.memberOutbox = options.memberOutbox ?? DEFAULT_MEMBER_OUTBOX;
-    this.idleMs = options.idleMs ?? DEFAULT_GROUP_IDLE_MS;
+    this.host = { resume: (def) => this.resume(def), holds: (slot) => !this.closed && this.slots.get(slot.name) === slot, idleMs: options.idleMs ?? DEFAULT_GROUP_IDLE_MS, log };
   }
 
   /**
@@ -78,7 +56,7 @@ export class GroupManager {
    * off when a member joins, so start-up takes the same time with one group or a thousand.
    */
   async start(): Promise<void> {
-    for (const def of await loadGroups(this.store)) this.slots.set(def.group.name, { def, users: 0 });
+    for (const def of await loadGroups(this.store)) this.slots.set(def.group.name, new GroupSlot(def, this.host));
     if (this.slots.size > 0) this.log.info({ groups: this.slots.size }, "consumer groups known; each loads when a member joins");
     if (this.feeds.shared) {
       this.syncTimer = setInterval(() => void this.sync().catch((err: unknown) => this.log.warn({ err }, "group sync failed")), SYNC_INTERVAL_MS);
@@ -103,79 +81,16 @@ export class GroupManager {
   }
 
   /** The slot of a group. With shared groups, one this broker has not seen yet is looked up in the store first. */
-  private async slotOf(name: string): Promise<Slot> {
+  private async slotOf(name: string): Promise<GroupSlot> {
     if (!this.slots.has(name) && this.feeds.shared) await this.sync();
     const slot = this.slots.get(name);
     if (!slot) throw notFound(name);
     return slot;
   }
 
-  /** The slot's runtime, loaded (after a runtime put to rest finished writing) if it is not. */
-  private load(slot: Slot): Promise<GroupRuntime> {
-    if (slot.runtime) return Promise.resolve(slot.runtime);
-    slot.loading ??= (async () => {
-      await slot.closing;
-      const runtime = await this.resume(slot.def);
-      if (this.closed || this.slots.get(slot.def.group.name) !== slot) {
-        await runtime.close({ discard: true });
-        throw notFound(slot.def.group.name);
-      }
-      // Updated while it loaded.
-      if (!sameBytes(runtime.stored.bytes, slot.def.bytes)) runtime.update(slot.def, settingsOf(slot.def.group));
-      slot.runtime = runtime;
-      if (slot.users === 0) this.armIdle(slot);
-      return runtime;
-    })().finally(() => (slot.loading = undefined));
-    return slot.loading;
-  }
-
-  private async acquire(name: string): Promise<{ slot: Slot; runtime: GroupRuntime }> {
-    const slot = await this.slotOf(name);
-    slot.users++;
-    clearTimeout(slot.idle);
-    try {
-      return { slot, runtime: await this.load(slot) };
-    } catch (err) {
-      this.release(slot);
-      throw err;
-    }
-  }
-
-  private release(slot: Slot): void {
-    slot.users--;
-    if (slot.users === 0) this.armIdle(slot);
-  }
-
-  private armIdle(slot: Slot): void {
-    clearTimeout(slot.idle);
-    if (this.closed) return;
-    slot.idle = setTimeout(() => this.rest(slot), this.idleMs);
-    slot.idle.unref();
-  }
-
-  /** Puts an idle group's runtime to rest: state written, window and feed dropped. */
-  private rest(slot: Slot): void {
-    slot.idle = undefined;
-    const runtime = slot.runtime;
-    if (!runtime || slot.users > 0 || this.closed || this.slots.get(runtime.name) !== slot) return;
-    // Deliveries of members that left wait for their deadline here, then count as attempts.
-    if (!runtime.quiet) return this.armIdle(slot);
-    slot.runtime = undefined;
-    this.pastRedeliveries.set(runtime.name, (this.pastRedeliveries.get(runtime.name) ?? 0) + runtime.redeliveries);
-    slot.closing = runtime
-      .close()
-      .catch((err: unknown) => this.log.warn({ err, group: runtime.name }, "consumer group could not be put to rest cleanly"))
-      .finally(() => (slot.closing = undefined));
-  }
-
   /** Runs `use` with the group's runtime loaded and held. */
   private async using<T>(name: string, use: (runtime: GroupRuntime) => Promise<T> | T): Promise<T> {
-    const { slot, runtime } = await this.acquire(name);
-    try {
-      return await use(runtime);
-    } finally {
-      this.release(slot);
-    }
+    return (await this.slotOf(name)).using(use);
   }
 
   /**
@@ -183,7 +98,8 @@ export class GroupManager {
    * @throws DomainError GROUP_NOT_FOUND
    */
   async join(name: string, member: Member): Promise<{ runtime: GroupRuntime; leave: () => void }> {
-    const { slot, runtime } = await this.acquire(name);
+    const slot = await this.slotOf(name);
+    const runtime = await slot.acquire();
     runtime.join(member);
     let left = false;
     return {
@@ -192,7 +108,7 @@ export class GroupManager {
         if (left) return;
         left = true;
         runtime.leave(member);
-        this.release(slot);
+        slot.release();
       },
     };
   }
@@ -204,13 +120,9 @@ export class GroupManager {
   }
 
   /** Forgets a group, stops its runtime without writing for it and ends its members: the group is gone. */
-  private async drop(name: string, slot: Slot): Promise<void> {
+  private async drop(name: string, slot: GroupSlot): Promise<void> {
     if (this.slots.get(name) === slot) this.slots.delete(name);
-    this.pastRedeliveries.delete(name);
-    clearTimeout(slot.idle);
-    const runtime = slot.runtime;
-    slot.runtime = undefined;
-    await runtime?.close({ discard: true });
+    await slot.discard();
     for (const end of this.onDelete.get(name) ?? []) end();
     this.onDelete.delete(name);
   }
@@ -220,8 +132,7 @@ export class GroupManager {
    * @throws DomainError GROUP_NOT_FOUND
    */
   async find(name: string): Promise<GroupRuntime> {
-    const slot = await this.slotOf(name);
-    return this.load(slot);
+    return (await this.slotOf(name)).load();
   }
 
   /** The group's definition as stored. */
@@ -231,7 +142,7 @@ export class GroupManager {
 
   /** Deliveries of events delivered before, by this broker, since it started (a metrics counter). */
   redeliveries(name: string): number {
-    return (this.pastRedeliveries.get(name) ?? 0) + (this.slots.get(name)?.runtime?.redeliveries ?? 0);
+    return this.slots.get(name)?.redeliveries ?? 0;
   }
 
   /**
@@ -255,7 +166,7 @@ export class GroupManager {
         }
         // New here, or deleted and created again meanwhile.
         if (slot) await this.drop(name, slot);
-        this.slots.set(name, { def, users: 0 });
+        this.slots.set(name, new GroupSlot(def, this.host));
       }
       for (const [name, slot] of this.slots) if (!names.has(name)) await this.drop(name, slot);
     })().finally(() => (this.syncing = undefined));
@@ -304,9 +215,9 @@ export class GroupManager {
       await runtime.close();
     } else {
       // Loaded, for the members that usually join next; put to rest if none does.
-      const slot: Slot = { def, users: 0, runtime };
+      const slot = new GroupSlot(def, this.host, runtime);
       this.slots.set(group.name, slot);
-      this.armIdle(slot);
+      slot.armIdle();
     }
     this.log.info({ group: group.name, caller }, "consumer group created");
     return group;
@@ -316,7 +227,7 @@ export class GroupManager {
    * Runs `change` on the group's runtime while its definition is the stored one; when another
    * replica changed it meanwhile, looks at the store again and runs it on the new one.
    */
-  private async withCurrent<T>(name: string, change: (slot: Slot) => Promise<T | undefined>): Promise<T> {
+  private async withCurrent<T>(name: string, change: (slot: GroupSlot) => Promise<T | undefined>): Promise<T> {
     for (let i = 0; i < CAS_TRIES; i++) {
       const done = await change(await this.slotOf(name));
       if (done !== undefined) return done;
@@ -408,11 +319,7 @@ export class GroupManager {
     this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
     await this.syncing;
-    const slots = [...this.slots.values()];
-    for (const s of slots) clearTimeout(s.idle);
-    await Promise.all(slots.map((s) => s.loading?.catch(() => undefined)));
-    await Promise.all(slots.map((s) => s.runtime?.close()));
-    await Promise.all(slots.map((s) => s.closing));
+    await Promise.all([...this.slots.values()].map((s) => s.close()));
     await Promise.all(this.cleanups.values());
     this.slots.clear();
   }
