@@ -205,7 +205,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     // Policy and certificates before anything is opened: a broker that cannot check its callers does not start.
     const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
     const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
-    const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
+    const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate, config.prefaceTimeoutMs) : grpc.ServerCredentials.createInsecure();
     const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls };
     const { server, patched, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
