@@ -7,7 +7,6 @@ import { shuttingDown, storeUnavailable } from "./errors.js";
 import { addService, CallRegistry, type ServiceHandlers } from "./grpc/bind.js";
 import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
-import { undecodableAsInvalid } from "./grpc/transport-statuses.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
@@ -68,7 +67,6 @@ async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore>
 
 function serverOptions(config: BrokerConfig, log: Logger): grpc.ServerOptions {
   return {
-    interceptors: [undecodableAsInvalid(log)],
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.keepalive_time_ms": 60_000,
