@@ -27,3 +27,22 @@ export class Fifo<T> {
     return item;
   }
 }
+
+/**
+ * The wake-up of a consumer waiting for a producer (a queue that got an item, a window that got
+ * room): `wait()` resolves at the next `notify()`, which wakes the one waiter, if any. One
+ * implementation instead of a hand-written resolver in every queue.
+ */
+export class Wakeup {
+  private waiter: (() => void) | undefined;
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  notify(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+}

@@ -16,6 +16,7 @@ import type { EventStore } from "../store/event-store.js";
 import { eventMeta, type LiveHub } from "../services/live-hub.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { Entry } from "./group-entry.js";
+import { Wakeup } from "../../../sdk/src/fifo.js";
 import { ChunkSizer } from "./chunk-sizer.js";
 import type { FeedSink, GroupFeed } from "./group-feed.js";
 
@@ -38,7 +39,7 @@ class JetStreamFeed implements GroupFeed {
   /** The pull in progress. */
   private batch: ConsumerMessages | undefined;
   private matches: ReturnType<typeof matcher>;
-  private room: (() => void) | undefined;
+  private readonly room = new Wakeup();
   private closed = false;
   private loop: Promise<void> | undefined;
   private readonly chunks = new ChunkSizer(PULL_BATCH);
@@ -71,7 +72,7 @@ class JetStreamFeed implements GroupFeed {
     while (!this.closed) {
       const room = this.sink.roomEvents;
       if (room <= 0 || this.sink.demand <= 0) {
-        await new Promise<void>((r) => (this.room = r));
+        await this.room.wait();
         continue;
       }
       try {
@@ -120,8 +121,7 @@ class JetStreamFeed implements GroupFeed {
   }
 
   pull(): void {
-    this.room?.();
-    this.room = undefined;
+    this.room.notify();
   }
 
   finished(entry: Entry, how: "acked" | "parked"): void {

@@ -2,7 +2,7 @@
 // order, with a bound. Deliveries are bounded by the member's in-flight limit (a delivery stays
 // counted until it is written, see Member.queued); everything else by `limit`, past which the
 // member is not reading its stream and is ended.
-import { Fifo } from "../../../sdk/src/fifo.js";
+import { Fifo, Wakeup } from "../../../sdk/src/fifo.js";
 import type { Member } from "./group-entry.js";
 
 interface Item<F> {
@@ -13,7 +13,7 @@ interface Item<F> {
 
 export class MemberOutbox<F> {
   private readonly items = new Fifo<Item<F>>();
-  private wake: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   /** Frames waiting that are not deliveries. */
   private others = 0;
 
@@ -44,9 +44,7 @@ export class MemberOutbox<F> {
 
   /** Wakes a waiting `next` (input ended, call aborted). */
   notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    this.wakeup.notify();
   }
 
   /**
@@ -69,6 +67,6 @@ export class MemberOutbox<F> {
 
   /** Resolves when something is pushed or `notify` is called. */
   waitForMore(): Promise<void> {
-    return new Promise((r) => (this.wake = r));
+    return this.wakeup.wait();
   }
 }

@@ -2,6 +2,7 @@ import type { EventStore, StoreFilter, StoredEvent } from "../store/event-store.
 import { decodePosition, encodePosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { scanWhereAhead } from "../store/where-scan.js";
+import { Wakeup } from "../../../sdk/src/fifo.js";
 import type { HubEvent, LiveHub } from "./live-hub.js";
 
 export const CATCH_UP_CHUNK = 512;
@@ -16,7 +17,7 @@ export const CATCH_UP_WHERE_SCAN = 10_000;
  */
 export class LiveQueue {
   private items: HubEvent[] = [];
-  private wake: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   overflowed = false;
   /** Events at or below the floor are read from the store, not from this queue. */
   floor: bigint;
@@ -38,7 +39,7 @@ export class LiveQueue {
     } else {
       this.items.push(e);
     }
-    this.wake?.();
+    this.wakeup.notify();
   };
 
   /** After an overflow during catch-up: start over from the hub's current position. */
@@ -55,8 +56,7 @@ export class LiveQueue {
   async nextBatch(signal: AbortSignal): Promise<HubEvent[] | undefined> {
     while (this.items.length === 0) {
       if (signal.aborted || this.overflowed) return undefined;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
+      await this.wakeup.wait();
     }
     if (this.overflowed) return undefined;
     const batch = this.items;
@@ -64,7 +64,7 @@ export class LiveQueue {
     return batch;
   }
 
-  interrupt = (): void => this.wake?.();
+  interrupt = (): void => this.wakeup.notify();
 }
 
 /**
