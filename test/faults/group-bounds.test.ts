@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import { ConsumeRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { ConsumeRequestSchema, type ConsumeRequest } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { Code, createBrokerClient, newEvent, TargetType, type BrokerClient, type Event } from "../../sdk/src/index.js";
 import { rssMiB, spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
 
@@ -143,6 +143,21 @@ describe("consumer group bounds", () => {
     await until(() => got.size === COUNT, "every event delivered to the reading member");
     await until(async () => (await client.groups.get("paused")).stats.backlog === 0n, "nothing left");
     await c.stop();
+    await client.groups.delete("paused"); // room under BROKER_MAX_GROUPS for the next test
+  });
+
+  it("ends a member that keeps sending answers and never reads the replies", async () => {
+    await client.groups.create({ name: "deaf", filter: { sources: ["deaf-svc"] } });
+    const deaf = stalledMember(broker.address, "deaf", 1);
+    await until(async () => (await client.groups.get("deaf")).stats.members.length === 1, "the member joined");
+    // Acknowledgements of deliveries it never had: each is answered `stale`, and none is read.
+    // 20,000 replies pass what HTTP/2 flow control and grpc-js's queue hold (a few thousand).
+    for (let i = 0; i < 400; i++) deaf.send(create(ConsumeRequestSchema, { kind: { case: "ack", value: { deliveryIds: Array.from({ length: 50 }, (_, j) => `x${i}.${j}`) } } }));
+    await until(() => broker.logs.some((l) => String(l["detail"] ?? "").includes("does not read its stream")), "the member ended as too slow");
+    const ended = broker.logs.find((l) => String(l["detail"] ?? "").includes("does not read its stream"));
+    assert.equal(ended?.["code"], "RESOURCE_EXHAUSTED");
+    await until(async () => (await client.groups.get("deaf")).stats.members.length === 0, "the member gone");
+    deaf.close();
   });
 });
 
@@ -150,16 +165,19 @@ describe("consumer group bounds", () => {
  * A Consume stream over plain node:http2 that sends its join and then never reads: HTTP/2 flow
  * control pushes back on the broker, as a member whose process hangs would.
  */
-function stalledMember(address: string, group: string, maxInFlight: number): { close: () => void } {
+function stalledMember(address: string, group: string, maxInFlight: number): { send: (req: ConsumeRequest) => void; close: () => void } {
   const session = connect(`http://${address}`);
   session.on("error", () => undefined);
   const req = session.request({ ":method": "POST", ":path": "/qingyu.broker.v1.ConsumerGroupService/Consume", "content-type": "application/grpc", te: "trailers" });
   req.on("error", () => undefined);
-  const body = toBinary(ConsumeRequestSchema, create(ConsumeRequestSchema, { kind: { case: "join", value: { group, memberId: "paused-member", maxInFlight } } }));
-  const frame = Buffer.alloc(5 + body.length);
-  frame.writeUInt32BE(body.length, 1);
-  frame.set(body, 5);
-  req.write(frame);
+  const send = (message: ConsumeRequest) => {
+    const body = toBinary(ConsumeRequestSchema, message);
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    req.write(frame);
+  };
+  send(create(ConsumeRequestSchema, { kind: { case: "join", value: { group, memberId: "paused-member", maxInFlight } } }));
   req.pause();
-  return { close: () => session.destroy() };
+  return { send, close: () => session.destroy() };
 }

@@ -49,10 +49,9 @@ describe("ChunkSizer", () => {
 });
 
 describe("MemberOutbox", () => {
-  it("skips deliveries no longer the member's, counting each down once, and ends a member that does not read", () => {
-    let overflowed = -1;
+  it("skips deliveries no longer the member's, counting each down once, and is overfull past its bound", () => {
     let member: Member | undefined;
-    const outbox = new MemberOutbox<string>(() => member, 2, (n) => (overflowed = n));
+    const outbox = new MemberOutbox<string>(() => member, 2);
     member = new Member("m", 4, "test", (f, current) => outbox.delivery(f, current));
     let stillCurrent = false;
     member.queued = 2;
@@ -65,9 +64,10 @@ describe("MemberOutbox", () => {
     stillCurrent = true;
     outbox.push("stale-1");
     outbox.push("stale-2");
-    assert.equal(overflowed, -1);
+    assert.equal(outbox.overfull, false);
     outbox.push("stale-3");
-    assert.equal(overflowed, 3, "past the bound of other messages");
+    assert.equal(outbox.overfull, true, "past the bound of other messages");
     assert.equal(outbox.take(), "stale-1");
+    assert.equal(outbox.overfull, false, "written out: within the bound again");
   });
 });

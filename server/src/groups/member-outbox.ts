@@ -1,7 +1,7 @@
 // What a Consume stream has to write to its member: deliveries and answers to its answers, in
 // order, with a bound. Deliveries are bounded by the member's in-flight limit (a delivery stays
-// counted until it is written, see Member.queued); everything else by `limit`, past which the
-// member is not reading its stream and is ended.
+// counted until it is written, see Member.queued); everything else by `limit`: a member that sends
+// another request while more than that waits for it is not reading its stream, and is ended.
 import { Fifo, Wakeup } from "../../../sdk/src/fifo.js";
 import type { Member } from "./group-entry.js";
 
@@ -21,8 +21,6 @@ export class MemberOutbox<F> {
     private readonly member: () => Member | undefined,
     /** Frames other than deliveries that may wait. */
     private readonly limit: number,
-    /** Called once when the limit is passed. */
-    private readonly overflow: (waiting: number) => void,
   ) {}
 
   get length(): number {
@@ -38,8 +36,16 @@ export class MemberOutbox<F> {
   /** Any other frame (a Stale answer). */
   push(frame: F): void {
     this.items.push({ frame });
-    if (++this.others === this.limit + 1) this.overflow(this.items.length);
+    this.others++;
     this.notify();
+  }
+
+  /**
+   * More than `limit` frames other than deliveries wait. Checked before each request of the member
+   * is answered: between two requests, a member that reads has its stream written out.
+   */
+  get overfull(): boolean {
+    return this.others > this.limit;
   }
 
   /** Wakes a waiting `next` (input ended, call aborted). */

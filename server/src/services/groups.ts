@@ -114,10 +114,7 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
       const join = await joinOf(input);
       ctx.access.consume(join.group);
       let member: Member | undefined;
-      // A member that sends answers and never reads their replies is ended, as a slow subscriber is.
-      const outbox = new MemberOutbox<Frame>(() => member, groups.memberOutbox, (waiting) =>
-        ctx.end(new DomainError(ErrorReason.SLOW_CONSUMER, `member '${member?.id ?? ""}' of consumer group '${join.group}' does not read its stream: ${waiting} messages waiting`)),
-      );
+      const outbox = new MemberOutbox<Frame>(() => member, groups.memberOutbox);
       member = new Member(join.memberId || randomUUID(), join.maxInFlight || DEFAULT_MAX_IN_FLIGHT, ctx.peer, (f, current) => outbox.delivery(f, current));
       const { runtime, leave } = await groups.join(join.group, member);
       let inputDone = false;
@@ -129,6 +126,11 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
       const reader = (async () => {
         try {
           for (let r = await input.next(); !r.done && !ctx.signal.aborted; r = await input.next()) {
+            // A member that sends answers and never reads their replies is ended, as a slow subscriber is.
+            if (outbox.overfull) {
+              ctx.end(new DomainError(ErrorReason.SLOW_CONSUMER, `member '${member.id}' of consumer group '${runtime.name}' does not read its stream: ${outbox.length} messages waiting`));
+              break;
+            }
             for (const f of answer(runtime, member, r.value)) outbox.push(f);
           }
         } catch (err) {
