@@ -26,6 +26,14 @@ describe("KeyOrder", () => {
     assert.equal(order.isHead(b6), true);
   });
 
+  it("queues every entry again, in position order, when the ordering changes", () => {
+    const order = new KeyOrder(OrderingMode.NONE);
+    const [a3, a1, b2] = [entry(3, "a"), entry(1, "a"), entry(2, "b")];
+    assert.deepEqual(order.rebuild(OrderingMode.SUBJECT, [a3, a1, b2]).map((e) => e.seq), [1n, 2n]);
+    assert.equal(order.isHead(a3), false);
+    assert.equal(order.remove(a1), 3n);
+  });
+
   it("without ordering, every event is a head", () => {
     const order = new KeyOrder(OrderingMode.NONE);
     assert.equal(order.keyOf({ subject: "s", correlationId: "c" }), "");

@@ -53,6 +53,11 @@ export function pendingRecord(group: string, r: { position: string; attempts: nu
   return { key: pendingPrefix(group) + r.position, value: toBinary(PendingRecordSchema, record) };
 }
 
+/** A dead letter put back in the flow: out of the dead letters, pending with fresh attempts. */
+export function redriveRecords(group: string, position: string): KvWrite[] {
+  return [{ key: deadPrefix(group) + position, value: null }, pendingRecord(group, { position, attempts: 0, history: [], redriven: true })];
+}
+
 export function deadLetterRecord(group: string, position: string, data: Uint8Array, attempts: readonly Attempt[], reason: string): KvWrite {
   const letter = create(DeadLetterSchema, { position, event: eventFromBinary(data), attempts: [...attempts], deadTime: timestampFromMs(Date.now()), reason });
   return { key: deadPrefix(group) + position, value: toBinary(DeadLetterSchema, letter) };

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from "../clock.js";
 import { backoffMs, type GroupSettings } from "./group-config.js";
 import { deliveryFrame, Member, MemberSet, newEntry, ReadyHeap, restoredOf, windowCounts, type Entry, type Restored } from "./group-entry.js";
 import { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupFeed, type GroupRuntimeOptions } from "./group-feed.js";
-import { deadLetterRecord, deadPrefix, pendingPrefix, pendingRecord, type StoredGroup } from "./group-records.js";
+import { deadLetterRecord, pendingPrefix, pendingRecord, redriveRecords, type StoredGroup } from "./group-records.js";
 import { GroupWriter } from "./group-writer.js";
 import { KeyOrder } from "./key-order.js";
 
@@ -368,22 +368,15 @@ export class GroupRuntime implements FeedSink {
     this.settings = settings;
     this.feed.update(settings);
     this.writer.touch();
-    if (reorder) {
-      this.order.reset(settings.ordering);
-      for (const e of [...this.entries.values()].sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
-        e.key = this.order.keyOf(e);
-        this.enqueueKey(e);
-      }
-    }
+    if (reorder) for (const e of this.order.rebuild(settings.ordering, this.entries.values())) if (e.state === "ready") this.ready.push(e);
     this.schedulePump();
   }
 
   /** Puts dead letters back with fresh attempts. */
   async redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[]): Promise<void> {
     for (const l of letters) {
-      this.writer.put({ key: deadPrefix(this.name) + l.position, value: null });
       const record: Restored = { attempts: 0, history: [], redriven: true };
-      this.writer.put(pendingRecord(this.name, { position: l.position, ...record }));
+      for (const w of redriveRecords(this.name, l.position)) this.writer.put(w);
       this.restored.set(decodePosition(l.position) ?? 0n, record);
       this.deadLetters--;
     }

@@ -44,9 +44,18 @@ export class KeyOrder {
     return i === 0 ? q[0] : undefined;
   }
 
-  /** Forgets every queue (the ordering changed; entries are queued again). */
-  reset(ordering: OrderingMode): void {
+  /**
+   * The ordering changed: every entry gets its new key and is queued again, in position order.
+   * @returns the entries that are their key's head
+   */
+  rebuild(ordering: OrderingMode, entries: Iterable<Entry>): Entry[] {
     this.ordering = ordering;
     this.queues.clear();
+    const heads: Entry[] = [];
+    for (const e of [...entries].sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
+      e.key = this.keyOf(e);
+      if (this.enqueue(e)) heads.push(e);
+    }
+    return heads;
   }
 }
