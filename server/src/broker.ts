@@ -16,6 +16,7 @@ import { InProcessBus, type EventBus } from "./bus/event-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { LiveHub } from "./services/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
+import { statsHandlers } from "./services/stats.js";
 import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
@@ -184,6 +185,7 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
  */
 export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
   const opened = new OpenedResources();
+  const startedAtMs = Date.now();
   const brokerService = deferred<ServiceHandlers<typeof EventBrokerService>>();
   const groupService = deferred<ServiceHandlers<typeof ConsumerGroupService>>();
   try {
@@ -207,6 +209,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       }),
       ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, whereScanRows: config.whereScanRows }),
       subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, whereScanRows: config.whereScanRows, metrics }),
+      ...statsHandlers({ store, bus, startedAtMs, subscribers: async () => (await metrics.subscribers.get()).values[0]?.value ?? 0 }),
     });
     const jslog =
       config.groupBackend === "jetstream" && bus instanceof NatsBus
