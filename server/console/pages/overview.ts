@@ -1,0 +1,67 @@
+// Overview: events per second by domain (live), the broker's store and subscribers, and every
+// consumer group with its lag.
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { broker, describeError, isAbort } from "../api.js";
+import { bytes, duration, facts, fill, h } from "../dom.js";
+import { note } from "../event-view.js";
+import { groupsTable, loadGroups } from "../groups-view.js";
+import { drawRates, RateCounter, WINDOW_MS } from "../rate-chart.js";
+import type { Page } from "../router.js";
+
+const REFRESH_MS = 5_000;
+
+export const overviewPage: Page = (main) => {
+  const controller = new AbortController();
+  const { signal } = controller;
+  const stats = h("section", { id: "broker-stats" }, note("loading…"));
+  const rates = h("section", { id: "rates" }, note("counting…"));
+  const groupList = h("section", { id: "groups" }, note("loading…"));
+  fill(main, h("h1", {}, "Overview"), stats, h("h2", {}, `Events per second by domain (last ${WINDOW_MS / 60_000} minutes)`), rates, h("h2", {}, "Consumer groups"), groupList);
+
+  const refresh = async () => {
+    try {
+      const s = await broker.getBrokerStats({}, { signal });
+      fill(
+        stats,
+        facts([
+          ["store", `${s.store} · ${bytes(Number(s.storeSizeBytes))}`],
+          ["subscribers", String(s.subscribers)],
+          ["bus", s.bus],
+          ["up", s.startTime ? duration(Date.now() - timestampMs(s.startTime)) : "?"],
+        ]),
+      );
+    } catch (err) {
+      if (!isAbort(err, signal)) fill(stats, note(describeError(err), "error"));
+    }
+    try {
+      const rows = await loadGroups(signal);
+      fill(groupList, rows.length === 0 ? note("no consumer group") : groupsTable(rows));
+    } catch (err) {
+      if (!isAbort(err, signal)) fill(groupList, note(describeError(err), "error"));
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => void refresh(), REFRESH_MS);
+
+  const counter = new RateCounter();
+  let failed = false;
+  const draw = () => failed || drawRates(rates, counter.series(Date.now()));
+  const redraw = setInterval(draw, 1000);
+  void (async () => {
+    try {
+      for await (const res of broker.subscribe({ start: { case: "fromTime", value: timestampFromMs(Date.now() - WINDOW_MS) } }, { signal })) {
+        if (res.kind.case === "event") counter.add(res.kind.value);
+        else if (res.kind.case === "caughtUp") draw();
+      }
+    } catch (err) {
+      if (isAbort(err, signal)) return;
+      failed = true;
+      fill(rates, note(describeError(err), "error"));
+    }
+  })();
+  return () => {
+    controller.abort();
+    clearInterval(timer);
+    clearInterval(redraw);
+  };
+};
