@@ -54,8 +54,8 @@ export async function openBrowser(): Promise<TestBrowser> {
 }
 
 /** Saves a screenshot as docs/console/<name>.png when CONSOLE_SCREENSHOTS=1 (npm run screenshots:console). */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   if (process.env["CONSOLE_SCREENSHOTS"] !== "1") return;
   mkdirSync("docs/console", { recursive: true });
-  await page.screenshot({ path: `docs/console/${name}.png`, fullPage: false });
+  await page.screenshot({ path: `docs/console/${name}.png`, fullPage: options.fullPage ?? false });
 }

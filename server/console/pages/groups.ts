@@ -30,10 +30,15 @@ function groupDetail(main: HTMLElement, name: string): () => void {
   const { signal } = controller;
   const about = h("section", { id: "group" }, note("loading…"));
   const letters = h("section", { id: "dead-letters" });
-  fill(main, h("h1", {}, "Group ", h("code", {}, name)), about, letters);
+  const definition = h("section");
+  fill(main, h("h1", {}, "Group ", h("code", {}, name)), about, letters, definition);
   const reload = () =>
     groups.getGroup({ name }, { signal }).then(
-      (res) => fill(about, ...groupSections(res)),
+      (res) => {
+        fill(about, ...groupSections(res));
+        const json = res.group ? JSON.stringify(toJson(ConsumerGroupSchema, res.group, { useProtoFieldName: true }), null, 2) : "";
+        fill(definition, h("h2", {}, "Definition"), h("pre", { class: "json", id: "group-definition" }, json));
+      },
       (err: unknown) => isAbort(err, signal) || fill(about, note(describeError(err), "error")),
     );
   void reload();
@@ -43,7 +48,6 @@ function groupDetail(main: HTMLElement, name: string): () => void {
 
 function groupSections(res: GetGroupResponse): HTMLElement[] {
   const s = res.stats;
-  const definition = res.group ? JSON.stringify(toJson(ConsumerGroupSchema, res.group, { useProtoFieldName: true }), null, 2) : "";
   return [
     h("h2", {}, "Stats"),
     s
@@ -63,7 +67,5 @@ function groupSections(res: GetGroupResponse): HTMLElement[] {
           s.members.map((m) => [h("code", {}, m.memberId), m.peer, String(m.inFlight), String(m.maxInFlight), String(m.acked), String(m.nacked), time(m.connectTime)]),
         )
       : note("no member connected"),
-    h("h2", {}, "Definition"),
-    h("pre", { class: "json", id: "group-definition" }, definition),
   ];
 }

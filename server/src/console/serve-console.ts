@@ -1,7 +1,6 @@
 // Serves the web console's files at `/` of the HTTP port. The files are made on the first request
 // (bundling takes a moment; brokers nobody browses never pay it) and kept for the broker's life.
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { OutgoingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import { loadConsoleAssets, type ConsoleAssets } from "./console-bundle.js";
 
@@ -13,14 +12,32 @@ const SECURITY_HEADERS = {
   "cache-control": "no-cache",
 };
 
-/** Answers a request for a console file; false when the path is not one (the caller goes on). */
-export type ConsoleHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => boolean;
+/** What the console reads of a request: Node's HTTP/1.1 and HTTP/2 compatibility requests both fit. */
+export interface RequestLike {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+}
 
-function send(res: ServerResponse | Http2ServerResponse, status: number, headers: OutgoingHttpHeaders, body?: Uint8Array | string): void {
-  // The HTTP/1.1 and HTTP/2 compatibility responses take the same writeHead and end.
-  const r = res as ServerResponse;
-  r.writeHead(status, headers);
-  r.end(body);
+/** What the console writes a response with, in either protocol. */
+export interface ResponseLike {
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  end(body?: Uint8Array | string): unknown;
+}
+
+/** Answers a request for a console file; false when the path is not one (the caller goes on). */
+export type ConsoleHandler = (req: RequestLike, res: ResponseLike) => boolean;
+
+function send(res: ResponseLike, status: number, headers: OutgoingHttpHeaders, body?: Uint8Array | string): void {
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** The console's files at their paths, 404 for any other path: the HTTP port's fallback. */
+export function consoleFallback(log: Logger): (req: RequestLike, res: ResponseLike) => void {
+  const serve = consoleHandler(log);
+  return (req, res) => {
+    if (!serve(req, res)) send(res, 404, { "content-type": "text/plain; charset=utf-8" }, "not found\n");
+  };
 }
 
 export function consoleHandler(log: Logger, load: () => Promise<ConsoleAssets> = loadConsoleAssets): ConsoleHandler {
