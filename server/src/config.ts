@@ -34,6 +34,8 @@ export interface BrokerConfig {
   groupWindowEvents: number;
   /** Port of the Prometheus /metrics endpoint; undefined turns it off, 0 picks a free port. */
   metricsPort: number | undefined;
+  /** Port of the HTTP door (Connect, gRPC-web, JSON); undefined turns it off, 0 picks a free port. */
+  httpPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
   /** TLS on the gRPC and metrics ports (PEM files); with `clientCa`, client certificates are required. */
@@ -125,6 +127,7 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_SHUTDOWN_GRACE_MS: "how long SIGTERM waits for calls before closing them",
   BROKER_SUBSCRIBER_BUFFER: "live events a subscriber may have waiting",
   BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
+  BROKER_HTTP_PORT: "serve the services over HTTP (Connect JSON/binary, gRPC-web) on this port",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
 };
 
@@ -320,6 +323,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     groupBackend: groupBackend(merged),
     groupWindowEvents: integer(merged, "BROKER_GROUP_WINDOW_EVENTS", 1, 1_000_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
+    httpPort: merged["BROKER_HTTP_PORT"] === undefined || merged["BROKER_HTTP_PORT"] === "" ? undefined : integer(merged, "BROKER_HTTP_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     tracing: tracing(merged),
     tls: tlsFiles(merged),

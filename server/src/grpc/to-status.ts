@@ -43,8 +43,11 @@ export function toStatusMessage(err: DomainError): Status {
 
 /** The grpc-js status object for an error: code, message and the packed details trailer. */
 export function toGrpcStatus(err: unknown, log: Logger): StatusObject {
-  const domain = toDomainError(err, log);
-  const status = toStatusMessage(domain);
+  return grpcStatusOf(toStatusMessage(toDomainError(err, log)));
+}
+
+/** The grpc-js status object for a status message: code, message and the packed details trailer. */
+export function grpcStatusOf(status: Status): StatusObject {
   const metadata = new Metadata();
   metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, status)));
   return { code: status.code, details: status.message, metadata };

@@ -16,7 +16,7 @@ import {
 } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, invalidRequest } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
 import { compileFilter } from "./filter.js";

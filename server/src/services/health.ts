@@ -2,7 +2,7 @@ import { EventEmitter, on } from "node:events";
 import { HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckRequest } from "../../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 
 /** Serving status of the server ("") and of each service, with change notifications. */
 export class HealthState {

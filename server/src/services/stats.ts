@@ -1,7 +1,7 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GetBrokerStatsResponseSchema } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { EventStore } from "../store/event-store.js";
 
 export interface StatsDeps {
