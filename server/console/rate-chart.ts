@@ -1,39 +1,9 @@
-// Events per second by domain over the last minutes, counted from a Subscribe stream that starts
-// WINDOW_MS ago (history first, then live) and drawn as one SVG line per domain.
-import { timestampMs } from "@bufbuild/protobuf/wkt";
-import type { Event } from "../../sdk/src/gen/qingyu/events/v1/event_pb.js";
+// Events per second by domain over the last minutes (see rate-counter.ts), drawn as one SVG line
+// per domain.
 import { eventDomains } from "../../sdk/src/catalog/catalog.js";
-import { domainOf } from "./event-view.js";
+import { WINDOW_MS } from "./rate-counter.js";
 
-export const WINDOW_MS = 5 * 60_000;
-export const BUCKET_MS = 5_000;
-const BUCKETS = WINDOW_MS / BUCKET_MS;
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569", "#ea580c"];
-
-/** Counts per domain per bucket (bucket = floor(recorded ms / BUCKET_MS)). */
-export class RateCounter {
-  private readonly counts = new Map<string, Map<number, number>>();
-
-  add(e: Event): void {
-    if (!e.recordedTime) return;
-    const bucket = Math.floor(timestampMs(e.recordedTime) / BUCKET_MS);
-    const domain = domainOf(e);
-    const perBucket = this.counts.get(domain) ?? new Map<number, number>();
-    perBucket.set(bucket, (perBucket.get(bucket) ?? 0) + 1);
-    this.counts.set(domain, perBucket);
-  }
-
-  /** Per domain, events per second of each bucket of the window ending at `nowMs`, oldest first. */
-  series(nowMs: number): Map<string, number[]> {
-    const last = Math.floor(nowMs / BUCKET_MS);
-    const out = new Map<string, number[]>();
-    for (const [domain, perBucket] of this.counts) {
-      for (const b of perBucket.keys()) if (b <= last - BUCKETS) perBucket.delete(b);
-      out.set(domain, Array.from({ length: BUCKETS }, (_, i) => (perBucket.get(last - BUCKETS + 1 + i) ?? 0) / (BUCKET_MS / 1000)));
-    }
-    return out;
-  }
-}
 
 const SVG = "http://www.w3.org/2000/svg";
 function svg(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {

@@ -5,7 +5,8 @@ import { broker, describeError, isAbort } from "../api.js";
 import { bytes, duration, facts, fill, h } from "../dom.js";
 import { note } from "../event-view.js";
 import { groupsTable, loadGroups } from "../groups-view.js";
-import { drawRates, RateCounter, WINDOW_MS } from "../rate-chart.js";
+import { drawRates } from "../rate-chart.js";
+import { RateCounter, WINDOW_MS } from "../rate-counter.js";
 import type { Page } from "../router.js";
 
 const REFRESH_MS = 5_000;
