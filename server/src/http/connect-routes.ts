@@ -106,22 +106,10 @@ function serverStream(method: DescMethod, handler: ServerStream, o: CallOptions)
   };
 }
 
-/** Streams from the client need one HTTP/2 stream both ways: they stay on the gRPC port. */
-function gRpcPortOnly(method: DescMethod, o: CallOptions) {
-  const refuse = (cctx: ConnectContext): ConnectError => {
-    const call = open(method, cctx, o);
-    const err = new ConnectError(`${method.parent.typeName}/${method.name} streams requests from the client: it is served on the gRPC port only (BROKER_GRPC_PORT)`, ConnectCode.Unimplemented);
-    o.onError?.(method.name, "UNIMPLEMENTED");
-    call.done();
-    return err;
-  };
-  // eslint-disable-next-line require-yield
-  return async function* (_reqs: AsyncIterable<unknown>, cctx: ConnectContext) {
-    throw refuse(cctx);
-  };
-}
-
-/** Registers every method of `service` on a Connect router, over the same handlers as the gRPC port. */
+/**
+ * Registers the unary and server-streaming methods of `service` on a Connect router, over the same
+ * handlers as the gRPC port; streams from the client are refused before routing (client-streams.ts).
+ */
 export function addConnectService<S extends DescService>(router: ConnectRouter, service: S, handlers: ServiceHandlers<S>, o: CallOptions): void {
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
@@ -134,8 +122,6 @@ export function addConnectService<S extends DescService>(router: ConnectRouter, 
       case "server_streaming":
         impl[method.localName] = serverStream(method, handler as ServerStream, o);
         break;
-      default:
-        impl[method.localName] = gRpcPortOnly(method, o);
     }
   }
   router.service(service, impl as never);
