@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { EventBrokerService, QueryEventsRequestSchema } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { ErrorInfoSchema, LimitExceededSchema } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
+import { BrokerError } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 import { postJson } from "../helpers/http.js";
@@ -109,11 +110,14 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     assert.equal(body.code, "invalid_argument");
     assert.equal(body.details[0]?.type, "qingyu.broker.v1.ErrorInfo");
     assert.equal(body.details[0]?.debug.reason, "ERROR_REASON_INVALID_REQUEST");
-    const grpcErr = await failure(t.client.queryPage({ types: ["no.such.type" as never] }));
+    const grpcErr = await t.client.queryPage({ types: ["no.such.type" as never] }).then(
+      () => assert.fail("expected a failure"),
+      (e: unknown) => BrokerError.from(e),
+    );
     const webErr = await failure(grpcWeb.queryEvents({ filter: { types: ["no.such.type"] } }));
     assert.equal(webErr.code, Code.InvalidArgument);
     assert.equal(reasonOf(webErr), "ERROR_REASON_INVALID_REQUEST");
-    assert.equal(webErr.rawMessage, grpcErr.rawMessage.replace(/^\[INVALID_ARGUMENT\] /, "").split("\n")[0]);
+    assert.equal(`[INVALID_ARGUMENT] ${webErr.rawMessage}`, grpcErr.message);
   });
 
   it("answers NOT_FOUND for an unknown event id, over JSON and gRPC-web", async () => {
@@ -155,5 +159,37 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     const health = createClient(Health, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
     assert.equal((await health.check({})).status, 1);
     assert.equal((await fetch(`${base}/`)).status, 404);
+  });
+});
+
+describe("HTTP port: extension point and shutdown", () => {
+  it("hands paths that are no service method to the fallback given at start-up (the console's files)", async () => {
+    await using t = await startTestBroker({ BROKER_HTTP_PORT: "0" }, undefined, {
+      start: {
+        httpFallback: (req, res) => {
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end(`console at ${req.url ?? ""}`);
+        },
+      },
+    });
+    const base = `http://127.0.0.1:${t.broker.httpPort}`;
+    assert.equal(await (await fetch(`${base}/index.html`)).text(), "console at /index.html");
+    const res = await postJson(`${base}/qingyu.broker.v1.EventBrokerService/CountEvents`, {});
+    assert.deepEqual(res.body, {});
+  });
+
+  it("ends a Subscribe stream with UNAVAILABLE and SHUTTING_DOWN when the broker stops, as on the gRPC port", async () => {
+    const t = await startTestBroker({ BROKER_HTTP_PORT: "0" });
+    const client = createClient(EventBrokerService, createConnectTransport({ baseUrl: `http://127.0.0.1:${t.broker.httpPort}`, httpVersion: "1.1" }));
+    const ended = (async () => {
+      for await (const r of client.subscribe({})) if (r.kind.case === "caughtUp") void t.close();
+    })().then(
+      () => assert.fail("the stream ended without a status"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    const err = await ended;
+    assert.equal(err.code, Code.Unavailable, err.message);
+    assert.equal(reasonOf(err), "ERROR_REASON_SHUTTING_DOWN");
+    await t.close();
   });
 });

@@ -17,9 +17,11 @@ export interface HttpPeer {
   readonly address: string;
   /** The client certificate TLS verified, when the port runs mutual TLS. */
   readonly certificate: PeerCertificate | undefined;
+  /** Settles once the response is written to its end (or the client is gone). */
+  readonly responded: Promise<void>;
 }
 
-export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined }, { description: "the HTTP client" });
+export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve() }, { description: "the HTTP client" });
 
 /** The typed details of the broker's errors, so Connect's error JSON shows them readably (`debug`). */
 const errorDetails = createRegistry(file_qingyu_broker_v1_errors);
@@ -48,9 +50,11 @@ function open(method: DescMethod, cctx: ConnectContext, o: CallOptions): OpenCal
   const onAbort = () => call.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
   if (cctx.signal.aborted) onAbort();
   else cctx.signal.addEventListener("abort", onAbort, { once: true });
+  // The call stays live until its response (a stream's end and its status) is written, so that
+  // shutdown, which closes connections once no call is live, does not cut it short.
   const done = () => {
     cctx.signal.removeEventListener("abort", onAbort);
-    call.close();
+    void cctx.values.get(httpPeerKey).responded.then(call.close);
   };
   return { ...call, done };
 }

@@ -46,11 +46,11 @@ export interface HttpPort {
   destroy(): void;
 }
 
-function peerOf(socket: Socket | undefined): HttpPeer {
+function peerOf(socket: Socket | undefined, responded: Promise<void>): HttpPeer {
   const address = socket?.remoteAddress === undefined ? "unknown" : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
   const tls = socket as Partial<TLSSocket> | undefined;
   const certificate = typeof tls?.getPeerCertificate === "function" && tls.authorized === true ? tls.getPeerCertificate() : undefined;
-  return { address, certificate };
+  return { address, certificate, responded };
 }
 
 /** Binds the HTTP port. @throws the listen error (e.g. EADDRINUSE) */
@@ -64,13 +64,17 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     readMaxBytes: o.maxMessageBytes,
     writeMaxBytes: o.maxMessageBytes,
     ...(o.fallback ? { fallback: o.fallback } : {}),
-    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket)),
+    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? Promise.resolve())),
   });
   const refused = o.gRpcPortOnly ?? new Map<string, string>();
+  const responses = new WeakMap<object, Promise<void>>();
   const handler: NodeHandlerFn = (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const method = refused.get(path);
-    if (method === undefined) return connect(req, res);
+    if (method === undefined) {
+      responses.set(req, new Promise<void>((resolve) => res.once("close", () => resolve())));
+      return connect(req, res);
+    }
     o.onRefused?.(method);
     refuseClientStream(req, res, path);
   };
