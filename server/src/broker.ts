@@ -33,6 +33,7 @@ import { bindPort, checkDataDir, namingSetting, OpenedResources } from "./startu
 import { Gate } from "./auth/gate.js";
 import { readTlsFiles } from "./auth/tls-files.js";
 import { ReloadableServerCredentials } from "./grpc/tls-credentials.js";
+import { clientStreamPaths } from "./http/client-streams.js";
 import { addConnectService } from "./http/connect-routes.js";
 import { serveHttp, type HttpPort, type NodeHandlerFn } from "./http/http-port.js";
 import type { Admitter } from "./services/handler-context.js";
@@ -184,6 +185,8 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
             maxMessageBytes: config.maxMessageBytes,
             tls: s.tls,
             fallback: s.httpFallback,
+            gRpcPortOnly: clientStreamPaths(services.map((x) => x.service)),
+            onRefused: (method) => bindOptions.onError(method, "UNIMPLEMENTED"),
             routes: (router) => {
               for (const { service, handlers, admit } of services) addConnectService(router, service, handlers, { ...bindOptions, admit });
             },

@@ -17,9 +17,11 @@ export interface HttpPeer {
   readonly address: string;
   /** The client certificate TLS verified, when the port runs mutual TLS. */
   readonly certificate: PeerCertificate | undefined;
+  /** Settles once the response is written to its end (or the client is gone). */
+  readonly responded: Promise<void>;
 }
 
-export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined }, { description: "the HTTP client" });
+export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve() }, { description: "the HTTP client" });
 
 /** The typed details of the broker's errors, so Connect's error JSON shows them readably (`debug`). */
 const errorDetails = createRegistry(file_qingyu_broker_v1_errors);
@@ -48,9 +50,11 @@ function open(method: DescMethod, cctx: ConnectContext, o: CallOptions): OpenCal
   const onAbort = () => call.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
   if (cctx.signal.aborted) onAbort();
   else cctx.signal.addEventListener("abort", onAbort, { once: true });
+  // The call stays live until its response (a stream's end and its status) is written, so that
+  // shutdown, which closes connections once no call is live, does not cut it short.
   const done = () => {
     cctx.signal.removeEventListener("abort", onAbort);
-    call.close();
+    void cctx.values.get(httpPeerKey).responded.then(call.close);
   };
   return { ...call, done };
 }
@@ -106,22 +110,10 @@ function serverStream(method: DescMethod, handler: ServerStream, o: CallOptions)
   };
 }
 
-/** Streams from the client need one HTTP/2 stream both ways: they stay on the gRPC port. */
-function gRpcPortOnly(method: DescMethod, o: CallOptions) {
-  const refuse = (cctx: ConnectContext): ConnectError => {
-    const call = open(method, cctx, o);
-    const err = new ConnectError(`${method.parent.typeName}/${method.name} streams requests from the client: it is served on the gRPC port only (BROKER_GRPC_PORT)`, ConnectCode.Unimplemented);
-    o.onError?.(method.name, "UNIMPLEMENTED");
-    call.done();
-    return err;
-  };
-  // eslint-disable-next-line require-yield
-  return async function* (_reqs: AsyncIterable<unknown>, cctx: ConnectContext) {
-    throw refuse(cctx);
-  };
-}
-
-/** Registers every method of `service` on a Connect router, over the same handlers as the gRPC port. */
+/**
+ * Registers the unary and server-streaming methods of `service` on a Connect router, over the same
+ * handlers as the gRPC port; streams from the client are refused before routing (client-streams.ts).
+ */
 export function addConnectService<S extends DescService>(router: ConnectRouter, service: S, handlers: ServiceHandlers<S>, o: CallOptions): void {
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
@@ -134,8 +126,6 @@ export function addConnectService<S extends DescService>(router: ConnectRouter, 
       case "server_streaming":
         impl[method.localName] = serverStream(method, handler as ServerStream, o);
         break;
-      default:
-        impl[method.localName] = gRpcPortOnly(method, o);
     }
   }
   router.service(service, impl as never);

@@ -11,6 +11,7 @@ import { createSecureServer, type Http2SecureServer } from "node:http2";
 import type { Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
+import { refuseClientStream } from "./client-streams.js";
 import { httpPeerKey, type HttpPeer } from "./connect-routes.js";
 
 /** A Node request listener (http or http2 compatibility API), as Connect's adapter takes it. */
@@ -28,6 +29,10 @@ export interface HttpPortOptions {
   tls?: { context: SecureContextOptions; requireClientCertificate: boolean } | undefined;
   /** What answers requests for paths that are no service method (e.g. static files at `/`). */
   fallback?: NodeHandlerFn | undefined;
+  /** Paths of methods that stream from the client, answered UNIMPLEMENTED (see client-streams.ts). */
+  gRpcPortOnly?: ReadonlyMap<string, string>;
+  /** Told of each such refusal (counted with the other failed calls). */
+  onRefused?: (method: string) => void;
 }
 
 /** A bound HTTP port. */
@@ -41,16 +46,16 @@ export interface HttpPort {
   destroy(): void;
 }
 
-function peerOf(socket: Socket | undefined): HttpPeer {
+function peerOf(socket: Socket | undefined, responded: Promise<void>): HttpPeer {
   const address = socket?.remoteAddress === undefined ? "unknown" : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
   const tls = socket as Partial<TLSSocket> | undefined;
   const certificate = typeof tls?.getPeerCertificate === "function" && tls.authorized === true ? tls.getPeerCertificate() : undefined;
-  return { address, certificate };
+  return { address, certificate, responded };
 }
 
 /** Binds the HTTP port. @throws the listen error (e.g. EADDRINUSE) */
 export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
-  const handler = connectNodeAdapter({
+  const connect = connectNodeAdapter({
     routes: o.routes,
     // The gRPC protocol has its own port (grpc-js); this one serves what a browser or curl can speak.
     grpc: false,
@@ -59,8 +64,20 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     readMaxBytes: o.maxMessageBytes,
     writeMaxBytes: o.maxMessageBytes,
     ...(o.fallback ? { fallback: o.fallback } : {}),
-    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket)),
+    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? Promise.resolve())),
   });
+  const refused = o.gRpcPortOnly ?? new Map<string, string>();
+  const responses = new WeakMap<object, Promise<void>>();
+  const handler: NodeHandlerFn = (req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const method = refused.get(path);
+    if (method === undefined) {
+      responses.set(req, new Promise<void>((resolve) => res.once("close", () => resolve())));
+      return connect(req, res);
+    }
+    o.onRefused?.(method);
+    refuseClientStream(req, res, path);
+  };
   const tls = o.tls;
   const server: Server | Http2SecureServer = tls
     ? createSecureServer({ ...tls.context, allowHTTP1: true, requestCert: tls.requireClientCertificate, rejectUnauthorized: tls.requireClientCertificate }, handler)
