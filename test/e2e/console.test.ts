@@ -224,7 +224,7 @@ describe("web console on a broker with an access policy", () => {
     await t?.close();
   });
 
-  it("says UNAUTHENTICATED without a token, and reads with the operator's pasted token", async () => {
+  it("says UNAUTHENTICATED without a token, reads with a pasted token, and counts the domains a narrower token may read", async () => {
     const page = await browser.newPage();
     await page.goto(consoleUrl(t));
     await page.locator("#broker-stats .note.error", { hasText: "UNAUTHENTICATED" }).waitFor();
@@ -232,5 +232,15 @@ describe("web console on a broker with an access policy", () => {
     await page.click("form.token button");
     await page.locator("#broker-stats dd", { hasText: "sqlite" }).waitFor();
     await page.locator("#rates svg").waitFor();
+    assert.equal(await page.locator("#rates-scope").textContent(), "", "the operator reads every domain");
+
+    // A token that may read some domains only: the rates of those.
+    await page.fill("input[name=token]", demoToken("analytics"));
+    await page.click("form.token button");
+    const scope = page.locator("#rates-scope", { hasText: "may read" });
+    await scope.waitFor();
+    const text = (await scope.textContent()) ?? "";
+    assert.match(text, /\bsocial\b/);
+    assert.doesNotMatch(text, /\bfinance\b/);
   });
 });

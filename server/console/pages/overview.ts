@@ -1,6 +1,8 @@
 // Overview: events per second by domain (live), the broker's store and subscribers, and every
 // consumer group with its lag.
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { eventDomains } from "../../../sdk/src/catalog/catalog.js";
 import { broker, describeError, isAbort } from "../api.js";
 import { bytes, duration, facts, fill, h } from "../dom.js";
 import { note } from "../event-view.js";
@@ -10,6 +12,23 @@ import { RateCounter, WINDOW_MS } from "../rate-counter.js";
 import type { Page } from "../router.js";
 
 const REFRESH_MS = 5_000;
+
+/**
+ * The domains the caller may read: undefined when it may read every type (no policy, or an
+ * operator), else those a probe count is allowed on, so that a narrower token still sees its rates.
+ */
+async function readableDomains(signal: AbortSignal): Promise<string[] | undefined> {
+  const now = Date.now();
+  const probe = (domains: string[]) => broker.countEvents({ filter: { domains }, fromTime: timestampFromMs(now - 1), toTime: timestampFromMs(now) }, { signal });
+  try {
+    await probe([]);
+    return undefined;
+  } catch (err) {
+    if (ConnectError.from(err).code !== Code.PermissionDenied) throw err;
+  }
+  const allowed = await Promise.all(eventDomains().map((d) => probe([d]).then(() => d, () => undefined)));
+  return allowed.filter((d) => d !== undefined);
+}
 
 export const overviewPage: Page = (main) => {
   const controller = new AbortController();
@@ -46,11 +65,21 @@ export const overviewPage: Page = (main) => {
 
   const counter = new RateCounter();
   let failed = false;
-  const draw = () => failed || drawRates(rates, counter.series(Date.now()));
+  const scope = h("p", { class: "note info", id: "rates-scope" });
+  const chart = h("div");
+  const draw = () => {
+    if (failed) return;
+    if (!rates.contains(chart)) fill(rates, scope, chart);
+    drawRates(chart, counter.series(Date.now()));
+  };
   const redraw = setInterval(draw, 1000);
   void (async () => {
     try {
-      for await (const res of broker.subscribe({ start: { case: "fromTime", value: timestampFromMs(Date.now() - WINDOW_MS) } }, { signal })) {
+      const domains = await readableDomains(signal);
+      if (domains?.length === 0) throw new ConnectError("this token may read no domain", Code.PermissionDenied);
+      scope.textContent = domains ? `the domains this token may read: ${domains.join(", ")}` : "";
+      const start = { case: "fromTime" as const, value: timestampFromMs(Date.now() - WINDOW_MS) };
+      for await (const res of broker.subscribe({ filter: { domains: domains ?? [] }, start }, { signal })) {
         if (res.kind.case === "event") counter.add(res.kind.value);
         else if (res.kind.case === "caughtUp") draw();
       }
