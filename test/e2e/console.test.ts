@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { eventCatalog, eventDomains, newEvent, TargetType, type Consumer, type Event, type EventType } from "../../sdk/src/index.js";
+import { eventCatalog, eventDomains, newEvent, RejectError, TargetType, type Consumer, type Event, type EventType } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { openBrowser, screenshot, type TestBrowser } from "../helpers/browser.js";
 import { sampleEvent } from "../helpers/sample-events.js";
@@ -53,7 +53,8 @@ describe("web console", () => {
     }
     // A group whose consumer fails three times: one dead letter with three attempts.
     await t.client.groups.create({ name: "royalties", filter: { sources: ["dlq-svc"] }, start: "beginning", retry: { initialDelayMs: 20, jitter: 0, maxAttempts: 3 } });
-    consumer = t.client.consume("royalties", (_e, ctx) => {
+    consumer = t.client.consume("royalties", (e, ctx) => {
+      if ((e.payload.value as { userId?: string }).userId === "malformed") throw new RejectError("malformed royalty rate");
       deliveries.push(ctx.attempt);
       if (!fixed) throw new Error("royalty service down");
     });
@@ -194,6 +195,22 @@ describe("web console", () => {
     await page.locator("#dead-letters", { hasText: "no dead letter" }).waitFor();
     while (deliveries.length < 4) await sleep(20);
     assert.deepEqual(deliveries, [1, 2, 3, 1], "delivered again with fresh attempts");
+  });
+
+  it("purges a dead letter only once the operator confirms", async () => {
+    await t.client.publish(like("malformed", "dlq-svc"));
+    while ((await t.client.groups.get("royalties")).stats.deadLetters !== 1n) await sleep(20);
+    await page.reload(); // the page shows the group already: read it again
+    const row = page.locator("#dead-letter-table > tbody > tr", { hasText: "rejected" });
+    await row.waitFor();
+    page.once("dialog", (d) => void d.dismiss());
+    await page.click("button:text-is('Purge all')");
+    assert.equal((await t.client.groups.get("royalties")).stats.deadLetters, 1n, "a dismissed confirmation purges nothing");
+    page.once("dialog", (d) => void d.accept());
+    await page.click("button:text-is('Purge all')");
+    await page.locator("#dead-letter-outcome", { hasText: "purged: 1" }).waitFor();
+    await page.locator("#dead-letters", { hasText: "no dead letter" }).waitFor();
+    assert.equal((await t.client.groups.get("royalties")).stats.deadLetters, 0n);
   });
 
   it("lists the catalog from the descriptors, with fields and rules", async () => {

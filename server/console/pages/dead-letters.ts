@@ -7,6 +7,25 @@ import { eventLink, note, time } from "../event-view.js";
 
 const PAGE_SIZE = 100;
 type Selector = MessageInitShape<typeof DeadLetterSelectorSchema>;
+type Verb = "redrive" | "purge";
+
+/** What the operator confirms: `count` selected dead letters, or every one when undefined. */
+function question(verb: Verb, count: number | undefined, group: string): string {
+  const which = count === undefined ? "every dead letter" : `${count} selected dead letter${count === 1 ? "" : "s"}`;
+  const then = verb === "purge" ? "They are deleted for good." : "They are delivered again with fresh attempts.";
+  return `${verb === "redrive" ? "Redrive" : "Purge"} ${which} of group '${group}'? ${then}`;
+}
+
+function actions(act: (verb: Verb, all: boolean) => void): HTMLElement {
+  return h(
+    "div",
+    { class: "options" },
+    h("button", { onclick: () => act("redrive", false) }, "Redrive selected"),
+    h("button", { onclick: () => act("redrive", true) }, "Redrive all"),
+    h("button", { class: "danger", onclick: () => act("purge", false) }, "Purge selected"),
+    h("button", { class: "danger", onclick: () => act("purge", true) }, "Purge all"),
+  );
+}
 
 function attempts(d: DeadLetter): HTMLElement {
   return h(
@@ -29,11 +48,9 @@ export function deadLetters(into: HTMLElement, group: string, signal: AbortSigna
   let letters: DeadLetter[] = [];
   let next = "";
 
-  const act = async (verb: "redrive" | "purge", all: boolean) => {
-    const count = all ? "every dead letter" : `${selected.size} selected dead letter${selected.size === 1 ? "" : "s"}`;
+  const act = async (verb: Verb, all: boolean) => {
     if (!all && selected.size === 0) return fill(outcome, note("select dead letters first", "error"));
-    const warning = verb === "purge" ? " They are deleted for good." : " They are delivered again with fresh attempts.";
-    if (!window.confirm(`${verb === "redrive" ? "Redrive" : "Purge"} ${count} of group '${group}'?${warning}`)) return;
+    if (!window.confirm(question(verb, all ? undefined : selected.size, group))) return;
     const select: Selector = all ? { select: { case: "all", value: true } } : { select: { case: "positions", value: { positions: [...selected] } } };
     try {
       const req = { group, select };
@@ -73,19 +90,6 @@ export function deadLetters(into: HTMLElement, group: string, signal: AbortSigna
     }
   };
 
-  fill(
-    into,
-    h("h2", {}, "Dead letters"),
-    h(
-      "div",
-      { class: "options" },
-      h("button", { onclick: () => void act("redrive", false) }, "Redrive selected"),
-      h("button", { onclick: () => void act("redrive", true) }, "Redrive all"),
-      h("button", { class: "danger", onclick: () => void act("purge", false) }, "Purge selected"),
-      h("button", { class: "danger", onclick: () => void act("purge", true) }, "Purge all"),
-    ),
-    outcome,
-    list,
-  );
+  fill(into, h("h2", {}, "Dead letters"), actions((verb, all) => void act(verb, all)), outcome, list);
   void load("");
 }
