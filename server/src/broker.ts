@@ -6,8 +6,9 @@ import type { BrokerConfig } from "./config.js";
 import { shuttingDown, storeUnavailable } from "./errors.js";
 import { addService } from "./grpc/bind.js";
 import { CallRegistry, type ServiceHandlers } from "./services/handler-context.js";
-import { widenConnectionWindow, widenStreamWindow } from "./grpc/receive-windows.js";
+import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
+import { undecodableAsInvalid } from "./grpc/transport-statuses.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
@@ -75,8 +76,9 @@ async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore>
   return namingSetting("BROKER_DATA_DIR", `cannot open the embedded store in '${config.dataDir}'`, () => openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log }));
 }
 
-function serverOptions(config: BrokerConfig): grpc.ServerOptions {
+function serverOptions(config: BrokerConfig, log: Logger): grpc.ServerOptions {
   return {
+    interceptors: [undecodableAsInvalid(log)],
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.keepalive_time_ms": 60_000,
@@ -86,6 +88,13 @@ function serverOptions(config: BrokerConfig): grpc.ServerOptions {
     "grpc.max_concurrent_streams": 10_000,
     // The broker serves no channelz service; its per-call bookkeeping would be pure cost.
     "grpc.enable_channelz": 0,
+  };
+}
+
+function patchOptions(config: BrokerConfig) {
+  return {
+    incomplete: { perConnectionBytes: config.maxIncompleteBytesPerConnection, totalBytes: config.maxIncompleteBytes, stallMs: config.incompleteMessageTimeoutMs },
+    prefaceTimeoutMs: config.prefaceTimeoutMs,
   };
 }
 
@@ -152,9 +161,9 @@ function served<S extends DescService>(service: S, handlers: ServiceHandlers<S>,
  * their handlers) and the gRPC and metrics ports are bound, so a port in use fails fast.
  */
 async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResources, s: Served) {
-  const server = new grpc.Server(serverOptions(config));
+  const server = new grpc.Server(serverOptions(config, log));
   opened.add("grpc server", () => server.forceShutdown());
-  const widened = widenStreamWindow(server);
+  const patches = patchServer(server, patchOptions(config), log);
   const admit = s.gate.enforced ? s.gate.admitter() : undefined;
   const bindOptions = { log, calls: s.calls, onError: (method: string, code: string) => s.metrics.rpcErrors.inc({ method, code }) };
   const services = [
@@ -165,7 +174,10 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
   for (const { service, handlers, admit } of services) addService(server, service, handlers, { ...bindOptions, admit });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health], s.gate.enforced ? { admit: s.gate.admitter("reflection"), log } : undefined);
   const port = await bindPort(server, config, s.credentials);
-  if (!widened || !widenConnectionWindow(server)) log.warn("could not widen the HTTP/2 receive windows (grpc-js internals changed): streaming ingest will be slower");
+  const patched = patches.after();
+  opened.add("grpc patches", () => patched.stop());
+  logPatchReport(patched.report, log);
+  s.metrics.watchIncomplete(patched.incompleteBytes);
   const metricsPortSetting = config.metricsPort;
   const metricsServer =
     metricsPortSetting === undefined
@@ -193,7 +205,7 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
           }),
         );
   if (http) opened.add("http port", () => http.destroy());
-  return { server, port, metricsServer, metricsPort, http };
+  return { server, patched, port, metricsServer, metricsPort, http };
 }
 
 /** The second step: the store, the bus (NATS or in-process), the live hub and the committer. */
@@ -247,7 +259,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
     const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
     const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
     const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls, httpFallback: options.httpFallback ?? consoleFallback(log) };
-    const { server, port, metricsServer, metricsPort, http } = await bindPorts(config, log, opened, served);
+    const { server, patched, port, metricsServer, metricsPort, http } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
     brokerService.resolve({
       ...publishHandlers({
@@ -257,8 +269,8 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
         onRejected: (type, err) => countRejected(metrics, type, err),
         subjectPrefix: config.subjectPrefix,
       }),
-      ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, whereScanRows: config.whereScanRows }),
-      subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, whereScanRows: config.whereScanRows, metrics }),
+      ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows }),
+      subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows, metrics }),
       ...statsHandlers({ store, bus, startedAtMs, subscribers: async () => (await metrics.subscribers.get()).values[0]?.value ?? 0 }),
     });
     const jslog =
@@ -282,7 +294,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
     );
     // Resuming many groups can take a while: the broker serves meanwhile, group calls wait for it.
     const resumed = groups.start().then(
-      () => groupService.resolve(groupHandlers(groups)),
+      () => groupService.resolve(groupHandlers(groups, { maxMessageBytes: config.maxMessageBytes })),
       (err: unknown) => {
         log.error({ err }, "consumer groups failed to resume");
         groupService.reject(storeUnavailable(err, "consumer groups could not be resumed: see the broker's log"));
@@ -309,7 +321,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
       }
     };
 
-    const close = shutdownSequence({ config, log, calls, health, server, committer, stopMaintenance, resumed, groups, jslog, metricsServer, http, hub, bus, store });
+    const close = shutdownSequence({ config, log, calls, health, server, patched, committer, stopMaintenance, resumed, groups, jslog, metricsServer, http, hub, bus, store });
     return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, httpPort: http?.port, reload, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     const failure = err instanceof Error ? err : new Error(String(err));
@@ -326,6 +338,8 @@ interface Running {
   calls: CallRegistry;
   health: HealthState;
   server: grpc.Server;
+  /** grpc-js internals patched at start-up (their timers stop at shutdown). */
+  patched: { stop(): void };
   committer: GroupCommitter;
   stopMaintenance: () => void;
   /** Settles once consumer groups have resumed (or failed to). */
@@ -357,6 +371,7 @@ function shutdownSequence(r: Running): () => Promise<void> {
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       r.server.forceShutdown();
       r.http?.destroy();
+      r.patched.stop();
       await r.resumed;
       await r.groups.close();
       await r.jslog?.close();
