@@ -30,7 +30,7 @@ export const livePage: Page = (main, { query }) => {
   );
   const show = (text: string, live: boolean) => {
     status.textContent = text;
-    button.textContent = live ? "⏸ pause" : "▶ resume";
+    button.textContent = live ? "Pause" : "Resume";
   };
   const add = (e: Event) => {
     received++;
