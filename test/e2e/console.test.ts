@@ -93,6 +93,11 @@ describe("web console", () => {
     for (let i = 0; i < 6; i++) await t.client.publish(like(`live-${i}`, "overview-svc")), await sleep(500);
     while ((await domainRate()) === first) await sleep(100);
     await screenshot(page, "overview");
+
+    // A history too large to count in the page: the rest is counted from now on, and the page says so.
+    await page.goto(`${base}#/?history=5`);
+    await page.locator("#rates-scope", { hasText: "More than 5 events" }).waitFor();
+    await page.locator('#rates li[data-domain="social"]').waitFor();
   });
 
   it("searches events by type and time range, page by page", async () => {

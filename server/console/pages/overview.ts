@@ -30,7 +30,29 @@ async function readableDomains(signal: AbortSignal): Promise<string[] | undefine
   return allowed.filter((d) => d !== undefined);
 }
 
-export const overviewPage: Page = (main) => {
+/** History the overview reads back at most (`#/?history=N` sets another): a busy broker's last minutes would swamp the page. */
+const MAX_HISTORY_EVENTS = 50_000;
+
+/** Counts events from WINDOW_MS ago (then live); past `maxHistory` events of history, from now on. */
+async function countRates(counter: RateCounter, domains: string[], maxHistory: number, signal: AbortSignal, onHistoryCut: () => void): Promise<void> {
+  let history = 0;
+  let live = false;
+  const from = { case: "fromTime" as const, value: timestampFromMs(Date.now() - WINDOW_MS) };
+  for await (const res of broker.subscribe({ filter: { domains }, start: from }, { signal })) {
+    if (res.kind.case === "caughtUp") live = true;
+    if (res.kind.case !== "event") continue;
+    counter.add(res.kind.value);
+    // Leaving the loop cancels the stream.
+    if (!live && ++history >= maxHistory) break;
+  }
+  if (live || signal.aborted) return;
+  onHistoryCut();
+  for await (const res of broker.subscribe({ filter: { domains }, start: { case: "fromNow", value: true } }, { signal })) {
+    if (res.kind.case === "event") counter.add(res.kind.value);
+  }
+}
+
+export const overviewPage: Page = (main, { query }) => {
   const controller = new AbortController();
   const { signal } = controller;
   const stats = h("section", { id: "broker-stats" }, note("loading…"));
@@ -78,11 +100,10 @@ export const overviewPage: Page = (main) => {
       const domains = await readableDomains(signal);
       if (domains?.length === 0) throw new ConnectError("this token may read no domain", Code.PermissionDenied);
       scope.textContent = domains ? `the domains this token may read: ${domains.join(", ")}` : "";
-      const start = { case: "fromTime" as const, value: timestampFromMs(Date.now() - WINDOW_MS) };
-      for await (const res of broker.subscribe({ filter: { domains: domains ?? [] }, start }, { signal })) {
-        if (res.kind.case === "event") counter.add(res.kind.value);
-        else if (res.kind.case === "caughtUp") draw();
-      }
+      const maxHistory = Number(query.get("history")) > 0 ? Number(query.get("history")) : MAX_HISTORY_EVENTS;
+      await countRates(counter, domains ?? [], maxHistory, signal, () => {
+        scope.textContent = `${scope.textContent ?? ""} More than ${maxHistory} events in the last ${WINDOW_MS / 60_000} minutes: the chart counts the first of them, then from now on.`.trim();
+      });
     } catch (err) {
       if (isAbort(err, signal)) return;
       failed = true;
