@@ -1,4 +1,4 @@
-// The broker's two services over the Connect protocol (binary), on the same origin as the console.
+// The broker's two services over the Connect protocol (binary), from where the console was served.
 // A token pasted by the operator goes with every call as `Authorization: Bearer …`.
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
@@ -23,7 +23,9 @@ const bearer: Interceptor = (next) => (req) => {
   return next(req);
 };
 
-const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [bearer] });
+// The services are beside the page (a proxy may serve both under a path prefix).
+const baseUrl = new URL(".", location.href).href.replace(/\/$/, "");
+const transport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [bearer] });
 
 export const broker = createClient(EventBrokerService, transport);
 export const groups = createClient(ConsumerGroupService, transport);
