@@ -7,6 +7,7 @@ import { BrokerError, Code, ErrorReason } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 import { demoToken, EXAMPLE_POLICY } from "../helpers/auth.js";
+import { runCli } from "../helpers/cli.js";
 
 async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -34,6 +35,16 @@ describe("EventBrokerService.GetBrokerStats()", () => {
     assert.ok(stats.storeSizeBytes > 0n, `store size ${stats.storeSizeBytes}`);
     const started = timestampMs(stats.startTime!);
     assert.ok(started >= startedAfterMs && started <= Date.now(), `start time ${started}`);
+  });
+
+  it("is printed by the CLI's stats command, as text or JSON", async () => {
+    const text = await runCli(t.address, ["stats"]);
+    assert.match(text.stdout, /^store: sqlite \(\d+ bytes\)$/m);
+    assert.match(text.stdout, /^bus: in-process$/m);
+    const json = JSON.parse((await runCli(t.address, ["stats", "--json"])).stdout) as Record<string, unknown>;
+    assert.equal(json["store"], "sqlite");
+    assert.ok(Number(json["storeSizeBytes"]) > 0);
+    assert.equal(typeof json["startTime"], "string");
   });
 
   it("counts open Subscribe streams, and stops counting one that ended", async () => {
