@@ -120,6 +120,23 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     assert.equal(`[INVALID_ARGUMENT] ${webErr.rawMessage}`, grpcErr.message);
   });
 
+  it("refuses a body that does not decode with INVALID_ARGUMENT and MALFORMED_REQUEST, as the gRPC port does", async () => {
+    const url = `${base}/qingyu.broker.v1.EventBrokerService/QueryEvents`;
+    const bodies: [string, string | Uint8Array][] = [
+      ["application/json", "{not json"],
+      ["application/json", '{"pageSize":"many"}'],
+      ["application/proto", new Uint8Array([0x0a, 0xff, 0xff, 0xff])],
+    ];
+    for (const [contentType, body] of bodies) {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
+      assert.equal(res.status, 400, `${String(body)}: ${await res.clone().text()}`);
+      const error = (await res.json()) as { code: string; message: string; details: { debug: { reason: string } }[] };
+      assert.equal(error.code, "invalid_argument");
+      assert.equal(error.details[0]?.debug.reason, "ERROR_REASON_MALFORMED_REQUEST", error.message);
+      assert.match(error.message, /^request is not a valid QueryEvents message: /);
+    }
+  });
+
   it("answers NOT_FOUND for an unknown event id, over JSON and gRPC-web", async () => {
     const id = "0190a4f0-0000-7000-8000-000000000000";
     const res = await postJson(`${base}/qingyu.broker.v1.EventBrokerService/GetEvent`, { id });
