@@ -35,7 +35,7 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
   const published: { id: string; position: string }[] = [];
 
   before(async () => {
-    t = await startTestBroker({ BROKER_HTTP_PORT: "0", BROKER_MAX_MESSAGE_BYTES: String(64 << 10), BROKER_MAX_EVENT_BYTES: String(32 << 10) });
+    t = await startTestBroker({ BROKER_HTTP_PORT: "0", BROKER_METRICS_PORT: "0", BROKER_MAX_MESSAGE_BYTES: String(64 << 10), BROKER_MAX_EVENT_BYTES: String(32 << 10) });
     assert.ok(t.broker.httpPort !== undefined && t.broker.httpPort > 0);
     base = `http://127.0.0.1:${t.broker.httpPort}`;
     json = createClient(EventBrokerService, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
@@ -145,6 +145,9 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     const err = await failure(grpcWeb.getEvent({ id }));
     assert.equal(err.code, Code.NotFound);
     assert.equal(reasonOf(err), "ERROR_REASON_EVENT_NOT_FOUND");
+    // Counted with the gRPC port's failures, by method and code.
+    const metrics = await (await fetch(`http://127.0.0.1:${t.broker.metricsPort}/metrics`)).text();
+    assert.match(metrics, /^broker_rpc_errors_total\{method="GetEvent",code="NOT_FOUND"\} 2$/m);
   });
 
   it("holds events to BROKER_MAX_EVENT_BYTES with TOO_LARGE and its limit, as the gRPC port does", async () => {
