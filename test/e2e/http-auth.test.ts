@@ -10,7 +10,8 @@ import { ErrorInfoSchema, MissingRightSchema } from "../../sdk/src/gen/qingyu/br
 import { BrokerError } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { demoToken, EXAMPLE_POLICY } from "../helpers/auth.js";
-import { makeCa, serverCert, type TestCa } from "../helpers/certs.js";
+import { copyFileSync } from "node:fs";
+import { makeCa, serverCert, type Issued, type TestCa } from "../helpers/certs.js";
 import { postJson } from "../helpers/http.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 
@@ -89,10 +90,11 @@ describe("HTTP port with mutual TLS", () => {
   let ca: TestCa;
   let t: TestBroker;
   let base: string;
+  let server: Issued;
 
   before(async () => {
     ca = makeCa();
-    const server = serverCert(ca);
+    server = serverCert(ca);
     t = await startTestBroker({ BROKER_TLS_CERT: server.cert, BROKER_TLS_KEY: server.key, BROKER_TLS_CLIENT_CA: ca.cert, BROKER_AUTH_FILE: EXAMPLE_POLICY, BROKER_HTTP_PORT: "0" });
     base = `https://127.0.0.1:${t.broker.httpPort}`;
   });
@@ -118,5 +120,19 @@ describe("HTTP port with mutual TLS", () => {
     const err = await failure(client.countEvents({}));
     assert.notEqual(err.code, Code.PermissionDenied);
     assert.notEqual(err.code, Code.Unauthenticated);
+  });
+
+  it("takes new server certificates on reload (SIGHUP), as the gRPC port does", async () => {
+    const social = ca.issue("social-reload", "social-svc.qingyu.internal");
+    using next = makeCa("next-ca");
+    const renewed = serverCert(next, "broker-renewed");
+    copyFileSync(renewed.cert, server.cert);
+    copyFileSync(renewed.key, server.key);
+    t.broker.reload();
+    const call = (trusted: Buffer) =>
+      createClient(EventBrokerService, createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca: trusted, cert: social.certPem, key: social.keyPem } })).countEvents({ filter: { types: ["like.added"] } });
+    assert.ok((await call(next.certPem)).count >= 0n);
+    const old = await failure(call(ca.certPem));
+    assert.notEqual(old.code, Code.PermissionDenied, "a client that trusts only the old CA no longer connects");
   });
 });

@@ -35,7 +35,7 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
   const published: { id: string; position: string }[] = [];
 
   before(async () => {
-    t = await startTestBroker({ BROKER_HTTP_PORT: "0", BROKER_MAX_MESSAGE_BYTES: String(64 << 10), BROKER_MAX_EVENT_BYTES: String(32 << 10) });
+    t = await startTestBroker({ BROKER_HTTP_PORT: "0", BROKER_METRICS_PORT: "0", BROKER_MAX_MESSAGE_BYTES: String(64 << 10), BROKER_MAX_EVENT_BYTES: String(32 << 10) });
     assert.ok(t.broker.httpPort !== undefined && t.broker.httpPort > 0);
     base = `http://127.0.0.1:${t.broker.httpPort}`;
     json = createClient(EventBrokerService, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
@@ -120,6 +120,23 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     assert.equal(`[INVALID_ARGUMENT] ${webErr.rawMessage}`, grpcErr.message);
   });
 
+  it("refuses a body that does not decode with INVALID_ARGUMENT and MALFORMED_REQUEST, as the gRPC port does", async () => {
+    const url = `${base}/qingyu.broker.v1.EventBrokerService/QueryEvents`;
+    const bodies: [string, string | Uint8Array][] = [
+      ["application/json", "{not json"],
+      ["application/json", '{"pageSize":"many"}'],
+      ["application/proto", new Uint8Array([0x0a, 0xff, 0xff, 0xff])],
+    ];
+    for (const [contentType, body] of bodies) {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": contentType }, body });
+      assert.equal(res.status, 400, `${String(body)}: ${await res.clone().text()}`);
+      const error = (await res.json()) as { code: string; message: string; details: { debug: { reason: string } }[] };
+      assert.equal(error.code, "invalid_argument");
+      assert.equal(error.details[0]?.debug.reason, "ERROR_REASON_MALFORMED_REQUEST", error.message);
+      assert.match(error.message, /^request is not a valid QueryEvents message: /);
+    }
+  });
+
   it("answers NOT_FOUND for an unknown event id, over JSON and gRPC-web", async () => {
     const id = "0190a4f0-0000-7000-8000-000000000000";
     const res = await postJson(`${base}/qingyu.broker.v1.EventBrokerService/GetEvent`, { id });
@@ -128,6 +145,9 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     const err = await failure(grpcWeb.getEvent({ id }));
     assert.equal(err.code, Code.NotFound);
     assert.equal(reasonOf(err), "ERROR_REASON_EVENT_NOT_FOUND");
+    // Counted with the gRPC port's failures, by method and code.
+    const metrics = await (await fetch(`http://127.0.0.1:${t.broker.metricsPort}/metrics`)).text();
+    assert.match(metrics, /^broker_rpc_errors_total\{method="GetEvent",code="NOT_FOUND"\} 2$/m);
   });
 
   it("holds events to BROKER_MAX_EVENT_BYTES with TOO_LARGE and its limit, as the gRPC port does", async () => {

@@ -1,5 +1,5 @@
 import { eventDomains, type EventDomain } from "../catalog/catalog.js";
-import type { SubscriptionFilter } from "../client/client.js";
+import type { SubscriptionFilter } from "../client/filters.js";
 import type { SubscribeFrom } from "../client/subscription.js";
 import type { parseArgs } from "node:util";
 import { parseDurationMs } from "../duration.js";

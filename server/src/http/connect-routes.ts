@@ -7,7 +7,10 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code as ConnectCode, ConnectError, createContextKey, type ConnectRouter, type HandlerContext as ConnectContext } from "@connectrpc/connect";
 import type { PeerCertificate } from "node:tls";
 import { file_qingyu_broker_v1_errors, ErrorReason, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { createAsyncIterable, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { Presented } from "../auth/authenticate.js";
+import { toStatusMessage } from "../status.js";
 import { DomainError } from "../errors.js";
 import { abortReasonOr, openCall, type CallOptions, type HandlerContext, type OpenCall, type Out, type ServiceHandlers } from "../services/handler-context.js";
 import { certificateNames } from "../auth/certificate-names.js";
@@ -128,5 +131,36 @@ export function addConnectService<S extends DescService>(router: ConnectRouter, 
         break;
     }
   }
+  const first = router.handlers.length;
   router.service(service, impl as never);
+  for (let i = first; i < router.handlers.length; i++) {
+    const h = router.handlers[i];
+    if (h) router.handlers[i] = Object.assign(async (req: UniversalServerRequest) => undecodableAsBrokerError(await h(req), h.method, o), h);
+  }
+}
+
+/**
+ * A unary Connect body that does not decode (not JSON, not protobuf, a field of the wrong type) is
+ * refused by Connect before any handler runs, with its own INVALID_ARGUMENT (INTERNAL for protobuf)
+ * and no details. It
+ * becomes the broker's: INVALID_ARGUMENT with reason MALFORMED_REQUEST, worded as the gRPC port
+ * words it, logged and counted like any failed call. Only the broker's errors carry details, so
+ * an INVALID_ARGUMENT without any is Connect's.
+ */
+async function undecodableAsBrokerError(res: UniversalServerResponse, method: DescMethod, o: CallOptions): Promise<UniversalServerResponse> {
+  const header = res.header;
+  if ((res.status !== 400 && res.status !== 500) || !header || header.get("content-type") !== "application/json" || header.has("content-encoding") || !res.body) return res;
+  const chunks: Uint8Array[] = [];
+  for await (const c of res.body as AsyncIterable<Uint8Array>) chunks.push(c);
+  const bytes = Buffer.concat(chunks);
+  const connectErr = errorFromJsonBytes(bytes, undefined, new ConnectError("unreadable error", ConnectCode.Internal));
+  // Connect calls a protobuf body it cannot parse INTERNAL ("parse binary: ..."): it is the client's too.
+  const undecodable = connectErr.details.length === 0 && (connectErr.code === ConnectCode.InvalidArgument || (connectErr.code === ConnectCode.Internal && connectErr.rawMessage.startsWith("parse binary:")));
+  if (!undecodable) return { ...res, body: createAsyncIterable([bytes]) };
+  const err = new DomainError(ErrorReason.MALFORMED_REQUEST, `request is not a valid ${method.name} message: ${connectErr.rawMessage}`);
+  o.log.debug({ rpc: `${method.parent.typeName}/${method.name}`, code: "INVALID_ARGUMENT", detail: err.message }, "call failed");
+  o.onError?.(method.name, "INVALID_ARGUMENT");
+  const body = errorToJsonBytes(connectErrorOf(toStatusMessage(err)), {});
+  header.set("content-length", String(body.byteLength));
+  return { ...res, status: 400, body: createAsyncIterable([body]) };
 }

@@ -9,8 +9,8 @@ import type { Access } from "../auth/access.js";
 import type { Presented } from "../auth/authenticate.js";
 import { openAccess } from "../auth/gate.js";
 import { DomainError } from "../errors.js";
-import { toDomainError, toStatusMessage } from "../grpc/to-status.js";
-import { CODE_NAMES, Code } from "../status-codes.js";
+import { toDomainError, toStatusMessage } from "../status.js";
+import { CODE_NAMES, Code } from "../status.js";
 
 /** What a handler knows about its call. */
 export interface HandlerContext {
