@@ -278,7 +278,13 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
           )
         : undefined;
     if (jslog) opened.add("jetstream log", () => jslog.close());
-    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, { windowEvents: config.groupWindowEvents });
+    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, {
+      windowEvents: config.groupWindowEvents,
+      windowBytes: config.groupWindowBytes,
+      maxGroups: config.maxGroups,
+      idleMs: config.groupIdleMs,
+      memberOutbox: config.subscriberBuffer,
+    });
     registerStateGauges(
       metrics,
       {

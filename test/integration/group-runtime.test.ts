@@ -12,40 +12,17 @@ import { ConsumeResponseSchema, ConsumerGroupSchema } from "../../sdk/src/gen/qi
 import { eventToBinary, newEvent, TargetType } from "../../sdk/src/index.js";
 import { settingsOf } from "../../server/src/groups/group-config.js";
 import { storedGroup } from "../../server/src/groups/group-records.js";
-import { GroupRuntime, Member, type FeedSink, type GroupFeed } from "../../server/src/groups/group-runtime.js";
+import { GroupRuntime, Member } from "../../server/src/groups/group-runtime.js";
 import type { EventStore } from "../../server/src/store/event-store.js";
-import { encodePosition } from "../../server/src/store/position.js";
 import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
 import { ManualClock } from "../helpers/manual-clock.js";
+import { MemoryFeed } from "../helpers/memory-feed.js";
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const DEADLINE_MS = 1_000;
 
-/** A feed of one event, kept in memory: the runtime's own logic is what is tested. */
-class OneEventFeed implements GroupFeed {
-  finishedHow: string[] = [];
-  async start(sink: FeedSink) {
-    const data = eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }));
-    sink.admit(encodePosition(1n), data, 0);
-  }
-  pull() {}
-  finished(_e: unknown, how: string) {
-    this.finishedHow.push(how);
-  }
-  retryLater() {
-    return false;
-  }
-  keepAlive() {}
-  async redrive() {}
-  progress() {
-    return [];
-  }
-  async lag() {
-    return { backlog: 0, floor: "" };
-  }
-  update() {}
-  async close() {}
-}
+/** A feed of one event, admitted at start: the runtime's own logic is what is tested. */
+const oneEventFeed = () => new MemoryFeed([eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }))], true);
 
 describe("GroupRuntime deadlines and attempts (manual clock)", () => {
   let dir: string;
@@ -61,7 +38,7 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
 
   async function runtimeWith(retry: { maxAttempts: number }) {
     const clock = new ManualClock();
-    const feed = new OneEventFeed();
+    const feed = oneEventFeed();
     const group = create(ConsumerGroupSchema, { name: `g${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, multiplier: 2, initialDelay: { nanos: 100_000_000 }, ...retry } });
     const def = storedGroup(group, "");
     await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
