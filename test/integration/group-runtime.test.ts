@@ -15,6 +15,7 @@ import { storedGroup } from "../../server/src/groups/group-records.js";
 import { GroupRuntime, MAX_ATTEMPT_ERROR_BYTES, MAX_ATTEMPTS_KEPT, Member } from "../../server/src/groups/group-runtime.js";
 import type { EventStore } from "../../server/src/store/event-store.js";
 import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { MemberOutbox } from "../../server/src/groups/member-outbox.js";
 import { ManualClock } from "../helpers/manual-clock.js";
 import { MemoryFeed } from "../helpers/memory-feed.js";
 
@@ -150,6 +151,38 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
       assert.deepEqual(letter.attempts.map((a) => a.attempt), [1, 2, 3, 4, 5, ...Array.from({ length: 15 }, (_, i) => 16 + i)]);
       for (const a of letter.attempts) assert.ok(Buffer.byteLength(a.error) <= MAX_ATTEMPT_ERROR_BYTES, `an error of ${a.error.length} characters`);
       assert.ok(entry.value.length < 64 << 10, `a dead letter of ${entry.value.length} bytes`);
+    } finally {
+      runtime.leave(member);
+      await runtime.close();
+    }
+  });
+
+  it("queues nothing more to a member that does not read, and delivers again once it drains its stream", async () => {
+    const clock = new ManualClock();
+    const like = () => eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }));
+    const group = create(ConsumerGroupSchema, { name: `s${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 0, initialDelay: { nanos: 100_000_000 } } });
+    const def = storedGroup(group, "");
+    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
+    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed: new MemoryFeed([like(), like()], true), state: { pending: [], deadLetters: 0 }, clock });
+    await runtime.start();
+    let member: Member | undefined;
+    const outbox = new MemberOutbox<Uint8Array>(() => member, 10, () => undefined, () => runtime.schedulePump());
+    member = new Member("sleeper", 100, "test", (f, current) => outbox.delivery(f, current));
+    runtime.join(member);
+    try {
+      await tick();
+      assert.equal(outbox.length, 2);
+      // Ten deadlines and backoffs pass; the member never reads.
+      for (let i = 0; i < 600; i++) {
+        clock.advance(20);
+        await tick();
+      }
+      assert.equal(outbox.length, 2, "expired deliveries were queued again to a member that does not read");
+      // It reads: the expired frames are skipped, and the events come again.
+      while (outbox.take() !== undefined);
+      await tick();
+      await tick();
+      assert.equal(outbox.length, 2, "nothing delivered after the member drained its stream");
     } finally {
       runtime.leave(member);
       await runtime.close();

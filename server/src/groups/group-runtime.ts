@@ -338,6 +338,7 @@ export class GroupRuntime implements FeedSink {
     for (const m of this.members.all) {
       for (const e of m.inFlight) {
         if (e.delivery && e.delivery.deadlineMs <= now) {
+          if (m.queued > 0) m.stalled = true;
           this.fail(e, "ack deadline exceeded");
           expired = true;
         }

@@ -70,7 +70,7 @@ export class MemberOutbox<F> {
           return item.frame;
         }
         const m = this.member();
-        if (m) m.queued--;
+        if (m && --m.queued === 0) m.stalled = false;
         freed = true;
         if (item.current()) return item.frame;
       }
