@@ -40,6 +40,8 @@ export interface BrokerConfig {
   groupIdleMs: number;
   /** Port of the Prometheus /metrics endpoint; undefined turns it off, 0 picks a free port. */
   metricsPort: number | undefined;
+  /** Port of the HTTP door (Connect, gRPC-web, JSON); undefined turns it off, 0 picks a free port. */
+  httpPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
   /** Bytes of partly received request messages one connection may hold (default 2 × maxMessageBytes). */
@@ -148,6 +150,7 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_MAX_GROUPS: "consumer groups this broker holds; CreateGroup beyond it gets RESOURCE_EXHAUSTED",
   BROKER_GROUP_IDLE_MS: "how long a consumer group without members keeps its window before it is released",
   BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
+  BROKER_HTTP_PORT: "serve the services over HTTP (Connect JSON/binary, gRPC-web) on this port",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
 };
 
@@ -363,6 +366,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     maxGroups: integer(merged, "BROKER_MAX_GROUPS", 1, 1_000_000),
     groupIdleMs: integer(merged, "BROKER_GROUP_IDLE_MS", 0, 86_400_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
+    httpPort: merged["BROKER_HTTP_PORT"] === undefined || merged["BROKER_HTTP_PORT"] === "" ? undefined : integer(merged, "BROKER_HTTP_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     ...incompleteBounds(merged, maxMessageBytes),
     incompleteMessageTimeoutMs: integer(merged, "BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS", 100, 3_600_000),

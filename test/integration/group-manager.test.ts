@@ -81,4 +81,14 @@ describe("GroupManager: groups load while used, and their number is bounded", ()
     assert.deepEqual(again.list().map((g) => g.name), ["a", "c", "d"]);
     assert.equal(hub.listenerCount, 0, "start-up loaded groups nobody consumes");
   });
+
+  it("loads a group at rest for its stats only: it goes back to rest at once, not after the idle time", async () => {
+    const groups = new GroupManager(store, storeFeeds(store, hub, log), log, { idleMs: 3_600_000, maxGroups: 3 });
+    managers.push(groups);
+    await groups.start();
+    assert.equal(hub.listenerCount, 0);
+    // "a" is defined (by the test above): at rest here. A scrape reads its stats.
+    assert.equal((await groups.stats("a")).members.length, 0);
+    await until(() => hub.listenerCount === 0, "a back at rest after its stats, an hour before its idle time");
+  });
 });

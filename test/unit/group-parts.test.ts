@@ -78,4 +78,20 @@ describe("MemberOutbox", () => {
     assert.equal(outbox.take(), "stale-1");
     assert.equal(outbox.overfull, false, "written out: within the bound again");
   });
+
+  it("tells the group when deliveries left it, written or skipped, so a member that reads again gets more", () => {
+    let freed = 0;
+    let member: Member | undefined;
+    const outbox = new MemberOutbox<string>(() => member, 10, () => freed++);
+    member = new Member("m", 4, "test", (f, current) => outbox.delivery(f, current));
+    outbox.push("stale");
+    member.queued = 2;
+    member.send(new Uint8Array([1]), () => false);
+    member.send(new Uint8Array([2]), () => false);
+    assert.equal(outbox.take(), "stale");
+    assert.equal(freed, 0, "a frame that is no delivery frees nothing");
+    assert.equal(outbox.take(), undefined, "both deliveries expired while the member did not read");
+    assert.equal(freed, 1);
+    assert.equal(member.busy, 0);
+  });
 });

@@ -84,9 +84,16 @@ export class Member {
     readonly send: (frame: Uint8Array, current: () => boolean) => void,
   ) {}
 
+  /**
+   * A delivery's deadline passed while the member still had deliveries unwritten: it is not
+   * reading. It gets nothing more until its stream is drained (`queued` back to 0), so the same
+   * events are not queued to it again and again (each a copy of the event).
+   */
+  stalled = false;
+
   /** Deliveries the member holds: in flight, or queued for a stream it does not read. */
   get busy(): number {
-    return Math.max(this.inFlight.size, this.queued);
+    return this.stalled ? this.maxInFlight : Math.max(this.inFlight.size, this.queued);
   }
 }
 

@@ -88,9 +88,9 @@ export class GroupManager {
     return slot;
   }
 
-  /** Runs `use` with the group's runtime loaded and held. */
-  private async using<T>(name: string, use: (runtime: GroupRuntime) => Promise<T> | T): Promise<T> {
-    return (await this.slotOf(name)).using(use);
+  /** Runs `use` with the group's runtime loaded and held (see GroupSlot.using for `brief`). */
+  private async using<T>(name: string, use: (runtime: GroupRuntime) => Promise<T> | T, brief = false): Promise<T> {
+    return (await this.slotOf(name)).using(use, brief);
   }
 
   /**
@@ -160,8 +160,7 @@ export class GroupManager {
         const slot = this.slots.get(name);
         if (slot && sameBytes(slot.def.bytes, def.bytes)) continue;
         if (slot && sameIncarnation(slot.def.group, def.group)) {
-          slot.def = def;
-          slot.runtime?.update(def, settingsOf(def.group));
+          slot.redefine(def);
           continue;
         }
         // New here, or deleted and created again meanwhile.
@@ -244,8 +243,7 @@ export class GroupManager {
       const group = normalized({ ...(input as ConsumerGroup), name, start: was.group.start }, settings, was.group.createTime);
       const def = storedGroup(group, was.record.ackFloor, was.record.doneAbove);
       if (!(await this.store.kvWrite([{ key: groupKey(name), value: def.bytes }], { key: groupKey(name), value: was.bytes }))) return undefined;
-      slot.def = def;
-      slot.runtime?.update(def, settings);
+      slot.redefine(def);
       return group;
     });
     this.log.info({ group: group.name, caller }, "consumer group updated");
@@ -284,8 +282,9 @@ export class GroupManager {
     return () => set.delete(end);
   }
 
+  /** A group at rest is loaded for its stats and put back to rest at once. */
   async stats(name: string): Promise<GroupStats> {
-    return this.using(name, groupStats);
+    return this.using(name, groupStats, true);
   }
 
   async listDeadLetters(name: string, pageSize: number, pageToken: string): Promise<{ letters: DeadLetter[]; next: string }> {

@@ -11,12 +11,18 @@ import { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupF
 import { deadLetterRecord, pendingPrefix, pendingRecord, redriveRecords, type StoredGroup } from "./group-records.js";
 import { GroupWriter } from "./group-writer.js";
 import { KeyOrder } from "./key-order.js";
+import { clipBytes } from "../clip.js";
 
 export { Member, restoredOf, type Entry, type Restored } from "./group-entry.js";
 export { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupFeed, type GroupRuntimeOptions } from "./group-feed.js";
 
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
+/** Bytes of a member's error text kept in an attempt. */
+export const MAX_ATTEMPT_ERROR_BYTES = 1_024;
+/** Attempts an entry's history keeps: the first few, then the latest. */
+export const MAX_ATTEMPTS_KEPT = 20;
+const FIRST_ATTEMPTS_KEPT = 5;
 
 /**
  * One consumer group at work inside a broker: a bounded window of events from its feed, handed to
@@ -256,9 +262,16 @@ export class GroupRuntime implements FeedSink {
     return true;
   }
 
+  /**
+   * One failed attempt in the entry's history. A member's error text is cut to MAX_ATTEMPT_ERROR_BYTES
+   * and the history keeps the first FIRST_ATTEMPTS_KEPT and the latest attempts, at most
+   * MAX_ATTEMPTS_KEPT in all (attempt numbers show the gap): with no attempt limit, or a member that
+   * sends megabytes of error, a dead letter would otherwise outgrow a message.
+   */
   private recordAttempt(entry: Entry, error: string): void {
     const member = entry.delivery?.member.id ?? "";
-    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(this.clock.now()), error, memberId: member }));
+    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(this.clock.now()), error: clipBytes(error, MAX_ATTEMPT_ERROR_BYTES), memberId: member }));
+    if (entry.history.length > MAX_ATTEMPTS_KEPT) entry.history.splice(FIRST_ATTEMPTS_KEPT, 1);
   }
 
   private release(entry: Entry): void {
@@ -321,12 +334,24 @@ export class GroupRuntime implements FeedSink {
 
   private sweep(): void {
     const now = this.clock.now();
+    let expired = false;
     for (const m of this.members.all) {
-      for (const e of m.inFlight) if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded");
+      for (const e of m.inFlight) {
+        if (e.delivery && e.delivery.deadlineMs <= now) {
+          if (m.queued > 0) m.stalled = true;
+          this.fail(e, "ack deadline exceeded");
+          expired = true;
+        }
+      }
     }
     for (const e of this.orphans) {
-      if (e.delivery && e.delivery.deadlineMs <= now) this.fail(e, "ack deadline exceeded (member disconnected)");
+      if (e.delivery && e.delivery.deadlineMs <= now) {
+        this.fail(e, "ack deadline exceeded (member disconnected)");
+        expired = true;
+      }
     }
+    // A delivery parked on its last attempt leaves room in the window: read on.
+    if (expired) this.schedulePump();
     for (const e of this.waiting) if ((e.nextAtMs ?? 0) <= now) this.wake(e);
     // Events the runtime holds without a member on them (waiting for their key, or for a member)
     // must not time out on the feed's side.

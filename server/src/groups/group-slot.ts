@@ -36,6 +36,8 @@ export class GroupSlot {
   /** Members and calls holding the runtime. */
   private users = 0;
   private idle: NodeJS.Timeout | undefined;
+  /** The runtime being put to rest, until its state is written. */
+  private resting: GroupRuntime | undefined;
   /** Redeliveries counted by runtimes put to rest (a counter must not go down). */
   private pastRedeliveries = 0;
 
@@ -91,13 +93,22 @@ export class GroupSlot {
     if (this.users === 0) this.armIdle();
   }
 
-  /** Runs `use` with the runtime loaded and held. */
-  async using<T>(use: (runtime: GroupRuntime) => Promise<T> | T): Promise<T> {
+  /**
+   * Runs `use` with the runtime loaded and held. `brief`: a runtime loaded only for this goes back
+   * to rest at once, not after `idleMs` (a metrics scrape or a GetGroup reads every group it names:
+   * held, they would all stay loaded, with their timers, between scrapes).
+   */
+  async using<T>(use: (runtime: GroupRuntime) => Promise<T> | T, brief = false): Promise<T> {
+    const wasLoaded = this.runtime !== undefined || this.loading !== undefined;
     const runtime = await this.acquire();
     try {
       return await use(runtime);
     } finally {
       this.release();
+      if (brief && !wasLoaded && this.users === 0) {
+        clearTimeout(this.idle);
+        this.rest();
+      }
     }
   }
 
@@ -109,6 +120,18 @@ export class GroupSlot {
     this.idle.unref();
   }
 
+  /**
+   * A new definition (updated here or on another replica). A runtime being put to rest gets it too:
+   * its last write compares against the stored definition, and with the old one it would fail and
+   * leave its progress, attempts and dead letters unwritten.
+   */
+  redefine(def: StoredGroup): void {
+    this.def = def;
+    const settings = settingsOf(def.group);
+    this.runtime?.update(def, settings);
+    this.resting?.update(def, settings);
+  }
+
   /** Puts an idle runtime to rest: state written, window and feed dropped. */
   private rest(): void {
     this.idle = undefined;
@@ -117,11 +140,15 @@ export class GroupSlot {
     // Deliveries of members that left wait for their deadline here, then count as attempts.
     if (!runtime.quiet) return this.armIdle();
     this.runtime = undefined;
+    this.resting = runtime;
     this.pastRedeliveries += runtime.redeliveries;
     this.closing = runtime
       .close()
       .catch((err: unknown) => this.host.log.warn({ err, group: runtime.name }, "consumer group could not be put to rest cleanly"))
-      .finally(() => (this.closing = undefined));
+      .finally(() => {
+        this.closing = undefined;
+        this.resting = undefined;
+      });
   }
 
   /** Stops the runtime without writing for it (the group is gone). */

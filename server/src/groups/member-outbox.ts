@@ -21,6 +21,12 @@ export class MemberOutbox<F> {
     private readonly member: () => Member | undefined,
     /** Frames other than deliveries that may wait. */
     private readonly limit: number,
+    /**
+     * Called when `take` let go of deliveries (written, or skipped as no longer the member's): the
+     * member may take more now, and nothing else may ask the group to deliver (no ack, join or
+     * new event), so the group must be told.
+     */
+    private readonly freed: () => void = () => undefined,
   ) {}
 
   get length(): number {
@@ -58,16 +64,22 @@ export class MemberOutbox<F> {
    * undefined when there is none now.
    */
   take(): F | Uint8Array | undefined {
-    for (;;) {
-      const item = this.items.shift();
-      if (!item) return undefined;
-      if (!item.current) {
-        this.others--;
-        return item.frame;
+    let freed = false;
+    try {
+      for (;;) {
+        const item = this.items.shift();
+        if (!item) return undefined;
+        if (!item.current) {
+          this.others--;
+          return item.frame;
+        }
+        const m = this.member();
+        if (m && --m.queued === 0) m.stalled = false;
+        freed = true;
+        if (item.current()) return item.frame;
       }
-      const m = this.member();
-      if (m) m.queued--;
-      if (item.current()) return item.frame;
+    } finally {
+      if (freed) this.freed();
     }
   }
 

@@ -17,7 +17,7 @@ import {
 } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, invalidRequest } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
 import { MemberOutbox } from "../groups/member-outbox.js";
@@ -26,6 +26,8 @@ import { compileFilter } from "./filter.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const MAX_MAX_IN_FLIGHT = 10_000;
+/** A member id is stored in every attempt and shown by GetGroup. */
+export const MAX_MEMBER_ID_CHARS = 256;
 
 type Frame = Uint8Array | ReturnType<typeof staleFrame>;
 const staleFrame = (deliveryId: string) => create(ConsumeResponseSchema, { kind: { case: "stale", value: { deliveryId } } });
@@ -55,6 +57,9 @@ async function joinOf(reqs: AsyncIterator<ConsumeRequest>): Promise<ConsumeReque
   const join = first.value.kind.value;
   if (join.maxInFlight < 0 || join.maxInFlight > MAX_MAX_IN_FLIGHT) {
     throw invalidRequest("join.max_in_flight", "range", `'join.max_in_flight' must be 0-${MAX_MAX_IN_FLIGHT}`);
+  }
+  if (join.memberId.length > MAX_MEMBER_ID_CHARS) {
+    throw invalidRequest("join.member_id", "max_len", `'join.member_id' must be at most ${MAX_MEMBER_ID_CHARS} characters`);
   }
   return join;
 }
@@ -114,9 +119,11 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
       const join = await joinOf(input);
       ctx.access.consume(join.group);
       let member: Member | undefined;
-      const outbox = new MemberOutbox<Frame>(() => member, groups.memberOutbox);
+      let joined: GroupRuntime | undefined;
+      const outbox = new MemberOutbox<Frame>(() => member, groups.memberOutbox, () => joined?.schedulePump());
       member = new Member(join.memberId || randomUUID(), join.maxInFlight || DEFAULT_MAX_IN_FLIGHT, ctx.peer, (f, current) => outbox.delivery(f, current));
       const { runtime, leave } = await groups.join(join.group, member);
+      joined = runtime;
       let inputDone = false;
       let inputError: unknown;
       const stopWatching = groups.whenDeleted(runtime.name, () => ctx.end(new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${runtime.name}' was deleted`)));
@@ -128,7 +135,7 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
           for (let r = await input.next(); !r.done && !ctx.signal.aborted; r = await input.next()) {
             // A member that sends answers and never reads their replies is ended, as a slow subscriber is.
             if (outbox.overfull) {
-              ctx.end(new DomainError(ErrorReason.SLOW_CONSUMER, `member '${member.id}' of consumer group '${runtime.name}' does not read its stream: ${outbox.length} messages waiting`));
+              ctx.end(new DomainError(ErrorReason.SLOW_CONSUMER, `member '${member.id}' of consumer group '${runtime.name}' does not read its stream: ${outbox.length} messages waiting (BROKER_SUBSCRIBER_BUFFER)`));
               break;
             }
             for (const f of answer(runtime, member, r.value)) outbox.push(f);
