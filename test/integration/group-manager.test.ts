@@ -13,7 +13,7 @@ import { ErrorReason } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError } from "../../server/src/errors.js";
 import { GroupManager, storeFeeds } from "../../server/src/groups/group-manager.js";
 import { Member } from "../../server/src/groups/group-runtime.js";
-import { LiveHub } from "../../server/src/services/live-hub.js";
+import { LiveHub } from "../../server/src/log/live-hub.js";
 import type { EventStore } from "../../server/src/store/event-store.js";
 import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
 

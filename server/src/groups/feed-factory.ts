@@ -3,8 +3,8 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
 import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
-import { seqBeforeTime } from "../services/follow-log.js";
-import type { LiveHub } from "../services/live-hub.js";
+import { seqBeforeTime } from "../log/follow-log.js";
+import type { LiveHub } from "../log/live-hub.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";

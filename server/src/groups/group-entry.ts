@@ -4,7 +4,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Attempt, PendingRecord } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
-import { singleField, Wire } from "../services/wire.js";
+import { singleField, Wire } from "../store/wire.js";
 
 /** One matching event the group has not finished with. */
 export interface Entry {

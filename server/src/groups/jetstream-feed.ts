@@ -6,14 +6,14 @@ import { AckPolicy, DeliverPolicy, JetStreamApiCodes, type Consumer, type Consum
 import type { Logger } from "pino";
 import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
-import { eventHeaders, isJetStreamNotFound, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../bus/jetstream-log.js";
+import { eventHeaders, isJetStreamNotFound, HEADER_CORRELATION, HEADER_SOURCE, HEADER_SUBJECT, type JetStreamLog } from "../log/jetstream-log.js";
 import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
-import { matcher } from "../services/matcher.js";
+import { matcher } from "../log/matcher.js";
 import type { KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
 import { startFloor, type FeedFactory } from "./feed-factory.js";
 import type { EventStore } from "../store/event-store.js";
-import { eventMeta, type LiveHub } from "../services/live-hub.js";
+import { eventMeta, type LiveHub } from "../log/live-hub.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { Entry } from "./group-entry.js";
 import { Wakeup } from "../../../sdk/src/fifo.js";

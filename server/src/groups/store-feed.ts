@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { HubEvent, LiveHub } from "../services/live-hub.js";
-import { matcher } from "../services/matcher.js";
+import type { HubEvent, LiveHub } from "../log/live-hub.js";
+import { matcher } from "../log/matcher.js";
 import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";

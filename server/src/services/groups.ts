@@ -22,7 +22,7 @@ import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
 import { MemberOutbox } from "../groups/member-outbox.js";
 import { PageBudget } from "./page-budget.js";
-import { compileFilter } from "./filter.js";
+import { compileFilter } from "../log/filter.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const MAX_MAX_IN_FLIGHT = 10_000;
