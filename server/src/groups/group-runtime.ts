@@ -1,7 +1,5 @@
-import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
-import { AttemptSchema, type ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import type { ConsumerGroup } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition } from "../store/position.js";
 import { systemClock, type Clock } from "../clock.js";
@@ -11,18 +9,14 @@ import { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupF
 import { deadLetterRecord, pendingPrefix, pendingRecord, redriveRecords, type StoredGroup } from "./group-records.js";
 import { GroupWriter } from "./group-writer.js";
 import { KeyOrder } from "./key-order.js";
-import { clipBytes } from "../clip.js";
+import { expiredDeliveries, recordAttempt } from "./attempts.js";
 
+export { MAX_ATTEMPT_ERROR_BYTES, MAX_ATTEMPTS_KEPT } from "./attempts.js";
 export { Member, restoredOf, type Entry, type Restored } from "./group-entry.js";
 export { DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_EVENTS, type FeedSink, type GroupFeed, type GroupRuntimeOptions } from "./group-feed.js";
 
 const SWEEP_MS = 20;
 const FLUSH_MS = 50;
-/** Bytes of a member's error text kept in an attempt. */
-export const MAX_ATTEMPT_ERROR_BYTES = 1_024;
-/** Attempts an entry's history keeps: the first few, then the latest. */
-export const MAX_ATTEMPTS_KEPT = 20;
-const FIRST_ATTEMPTS_KEPT = 5;
 
 /**
  * One consumer group at work inside a broker: a bounded window of events from its feed, handed to
@@ -256,22 +250,10 @@ export class GroupRuntime implements FeedSink {
     const entry = this.owned(member, id);
     if (!entry) return false;
     member.nacked++;
-    this.recordAttempt(entry, error || "rejected");
+    recordAttempt(entry, error || "rejected", this.clock.now());
     this.park(entry, "rejected");
     this.schedulePump();
     return true;
-  }
-
-  /**
-   * One failed attempt in the entry's history. A member's error text is cut to MAX_ATTEMPT_ERROR_BYTES
-   * and the history keeps the first FIRST_ATTEMPTS_KEPT and the latest attempts, at most
-   * MAX_ATTEMPTS_KEPT in all (attempt numbers show the gap): with no attempt limit, or a member that
-   * sends megabytes of error, a dead letter would otherwise outgrow a message.
-   */
-  private recordAttempt(entry: Entry, error: string): void {
-    const member = entry.delivery?.member.id ?? "";
-    entry.history.push(create(AttemptSchema, { attempt: entry.attempts, time: timestampFromMs(this.clock.now()), error: clipBytes(error, MAX_ATTEMPT_ERROR_BYTES), memberId: member }));
-    if (entry.history.length > MAX_ATTEMPTS_KEPT) entry.history.splice(FIRST_ATTEMPTS_KEPT, 1);
   }
 
   private release(entry: Entry): void {
@@ -282,7 +264,7 @@ export class GroupRuntime implements FeedSink {
 
   /** A failed attempt: retry after a delay, or park after the last attempt. */
   private fail(entry: Entry, error: string, delayMs?: number): void {
-    this.recordAttempt(entry, error);
+    recordAttempt(entry, error, this.clock.now());
     const retry = this.settings.retryOverrides.get(entry.type) ?? this.settings.retry;
     if (entry.attempts >= retry.maxAttempts) {
       this.park(entry, "max_attempts");
@@ -335,20 +317,10 @@ export class GroupRuntime implements FeedSink {
   private sweep(): void {
     const now = this.clock.now();
     let expired = false;
-    for (const m of this.members.all) {
-      for (const e of m.inFlight) {
-        if (e.delivery && e.delivery.deadlineMs <= now) {
-          if (m.queued > 0) m.stalled = true;
-          this.fail(e, "ack deadline exceeded");
-          expired = true;
-        }
-      }
-    }
-    for (const e of this.orphans) {
-      if (e.delivery && e.delivery.deadlineMs <= now) {
-        this.fail(e, "ack deadline exceeded (member disconnected)");
-        expired = true;
-      }
+    // Collected first: a failure changes the sets being walked.
+    for (const [e, why] of [...expiredDeliveries(this.members.all, this.orphans, now)]) {
+      this.fail(e, why);
+      expired = true;
     }
     // A delivery parked on its last attempt leaves room in the window: read on.
     if (expired) this.schedulePump();
