@@ -103,6 +103,17 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     assert.deepEqual(seen, sent);
   });
 
+  it("ends a Subscribe stream at its deadline (connect-timeout-ms) with DEADLINE_EXCEEDED", async () => {
+    const stream = json.subscribe({ filter: { types: ["follow.removed"] } }, { timeoutMs: 300 });
+    const err = await (async () => {
+      for await (const _ of stream);
+    })().then(
+      () => assert.fail("a subscription does not end by itself"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    assert.equal(err.code, Code.DeadlineExceeded);
+  });
+
   it("refuses a bad request with INVALID_ARGUMENT and the same ErrorInfo reason as gRPC, readable in the JSON", async () => {
     const res = await postJson(`${base}/qingyu.broker.v1.EventBrokerService/QueryEvents`, { filter: { types: ["no.such.type"] } });
     assert.equal(res.status, 400);

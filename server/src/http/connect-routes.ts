@@ -1,19 +1,19 @@
 // The broker's services over Connect (JSON and binary, unary and server-streaming) and gRPC-web,
 // through @connectrpc/connect: a thin adapter over the same transport-free handlers the gRPC port
 // binds (services/handler-context.ts runs the call: authentication, logging, shutdown). Only what
-// Connect does differently lives here: its context, its errors, and refusing streams from the client.
+// Connect does differently lives here: its context (identity, deadline, cancellation) and its errors.
 import { create, createRegistry, fromBinary, isMessage, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code as ConnectCode, ConnectError, createContextKey, type ConnectRouter, type HandlerContext as ConnectContext } from "@connectrpc/connect";
-import type { PeerCertificate } from "node:tls";
-import { file_qingyu_broker_v1_errors, ErrorReason, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { createAsyncIterable, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import type { PeerCertificate } from "node:tls";
+import { file_qingyu_broker_v1_errors, ErrorReason, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import type { Presented } from "../auth/authenticate.js";
-import { toStatusMessage } from "../status.js";
+import { certificateNames } from "../auth/certificate-names.js";
 import { DomainError } from "../errors.js";
 import { abortReasonOr, openCall, type CallOptions, type HandlerContext, type OpenCall, type Out, type ServiceHandlers } from "../services/handler-context.js";
-import { certificateNames } from "../auth/certificate-names.js";
+import { toStatusMessage } from "../status.js";
 
 /** What the HTTP server found on the connection: read by the handlers through Connect's context values. */
 export interface HttpPeer {
