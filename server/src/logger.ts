@@ -11,11 +11,13 @@ import { clipBytes } from "./clip.js";
 export const MAX_LOGGED_ERROR_BYTES = 4_096;
 
 /** pino's error serializer, with the message and stack cut to MAX_LOGGED_ERROR_BYTES. */
-function boundedErr(err: Error): Record<string, unknown> {
-  const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+function boundedErr(err: Error): unknown {
+  const out = pino.stdSerializers.err(err) as unknown;
+  // pino serializes whatever sits under `err`: null, a string, a number go through as they are.
+  if (typeof out !== "object" || out === null) return out;
   for (const key of ["message", "stack"]) {
-    const v = out[key];
-    if (typeof v === "string") out[key] = clipBytes(v, MAX_LOGGED_ERROR_BYTES);
+    const v = (out as Record<string, unknown>)[key];
+    if (typeof v === "string") (out as Record<string, unknown>)[key] = clipBytes(v, MAX_LOGGED_ERROR_BYTES);
   }
   return out;
 }
