@@ -192,6 +192,7 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
             log,
             maxMessageBytes: config.maxMessageBytes,
             tls: s.tls,
+            handshakeTimeoutMs: config.prefaceTimeoutMs,
             fallback: s.httpFallback,
             gRpcPortOnly: clientStreamPaths(services.map((x) => x.service)),
             onRefused: (method) => bindOptions.onError(method, "UNIMPLEMENTED"),

@@ -27,6 +27,8 @@ export interface HttpPortOptions {
   maxMessageBytes: number;
   /** The broker's certificate; with `requireClientCertificate`, mutual TLS as on the gRPC port. */
   tls?: { context: SecureContextOptions; requireClientCertificate: boolean } | undefined;
+  /** How long a TLS handshake may take (BROKER_PREFACE_TIMEOUT_MS, as on the gRPC port). */
+  handshakeTimeoutMs?: number | undefined;
   /** What answers requests for paths that are no service method (e.g. static files at `/`). */
   fallback?: NodeHandlerFn | undefined;
   /** Paths of methods that stream from the client, answered UNIMPLEMENTED (see client-streams.ts). */
@@ -80,7 +82,7 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
   };
   const tls = o.tls;
   const server: Server | Http2SecureServer = tls
-    ? createSecureServer({ ...tls.context, allowHTTP1: true, requestCert: tls.requireClientCertificate, rejectUnauthorized: tls.requireClientCertificate }, handler)
+    ? createSecureServer({ ...tls.context, allowHTTP1: true, requestCert: tls.requireClientCertificate, rejectUnauthorized: tls.requireClientCertificate, ...(o.handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: o.handshakeTimeoutMs }) }, handler)
     : createServer(handler);
   const sockets = new Set<Socket>();
   server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
