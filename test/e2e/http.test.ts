@@ -209,6 +209,15 @@ describe("HTTP port: extension point and shutdown", () => {
     assert.deepEqual(res.body, {});
   });
 
+  it("refuses to start when the HTTP port is in use, naming BROKER_HTTP_PORT", async () => {
+    await using first = await startTestBroker({ BROKER_HTTP_PORT: "0" });
+    await assert.rejects(startTestBroker({ BROKER_HTTP_PORT: String(first.broker.httpPort) }), (err: Error) => {
+      assert.equal(err.name, "ConfigError");
+      assert.match(err.message, /^BROKER_HTTP_PORT: cannot serve HTTP on 127\.0\.0\.1:\d+ .*EADDRINUSE/);
+      return true;
+    });
+  });
+
   it("ends a Subscribe stream with UNAVAILABLE and SHUTTING_DOWN when the broker stops, as on the gRPC port", async () => {
     const t = await startTestBroker({ BROKER_HTTP_PORT: "0" });
     const client = createClient(EventBrokerService, createConnectTransport({ baseUrl: `http://127.0.0.1:${t.broker.httpPort}`, httpVersion: "1.1" }));
