@@ -46,7 +46,7 @@ export interface BrokerConfig {
   incompleteMessageTimeoutMs: number;
   /** How long a new connection may take to send the HTTP/2 preface. */
   prefaceTimeoutMs: number;
-  /** TLS on the gRPC and metrics ports (PEM files); with `clientCa`, client certificates are required. */
+  /** TLS on the gRPC, HTTP and metrics ports (PEM files); with `clientCa`, client certificates are required. */
   tls: TlsFiles | undefined;
   /** The access policy (YAML or JSON); undefined serves every caller with every right. */
   authFile: string | undefined;
