@@ -22,9 +22,11 @@ export interface HttpPeer {
   readonly certificate: PeerCertificate | undefined;
   /** Settles once the response is written to its end (or the client is gone). */
   readonly responded: Promise<void>;
+  /** The server ended the call: a write the client does not take no longer waits (see http-port.ts). */
+  readonly abandon: () => void;
 }
 
-export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve() }, { description: "the HTTP client" });
+export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve(), abandon: () => {} }, { description: "the HTTP client" });
 
 /** The typed details of the broker's errors, so Connect's error JSON shows them readably (`debug`). */
 const errorDetails = createRegistry(file_qingyu_broker_v1_errors);
@@ -53,6 +55,7 @@ function open(method: DescMethod, cctx: ConnectContext, o: CallOptions): OpenCal
   const onAbort = () => call.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
   if (cctx.signal.aborted) onAbort();
   else cctx.signal.addEventListener("abort", onAbort, { once: true });
+  call.controller.signal.addEventListener("abort", () => cctx.values.get(httpPeerKey).abandon(), { once: true });
   // The call stays live until its response (a stream's end and its status) is written, so that
   // shutdown, which closes connections once no call is live, does not cut it short.
   const done = () => {

@@ -48,11 +48,55 @@ export interface HttpPort {
   destroy(): void;
 }
 
-function peerOf(socket: Socket | undefined, responded: Promise<void>): HttpPeer {
+type Written = Pick<HttpPeer, "responded" | "abandon">;
+
+function peerOf(socket: Socket | undefined, written: Written): HttpPeer {
   const address = socket?.remoteAddress === undefined ? "unknown" : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
   const tls = socket as Partial<TLSSocket> | undefined;
   const certificate = typeof tls?.getPeerCertificate === "function" && tls.authorized === true ? tls.getPeerCertificate() : undefined;
-  return { address, certificate, responded };
+  return { address, certificate, ...written };
+}
+
+/** What a response the broker no longer waits for fails with: Connect takes ECONNRESET for the client gone (no log). */
+function abandoned(): Error {
+  return Object.assign(new Error("the response was abandoned: the client went away or stopped reading"), { code: "ECONNRESET" });
+}
+
+/**
+ * Keeps a response's writes from waiting forever. Connect writes a message, then waits for 'drain'
+ * or 'error'; a client that stops reading and then goes away gives the response 'close' and neither
+ * (Node 20), so the stream's handler would never resume: never end, never leave the registry. Here
+ * 'close' before the response is finished fails the pending write; and once the server ends the
+ * call (slow consumer, deadline, shutdown), a write the client does not take resets the connection
+ * (HTTP/1.1) or stream (HTTP/2), as the gRPC port resets a stalled stream.
+ */
+function watchWrites(res: Parameters<NodeHandlerFn>[1]): Written {
+  let ended = false;
+  const fail = () => {
+    if (ended || res.writableFinished) return;
+    ended = true;
+    res.emit("error", abandoned());
+    res.destroy();
+  };
+  res.on("error", () => {});
+  const responded = new Promise<void>((resolve) =>
+    res.once("close", () => {
+      fail();
+      resolve();
+    }),
+  );
+  let abandoning = false;
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  res.write = ((...args: unknown[]) => {
+    const flushed = write(...args);
+    if (!flushed && abandoning) queueMicrotask(fail);
+    return flushed;
+  }) as typeof res.write;
+  const abandon = () => {
+    abandoning = true;
+    if (res.writableNeedDrain) fail();
+  };
+  return { responded, abandon };
 }
 
 /** Binds the HTTP port. @throws the listen error (e.g. EADDRINUSE) */
@@ -66,15 +110,15 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     readMaxBytes: o.maxMessageBytes,
     writeMaxBytes: o.maxMessageBytes,
     ...(o.fallback ? { fallback: o.fallback } : {}),
-    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? Promise.resolve())),
+    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? { responded: Promise.resolve(), abandon: () => {} })),
   });
   const refused = o.gRpcPortOnly ?? new Map<string, string>();
-  const responses = new WeakMap<object, Promise<void>>();
+  const responses = new WeakMap<object, Written>();
   const handler: NodeHandlerFn = (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const method = refused.get(path);
     if (method === undefined) {
-      responses.set(req, new Promise<void>((resolve) => res.once("close", () => resolve())));
+      responses.set(req, watchWrites(res));
       return connect(req, res);
     }
     o.onRefused?.(method);
