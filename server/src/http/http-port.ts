@@ -23,7 +23,7 @@ export interface HttpPortOptions {
   log: Logger;
   /** Registers the services (see connect-routes.ts). */
   routes: (router: ConnectRouter) => void;
-  /** Largest message read or written, as on the gRPC port (BROKER_MAX_MESSAGE_BYTES). */
+  /** Largest request message read, as on the gRPC port (BROKER_MAX_MESSAGE_BYTES). */
   maxMessageBytes: number;
   /** The broker's certificate; with `requireClientCertificate`, mutual TLS as on the gRPC port. */
   tls?: { context: SecureContextOptions; requireClientCertificate: boolean } | undefined;
@@ -108,7 +108,8 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     grpcWeb: true,
     connect: true,
     readMaxBytes: o.maxMessageBytes,
-    writeMaxBytes: o.maxMessageBytes,
+    // No writeMaxBytes: the handlers bound what they answer (a page by its budget, in the binary
+    // encoding), and the same page in JSON is larger; a bound here failed it with a bare error.
     ...(o.fallback ? { fallback: o.fallback } : {}),
     contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? { responded: Promise.resolve(), abandon: () => {} })),
   });
