@@ -193,6 +193,8 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
             maxMessageBytes: config.maxMessageBytes,
             tls: s.tls,
             handshakeTimeoutMs: config.prefaceTimeoutMs,
+            incomplete: patched.incomplete,
+            requestTimeouts: { headersMs: config.prefaceTimeoutMs, bodyMs: config.incompleteMessageTimeoutMs },
             fallback: s.httpFallback,
             gRpcPortOnly: clientStreamPaths(services.map((x) => x.service)),
             onRefused: (method) => bindOptions.onError(method, "UNIMPLEMENTED"),

@@ -13,6 +13,8 @@ import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { refuseClientStream } from "./client-streams.js";
 import { httpPeerKey, type HttpPeer } from "./connect-routes.js";
+import type { IncompleteMessages } from "../incomplete-messages.js";
+import { boundRequestBodies } from "./request-bodies.js";
 
 /** A Node request listener (http or http2 compatibility API), as Connect's adapter takes it. */
 export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -35,6 +37,19 @@ export interface HttpPortOptions {
   gRpcPortOnly?: ReadonlyMap<string, string>;
   /** Told of each such refusal (counted with the other failed calls). */
   onRefused?: (method: string) => void;
+  /** The gRPC port's count of incomplete messages: request bodies count in it until they end. */
+  incomplete?: IncompleteMessages | undefined;
+  /** How long a request's headers may take (BROKER_PREFACE_TIMEOUT_MS), and its body after them (BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS). */
+  requestTimeouts?: { headersMs: number; bodyMs: number } | undefined;
+}
+
+/** Streams one HTTP/2 connection may have open at once. */
+const MAX_CONCURRENT_STREAMS = 1_000;
+
+/** Node's HTTP/1.1 request timeouts from the broker's: headers, then the whole request. */
+function http1Timeouts(t: HttpPortOptions["requestTimeouts"]) {
+  if (!t) return {};
+  return { headersTimeout: t.headersMs, requestTimeout: t.headersMs + t.bodyMs, connectionsCheckingInterval: Math.max(50, Math.floor(Math.min(t.headersMs, t.bodyMs) / 4)) };
 }
 
 /** A bound HTTP port. */
@@ -115,7 +130,9 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
   });
   const refused = o.gRpcPortOnly ?? new Map<string, string>();
   const responses = new WeakMap<object, Written>();
+  const countBody = o.incomplete ? boundRequestBodies(o.incomplete, o.log) : undefined;
   const handler: NodeHandlerFn = (req, res) => {
+    countBody?.(req);
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const method = refused.get(path);
     if (method === undefined) {
@@ -127,8 +144,18 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
   };
   const tls = o.tls;
   const server: Server | Http2SecureServer = tls
-    ? createSecureServer({ ...tls.context, allowHTTP1: true, requestCert: tls.requireClientCertificate, rejectUnauthorized: tls.requireClientCertificate, ...(o.handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: o.handshakeTimeoutMs }) }, handler)
-    : createServer(handler);
+    ? createSecureServer(
+        {
+          ...tls.context,
+          allowHTTP1: true,
+          requestCert: tls.requireClientCertificate,
+          rejectUnauthorized: tls.requireClientCertificate,
+          settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+          ...(o.handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: o.handshakeTimeoutMs }),
+        },
+        handler,
+      )
+    : createServer(http1Timeouts(o.requestTimeouts), handler);
   const sockets = new Set<Socket>();
   server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
     sockets.add(socket);
