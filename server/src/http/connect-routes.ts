@@ -11,7 +11,7 @@ import type { PeerCertificate } from "node:tls";
 import { file_qingyu_broker_v1_errors, ErrorReason, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import type { Presented } from "../auth/authenticate.js";
 import { certificateNames } from "../auth/certificate-names.js";
-import { DomainError } from "../errors.js";
+import { DomainError, shuttingDown } from "../errors.js";
 import { abortReasonOr, openCall, type CallOptions, type HandlerContext, type OpenCall, type Out, type ServiceHandlers } from "../services/handler-context.js";
 import { toStatusMessage } from "../status.js";
 
@@ -24,9 +24,11 @@ export interface HttpPeer {
   readonly responded: Promise<void>;
   /** The server ended the call: a write the client does not take no longer waits (see http-port.ts). */
   readonly abandon: () => void;
+  /** True once the broker is shutting down: new calls are refused with SHUTTING_DOWN. */
+  readonly closing: () => boolean;
 }
 
-export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve(), abandon: () => {} }, { description: "the HTTP client" });
+export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve(), abandon: () => {}, closing: () => false }, { description: "the HTTP client" });
 
 /** The typed details of the broker's errors, so Connect's error JSON shows them readably (`debug`). */
 const errorDetails = createRegistry(file_qingyu_broker_v1_errors);
@@ -65,6 +67,12 @@ function open(method: DescMethod, cctx: ConnectContext, o: CallOptions): OpenCal
   return { ...call, done };
 }
 
+/** Admits a call: none that comes on a connection still open at shutdown (UNAVAILABLE, SHUTTING_DOWN). */
+async function admit(call: OpenCall, cctx: ConnectContext): Promise<void> {
+  if (cctx.values.get(httpPeerKey).closing()) throw shuttingDown();
+  await call.admit(() => presentedBy(cctx));
+}
+
 /** A handler's response as a message: bytes encoded once (a stored event) are decoded for Connect's serialisers. */
 function message(schema: DescMessage, out: Out<DescMessage>) {
   if (out instanceof Uint8Array) return fromBinary(schema, out);
@@ -87,7 +95,7 @@ function unary(method: DescMethod, handler: Unary, o: CallOptions) {
   return async (req: unknown, cctx: ConnectContext) => {
     const call = open(method, cctx, o);
     try {
-      await call.admit(() => presentedBy(cctx));
+      await admit(call, cctx);
       return message(method.output, await handler(req, call.ctx));
     } catch (err) {
       throw failure(call, cctx, err);
@@ -102,7 +110,7 @@ function serverStream(method: DescMethod, handler: ServerStream, o: CallOptions)
     const call = open(method, cctx, o);
     let ended: unknown;
     try {
-      await call.admit(() => presentedBy(cctx));
+      await admit(call, cctx);
       for await (const out of handler(req, call.ctx)) yield message(method.output, out);
       // A stream the server ended (shutdown, slow consumer) reports why, as on the gRPC port.
       const reason: unknown = call.ctx.signal.reason;

@@ -7,7 +7,7 @@ import { createContextValues, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import { createSecureServer, type Http2SecureServer } from "node:http2";
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import type { Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
@@ -57,7 +57,11 @@ export interface HttpPort {
   readonly port: number;
   /** New certificates for connections from now on (SIGHUP). */
   setSecureContext(context: SecureContextOptions): void;
-  /** Stops accepting connections; open ones go on until {@link HttpPort.destroy}. */
+  /**
+   * Stops accepting connections and calls: a call on a connection still open is answered UNAVAILABLE
+   * (SHUTTING_DOWN), idle connections are closed, HTTP/2 ones get GOAWAY; open calls go on until
+   * they end or {@link HttpPort.destroy}.
+   */
   stopAccepting(): void;
   /** Closes every connection that is still open. */
   destroy(): void;
@@ -65,11 +69,11 @@ export interface HttpPort {
 
 type Written = Pick<HttpPeer, "responded" | "abandon">;
 
-function peerOf(socket: Socket | undefined, written: Written): HttpPeer {
+function peerOf(socket: Socket | undefined, written: Written, closing: () => boolean): HttpPeer {
   const address = socket?.remoteAddress === undefined ? "unknown" : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
   const tls = socket as Partial<TLSSocket> | undefined;
   const certificate = typeof tls?.getPeerCertificate === "function" && tls.authorized === true ? tls.getPeerCertificate() : undefined;
-  return { address, certificate, ...written };
+  return { address, certificate, ...written, closing };
 }
 
 /** What a response the broker no longer waits for fails with: Connect takes ECONNRESET for the client gone (no log). */
@@ -126,13 +130,16 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     // No writeMaxBytes: the handlers bound what they answer (a page by its budget, in the binary
     // encoding), and the same page in JSON is larger; a bound here failed it with a bare error.
     ...(o.fallback ? { fallback: o.fallback } : {}),
-    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? { responded: Promise.resolve(), abandon: () => {} })),
+    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? { responded: Promise.resolve(), abandon: () => {} }, () => closing)),
   });
   const refused = o.gRpcPortOnly ?? new Map<string, string>();
+  let closing = false;
   const responses = new WeakMap<object, Written>();
   const countBody = o.incomplete ? boundRequestBodies(o.incomplete, o.log) : undefined;
   const handler: NodeHandlerFn = (req, res) => {
     countBody?.(req);
+    // At shutdown a connection kept alive gets its answer (SHUTTING_DOWN) and is closed after it.
+    if (closing && !("stream" in req)) res.setHeader("connection", "close");
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const method = refused.get(path);
     if (method === undefined) {
@@ -161,6 +168,11 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
+  const sessions = new Set<ServerHttp2Session>();
+  server.on("session", (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
   server.on("clientError", (err: Error, socket: Socket) => {
     o.log.debug({ err }, "http client error");
     socket.destroy();
@@ -171,7 +183,13 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
   return {
     port,
     setSecureContext: (context) => (server as Partial<Http2SecureServer>).setSecureContext?.(context),
-    stopAccepting: () => server.close(),
+    stopAccepting: () => {
+      closing = true;
+      server.close();
+      // Idle keep-alive connections close now; HTTP/2 clients get GOAWAY (their open streams go on).
+      (server as Partial<Server>).closeIdleConnections?.();
+      for (const session of sessions) session.close();
+    },
     destroy: () => {
       for (const s of sockets) s.destroy();
     },
