@@ -195,6 +195,7 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
             handshakeTimeoutMs: config.prefaceTimeoutMs,
             incomplete: patched.incomplete,
             requestTimeouts: { headersMs: config.prefaceTimeoutMs, bodyMs: config.incompleteMessageTimeoutMs },
+            allowedHosts: config.httpAllowedHosts,
             fallback: s.httpFallback,
             gRpcPortOnly: clientStreamPaths(services.map((x) => x.service)),
             onRefused: (method) => bindOptions.onError(method, "UNIMPLEMENTED"),

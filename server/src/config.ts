@@ -36,6 +36,8 @@ export interface BrokerConfig {
   metricsPort: number | undefined;
   /** Port of the HTTP door (Connect, gRPC-web, JSON); undefined turns it off, 0 picks a free port. */
   httpPort: number | undefined;
+  /** Host names the HTTP port answers besides IP addresses, localhost and BROKER_HOST ("*": any). */
+  httpAllowedHosts: readonly string[];
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
   /** Bytes of partly received request messages one connection may hold (default 2 × maxMessageBytes). */
@@ -139,6 +141,7 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_SUBSCRIBER_BUFFER: "live events a subscriber may have waiting",
   BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
   BROKER_HTTP_PORT: "serve the services over HTTP (Connect JSON/binary, gRPC-web) on this port",
+  BROKER_HTTP_ALLOWED_HOSTS: "host names the HTTP port answers besides IP addresses, localhost and BROKER_HOST (comma-separated, * for any)",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
 };
 
@@ -352,6 +355,10 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     groupWindowEvents: integer(merged, "BROKER_GROUP_WINDOW_EVENTS", 1, 1_000_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     httpPort: merged["BROKER_HTTP_PORT"] === undefined || merged["BROKER_HTTP_PORT"] === "" ? undefined : integer(merged, "BROKER_HTTP_PORT", 0, 65_535),
+    httpAllowedHosts: (merged["BROKER_HTTP_ALLOWED_HOSTS"] ?? "")
+      .split(",")
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ""),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     ...incompleteBounds(merged, maxMessageBytes),
     incompleteMessageTimeoutMs: integer(merged, "BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS", 100, 3_600_000),

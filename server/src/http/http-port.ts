@@ -15,6 +15,7 @@ import { refuseClientStream } from "./client-streams.js";
 import { httpPeerKey, type HttpPeer } from "./connect-routes.js";
 import type { IncompleteMessages } from "../incomplete-messages.js";
 import { boundRequestBodies } from "./request-bodies.js";
+import { hostAllowed } from "./allowed-hosts.js";
 
 /** A Node request listener (http or http2 compatibility API), as Connect's adapter takes it. */
 export type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -41,6 +42,8 @@ export interface HttpPortOptions {
   incomplete?: IncompleteMessages | undefined;
   /** How long a request's headers may take (BROKER_PREFACE_TIMEOUT_MS), and its body after them (BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS). */
   requestTimeouts?: { headersMs: number; bodyMs: number } | undefined;
+  /** Host names answered besides IP addresses, localhost and `host` (allowed-hosts.ts). */
+  allowedHosts?: readonly string[] | undefined;
 }
 
 /** Streams one HTTP/2 connection may have open at once. */
@@ -136,7 +139,15 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
   let closing = false;
   const responses = new WeakMap<object, Written>();
   const countBody = o.incomplete ? boundRequestBodies(o.incomplete, o.log) : undefined;
+  const forUs = hostAllowed(o.host, o.allowedHosts ?? []);
   const handler: NodeHandlerFn = (req, res) => {
+    const authority = "authority" in req ? req.authority : req.headers.host;
+    if (!forUs(authority)) {
+      o.log.debug({ host: authority, url: req.url }, "http request refused: host not allowed (BROKER_HTTP_ALLOWED_HOSTS)");
+      res.writeHead(421, { "content-type": "text/plain; charset=utf-8", ...("stream" in req ? {} : { connection: "close" }) });
+      res.end(`421 Misdirected Request: this broker does not answer for host '${String(authority).slice(0, 128)}'; see BROKER_HTTP_ALLOWED_HOSTS\n`);
+      return;
+    }
     countBody?.(req);
     // At shutdown a connection kept alive gets its answer (SHUTTING_DOWN) and is closed after it.
     if (closing && !("stream" in req)) res.setHeader("connection", "close");
