@@ -50,6 +50,7 @@ export {
 } from "./gen/qingyu/broker/v1/errors_pb.js";
 export type { BadRequest, BadRequest_FieldViolation, IdConflict, LimitExceeded, MissingRight, ResumeInfo } from "./gen/qingyu/broker/v1/errors_pb.js";
 export type { EventTypeInfo as BrokerEventTypeInfo } from "./gen/qingyu/broker/v1/broker_pb.js";
+export type { GetBrokerStatsResponse as BrokerStats } from "./gen/qingyu/broker/v1/broker_pb.js";
 export { parseDurationMs } from "./duration.js";
 
 // Consumer groups.

@@ -15,12 +15,14 @@ import type { EventStore } from "./store/event-store.js";
 import { GroupCommitter } from "./store/group-commit.js";
 import { InProcessBus, type EventBus } from "./bus/event-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
-import { LiveHub } from "./services/live-hub.js";
+import { LiveHub } from "./log/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
+import { statsHandlers } from "./services/stats.js";
+import { consoleFallback } from "./console/serve-console.js";
 import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
-import { JetStreamLog, durableLogNames } from "./bus/jetstream-log.js";
+import { JetStreamLog, durableLogNames } from "./log/jetstream-log.js";
 import { countPublished, countRejected, createMetrics, registerStateGauges, serveMetrics, type BrokerMetrics } from "./metrics.js";
 import { CommitFanout } from "./commit-fanout.js";
 import { ConsumerGroupService } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
@@ -137,7 +139,7 @@ interface Served {
 
 /** What start-up takes besides the configuration. */
 export interface StartOptions {
-  /** Answers HTTP-port requests for paths that are no service method (the console's files at `/`). */
+  /** Answers HTTP-port requests for paths that are no service method; by default the web console (its files at `/`, 404 elsewhere). */
   httpFallback?: NodeHandlerFn;
 }
 
@@ -247,6 +249,7 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
  */
 export async function startBroker(config: BrokerConfig, log: Logger, options: StartOptions = {}): Promise<BrokerHandle> {
   const opened = new OpenedResources();
+  const startedAtMs = Date.now();
   const brokerService = deferred<ServiceHandlers<typeof EventBrokerService>>();
   const groupService = deferred<ServiceHandlers<typeof ConsumerGroupService>>();
   try {
@@ -257,7 +260,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
     const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
     const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
     const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate, config.prefaceTimeoutMs) : grpc.ServerCredentials.createInsecure();
-    const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls, httpFallback: options.httpFallback };
+    const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls, httpFallback: options.httpFallback ?? consoleFallback(log) };
     const { server, patched, port, metricsServer, metricsPort, http } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
     brokerService.resolve({
@@ -270,6 +273,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
       }),
       ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows }),
       subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows, metrics }),
+      ...statsHandlers({ store, bus, startedAtMs, subscribers: async () => (await metrics.subscribers.get()).values[0]?.value ?? 0 }),
     });
     const jslog =
       config.groupBackend === "jetstream" && bus instanceof NatsBus
@@ -278,7 +282,13 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
           )
         : undefined;
     if (jslog) opened.add("jetstream log", () => jslog.close());
-    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, { windowEvents: config.groupWindowEvents });
+    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, {
+      windowEvents: config.groupWindowEvents,
+      windowBytes: config.groupWindowBytes,
+      maxGroups: config.maxGroups,
+      idleMs: config.groupIdleMs,
+      memberOutbox: config.subscriberBuffer,
+    });
     registerStateGauges(
       metrics,
       {

@@ -186,10 +186,10 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     assert.equal(web.headers.get("grpc-status"), "12");
   });
 
-  it("serves health checks (open, as on the gRPC port) and answers 404 off the services", async () => {
+  it("serves health checks (open, as on the gRPC port) and answers 404 off the services and the console", async () => {
     const health = createClient(Health, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
     assert.equal((await health.check({})).status, 1);
-    assert.equal((await fetch(`${base}/`)).status, 404);
+    assert.equal((await fetch(`${base}/nope`)).status, 404);
   });
 });
 

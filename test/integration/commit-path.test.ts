@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { CommitFanout } from "../../server/src/commit-fanout.js";
 import { createLogger } from "../../server/src/logger.js";
 import { prepareEvent } from "../../server/src/services/prepare-event.js";
-import { LiveHub } from "../../server/src/services/live-hub.js";
+import { LiveHub } from "../../server/src/log/live-hub.js";
 import type { EventStore } from "../../server/src/store/event-store.js";
 import { GroupCommitter, type CommittedEvent } from "../../server/src/store/group-commit.js";
 import { encodePosition } from "../../server/src/store/position.js";

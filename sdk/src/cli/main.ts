@@ -14,7 +14,8 @@ import { eventFromJson, eventToJson } from "../event/codec.js";
 import { Code, isBrokerError, type BrokerError } from "../errors.js";
 import { rawPayload } from "../event/evolution.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
-import type { JsonValue } from "@bufbuild/protobuf";
+import { toJson, type JsonValue } from "@bufbuild/protobuf";
+import { GetBrokerStatsResponseSchema } from "../gen/qingyu/broker/v1/broker_pb.js";
 import { NotConfirmedError, runAdmin } from "./admin.js";
 import { filterOf, OPTIONS, parseFrom, parseTime, UsageError, type Values } from "./args.js";
 
@@ -28,6 +29,7 @@ commands:
   publish --json [event]  publish an event given as JSON, or one per line from stdin; stops at
                         the first bad line, naming it (exit 2) and how many were published
   types                 list the event catalog
+  stats                 the broker's store (kind, size), open subscriptions, bus and start time
   token                 make a random access token and print it with its hash for the policy file
   groups ls|get <name>  consumer groups with their lag (backlog, in flight, dead letters, members)
   groups create <name> [pattern...]  --from now|beginning|<time> --ack-deadline 30s
@@ -152,6 +154,12 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
         const row = (type: string, domain: string, message: string, subject: string) => console.log(`${type.padEnd(32)} ${domain.padEnd(12)} ${message.padEnd(44)} ${subject}`);
         row("TYPE", "DOMAIN", "MESSAGE", "NATS SUBJECT");
         for (const t of await client.listEventTypes()) row(t.type, t.domain, t.messageName, t.subject);
+        return;
+      }
+      case "stats": {
+        const st = await client.brokerStats();
+        if (asJson) console.log(JSON.stringify(toJson(GetBrokerStatsResponseSchema, st)));
+        else console.log(`store: ${st.store} (${st.storeSizeBytes} bytes)\nsubscribers: ${st.subscribers}\nbus: ${st.bus}\nstarted: ${st.startTime ? timestampDate(st.startTime).toISOString() : "?"}`);
         return;
       }
       default:

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   EventBrokerService,
   type EventTypeInfo,
+  type GetBrokerStatsResponse,
   type QueryEventsRequestSchema,
   type ReplayRequestSchema,
 } from "../gen/qingyu/broker/v1/broker_pb.js";
@@ -323,6 +324,14 @@ export class BrokerClient {
   /** The event catalog the broker serves. */
   async listEventTypes(opts: CallOptions = {}): Promise<EventTypeInfo[]> {
     return (await this.rpc.unary(EventBrokerService.method.listEventTypes, {}, opts)).eventTypes;
+  }
+
+  /**
+   * A summary of the broker: its store (kind, bytes on disk), open subscriptions, bus and start time.
+   * @throws BrokerError PERMISSION_DENIED when the principal may read no event type
+   */
+  async brokerStats(opts: CallOptions = {}): Promise<GetBrokerStatsResponse> {
+    return this.rpc.unary(EventBrokerService.method.getBrokerStats, {}, opts);
   }
 
   /** Closes the channel; calls in progress fail with CANCELLED or UNAVAILABLE. */

@@ -9,7 +9,7 @@ import {
 } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { isEventType } from "../../../sdk/src/catalog/catalog.js";
 import { invalidRequest } from "../errors.js";
-import { compileFilter } from "../services/filter.js";
+import { compileFilter } from "../log/filter.js";
 import type { StoreFilter } from "../store/event-store.js";
 
 export const DEFAULT_ACK_DEADLINE_MS = 30_000;

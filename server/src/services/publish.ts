@@ -11,8 +11,8 @@ import { toDomainError, toStatusMessage } from "../status.js";
 import type { HandlerContext } from "./handler-context.js";
 import type { Appended } from "../store/event-store.js";
 import type { GroupCommitter } from "../store/group-commit.js";
-import { publishAck } from "./encode.js";
-import { Wire } from "./wire.js";
+import { publishAck } from "../log/encode.js";
+import { Wire } from "../store/wire.js";
 import { prepareEvent, type PrepareOptions } from "./prepare-event.js";
 import { traceCommit, tracePublish } from "./publish-trace.js";
 

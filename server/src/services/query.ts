@@ -17,9 +17,9 @@ import type { EventStore, ReadLimits, ScanQuery, StoredEvent } from "../store/ev
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { scanWhereAhead } from "../store/where-scan.js";
-import { messageWithField, queryEventsResponse } from "./encode.js";
+import { messageWithField, queryEventsResponse } from "../log/encode.js";
 import { assertFitsMessage, PageBudget } from "./page-budget.js";
-import { compileFilter, timeBounds } from "./filter.js";
+import { compileFilter, timeBounds } from "../log/filter.js";
 
 const ANY_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

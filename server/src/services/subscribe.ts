@@ -4,12 +4,12 @@ import { invalidRequest, slowConsumer } from "../errors.js";
 import type { HandlerContext } from "./handler-context.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
-import { messageWithField } from "./encode.js";
+import { messageWithField } from "../log/encode.js";
 import { assertFitsMessage } from "./page-budget.js";
-import { compileFilter, timeBounds } from "./filter.js";
-import type { EventMeta, LiveHub } from "./live-hub.js";
-import { followLog, seqBeforeTime } from "./follow-log.js";
-import { matcher } from "./matcher.js";
+import { compileFilter, timeBounds } from "../log/filter.js";
+import type { EventMeta, LiveHub } from "../log/live-hub.js";
+import { followLog, seqBeforeTime } from "../log/follow-log.js";
+import { matcher } from "../log/matcher.js";
 import type { BrokerMetrics } from "../metrics.js";
 
 /** A checkpoint goes out after this many filtered-out events, or this long without a message. */

@@ -1,7 +1,7 @@
 // The store appends the broker-owned fields to the producer's envelope bytes instead of decoding
 // and re-encoding it: protobuf parsers accept fields in any order, and producers are refused when
 // they set these fields themselves, so the concatenation is exactly the envelope with them set.
-import { Wire } from "../services/wire.js";
+import { Wire } from "./wire.js";
 
 const FIELD_TIME = 5;
 const FIELD_RECORDED_TIME = 6;

@@ -6,12 +6,12 @@ import type { Logger } from "pino";
 import { catalogEntry, type EventType } from "../../../sdk/src/catalog/catalog.js";
 import type { EventStore } from "../store/event-store.js";
 import { encodePosition } from "../store/position.js";
-import { followLogBatches } from "../services/follow-log.js";
-import { eventMeta, type EventMeta, type LiveHub } from "../services/live-hub.js";
+import { followLogBatches } from "./follow-log.js";
+import { eventMeta, type EventMeta, type LiveHub } from "./live-hub.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
-import { JetStreamPublisher } from "./jetstream-publisher.js";
+import { JetStreamPublisher } from "../bus/jetstream-publisher.js";
 import { Fifo } from "../../../sdk/src/fifo.js";
-import { HEADER_ID, HEADER_POSITION, HEADER_TRACEPARENT, HEADER_TYPE } from "./nats-bus.js";
+import { HEADER_ID, HEADER_POSITION, HEADER_TRACEPARENT, HEADER_TYPE } from "../bus/nats-bus.js";
 
 export const HEADER_SOURCE = "Event-Source";
 export const HEADER_SUBJECT = "Event-Subject";

@@ -2,7 +2,7 @@
 // at publish, and never decoded or re-encoded on the way out.
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { singleField, Wire } from "./wire.js";
+import { singleField, Wire } from "../store/wire.js";
 
 /** A message whose only field `field` is `data` (GetEventResponse, ReplayResponse, SubscribeResponse.event). */
 export function messageWithField(field: number, data: Uint8Array): Uint8Array {
