@@ -42,6 +42,8 @@ export interface BrokerConfig {
   metricsPort: number | undefined;
   /** Port of the HTTP door (Connect, gRPC-web, JSON); undefined turns it off, 0 picks a free port. */
   httpPort: number | undefined;
+  /** Host names the HTTP port answers besides IP addresses, localhost and BROKER_HOST ("*": any). */
+  httpAllowedHosts: readonly string[];
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
   /** Bytes of partly received request messages one connection may hold (default 2 × maxMessageBytes). */
@@ -52,7 +54,7 @@ export interface BrokerConfig {
   incompleteMessageTimeoutMs: number;
   /** How long a new connection may take to send the HTTP/2 preface. */
   prefaceTimeoutMs: number;
-  /** TLS on the gRPC and metrics ports (PEM files); with `clientCa`, client certificates are required. */
+  /** TLS on the gRPC, HTTP and metrics ports (PEM files); with `clientCa`, client certificates are required. */
   tls: TlsFiles | undefined;
   /** The access policy (YAML or JSON); undefined serves every caller with every right. */
   authFile: string | undefined;
@@ -151,6 +153,7 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_GROUP_IDLE_MS: "how long a consumer group without members keeps its window before it is released",
   BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
   BROKER_HTTP_PORT: "serve the services over HTTP (Connect JSON/binary, gRPC-web) on this port",
+  BROKER_HTTP_ALLOWED_HOSTS: "host names the HTTP port answers besides IP addresses, localhost and BROKER_HOST (comma-separated, * for any)",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
 };
 
@@ -367,6 +370,10 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     groupIdleMs: integer(merged, "BROKER_GROUP_IDLE_MS", 0, 86_400_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     httpPort: merged["BROKER_HTTP_PORT"] === undefined || merged["BROKER_HTTP_PORT"] === "" ? undefined : integer(merged, "BROKER_HTTP_PORT", 0, 65_535),
+    httpAllowedHosts: (merged["BROKER_HTTP_ALLOWED_HOSTS"] ?? "")
+      .split(",")
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ""),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     ...incompleteBounds(merged, maxMessageBytes),
     incompleteMessageTimeoutMs: integer(merged, "BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS", 100, 3_600_000),

@@ -103,6 +103,17 @@ describe("HTTP port: Connect and gRPC-web over the gRPC port's handlers", () => 
     assert.deepEqual(seen, sent);
   });
 
+  it("ends a Subscribe stream at its deadline (connect-timeout-ms) with DEADLINE_EXCEEDED", async () => {
+    const stream = json.subscribe({ filter: { types: ["follow.removed"] } }, { timeoutMs: 300 });
+    const err = await (async () => {
+      for await (const _ of stream);
+    })().then(
+      () => assert.fail("a subscription does not end by itself"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    assert.equal(err.code, Code.DeadlineExceeded);
+  });
+
   it("refuses a bad request with INVALID_ARGUMENT and the same ErrorInfo reason as gRPC, readable in the JSON", async () => {
     const res = await postJson(`${base}/qingyu.broker.v1.EventBrokerService/QueryEvents`, { filter: { types: ["no.such.type"] } });
     assert.equal(res.status, 400);
@@ -196,6 +207,15 @@ describe("HTTP port: extension point and shutdown", () => {
     assert.equal(await (await fetch(`${base}/index.html`)).text(), "console at /index.html");
     const res = await postJson(`${base}/qingyu.broker.v1.EventBrokerService/CountEvents`, {});
     assert.deepEqual(res.body, {});
+  });
+
+  it("refuses to start when the HTTP port is in use, naming BROKER_HTTP_PORT", async () => {
+    await using first = await startTestBroker({ BROKER_HTTP_PORT: "0" });
+    await assert.rejects(startTestBroker({ BROKER_HTTP_PORT: String(first.broker.httpPort) }), (err: Error) => {
+      assert.equal(err.name, "ConfigError");
+      assert.match(err.message, /^BROKER_HTTP_PORT: cannot serve HTTP on 127\.0\.0\.1:\d+ .*EADDRINUSE/);
+      return true;
+    });
   });
 
   it("ends a Subscribe stream with UNAVAILABLE and SHUTTING_DOWN when the broker stops, as on the gRPC port", async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { FrameProgress, IncompleteMessages, type IncompleteVerdict } from "../../server/src/grpc/incomplete-messages.js";
+import { FrameProgress, IncompleteMessages, type IncompleteVerdict } from "../../server/src/incomplete-messages.js";
 
 /** A gRPC frame prefix announcing `length` bytes. */
 function prefix(length: number): Uint8Array {

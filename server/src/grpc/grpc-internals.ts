@@ -20,7 +20,7 @@ import { constants as h2, type Http2Server, type Http2Session, type IncomingHttp
 import type { Logger } from "pino";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError } from "../errors.js";
-import { IncompleteMessages, type IncompleteLimits, type IncompleteVerdict } from "./incomplete-messages.js";
+import { IncompleteMessages, type IncompleteLimits, type IncompleteVerdict } from "../incomplete-messages.js";
 import { toGrpcStatus } from "./to-status.js";
 import { asInvalidArgument } from "./transport-statuses.js";
 
@@ -92,6 +92,8 @@ export interface PatchedServer {
   readonly report: PatchReport;
   /** Bytes held in incomplete messages now (for tests and metrics). */
   incompleteBytes(): number;
+  /** The count and bounds of incomplete messages, for the HTTP port's request bodies too. */
+  readonly incomplete: IncompleteMessages;
   /** Stops the patches' timers (at shutdown). */
   stop(): void;
 }
@@ -114,7 +116,7 @@ export function patchServer(server: grpc.Server, options: PatchOptions, log: Log
       for (const http2Server of bound) watchSessions(http2Server, guard, options.prefaceTimeoutMs, log);
       const ok = bound.length > 0;
       const report: PatchReport = { streamWindow, connectionWindow: ok, incompleteMessages: ok, prefaceTimeout: ok, undecodableStatuses };
-      return { report, incompleteBytes: () => guard.held, stop: () => clearInterval(sweep) };
+      return { report, incompleteBytes: () => guard.held, incomplete: guard, stop: () => clearInterval(sweep) };
     },
   };
 }

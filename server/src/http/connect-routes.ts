@@ -1,19 +1,19 @@
 // The broker's services over Connect (JSON and binary, unary and server-streaming) and gRPC-web,
 // through @connectrpc/connect: a thin adapter over the same transport-free handlers the gRPC port
 // binds (services/handler-context.ts runs the call: authentication, logging, shutdown). Only what
-// Connect does differently lives here: its context, its errors, and refusing streams from the client.
+// Connect does differently lives here: its context (identity, deadline, cancellation) and its errors.
 import { create, createRegistry, fromBinary, isMessage, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code as ConnectCode, ConnectError, createContextKey, type ConnectRouter, type HandlerContext as ConnectContext } from "@connectrpc/connect";
-import type { PeerCertificate } from "node:tls";
-import { file_qingyu_broker_v1_errors, ErrorReason, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { createAsyncIterable, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import type { PeerCertificate } from "node:tls";
+import { file_qingyu_broker_v1_errors, ErrorReason, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import type { Presented } from "../auth/authenticate.js";
-import { toStatusMessage } from "../status.js";
-import { DomainError } from "../errors.js";
-import { abortReasonOr, openCall, type CallOptions, type HandlerContext, type OpenCall, type Out, type ServiceHandlers } from "../services/handler-context.js";
 import { certificateNames } from "../auth/certificate-names.js";
+import { DomainError, shuttingDown } from "../errors.js";
+import { abortReasonOr, openCall, type CallOptions, type HandlerContext, type OpenCall, type Out, type ServiceHandlers } from "../services/handler-context.js";
+import { toStatusMessage } from "../status.js";
 
 /** What the HTTP server found on the connection: read by the handlers through Connect's context values. */
 export interface HttpPeer {
@@ -22,9 +22,13 @@ export interface HttpPeer {
   readonly certificate: PeerCertificate | undefined;
   /** Settles once the response is written to its end (or the client is gone). */
   readonly responded: Promise<void>;
+  /** The server ended the call: a write the client does not take no longer waits (see http-port.ts). */
+  readonly abandon: () => void;
+  /** True once the broker is shutting down: new calls are refused with SHUTTING_DOWN. */
+  readonly closing: () => boolean;
 }
 
-export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve() }, { description: "the HTTP client" });
+export const httpPeerKey = createContextKey<HttpPeer>({ address: "unknown", certificate: undefined, responded: Promise.resolve(), abandon: () => {}, closing: () => false }, { description: "the HTTP client" });
 
 /** The typed details of the broker's errors, so Connect's error JSON shows them readably (`debug`). */
 const errorDetails = createRegistry(file_qingyu_broker_v1_errors);
@@ -53,6 +57,7 @@ function open(method: DescMethod, cctx: ConnectContext, o: CallOptions): OpenCal
   const onAbort = () => call.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
   if (cctx.signal.aborted) onAbort();
   else cctx.signal.addEventListener("abort", onAbort, { once: true });
+  call.controller.signal.addEventListener("abort", () => cctx.values.get(httpPeerKey).abandon(), { once: true });
   // The call stays live until its response (a stream's end and its status) is written, so that
   // shutdown, which closes connections once no call is live, does not cut it short.
   const done = () => {
@@ -60,6 +65,12 @@ function open(method: DescMethod, cctx: ConnectContext, o: CallOptions): OpenCal
     void cctx.values.get(httpPeerKey).responded.then(call.close);
   };
   return { ...call, done };
+}
+
+/** Admits a call: none that comes on a connection still open at shutdown (UNAVAILABLE, SHUTTING_DOWN). */
+async function admit(call: OpenCall, cctx: ConnectContext): Promise<void> {
+  if (cctx.values.get(httpPeerKey).closing()) throw shuttingDown();
+  await call.admit(() => presentedBy(cctx));
 }
 
 /** A handler's response as a message: bytes encoded once (a stored event) are decoded for Connect's serialisers. */
@@ -84,7 +95,7 @@ function unary(method: DescMethod, handler: Unary, o: CallOptions) {
   return async (req: unknown, cctx: ConnectContext) => {
     const call = open(method, cctx, o);
     try {
-      await call.admit(() => presentedBy(cctx));
+      await admit(call, cctx);
       return message(method.output, await handler(req, call.ctx));
     } catch (err) {
       throw failure(call, cctx, err);
@@ -99,7 +110,7 @@ function serverStream(method: DescMethod, handler: ServerStream, o: CallOptions)
     const call = open(method, cctx, o);
     let ended: unknown;
     try {
-      await call.admit(() => presentedBy(cctx));
+      await admit(call, cctx);
       for await (const out of handler(req, call.ctx)) yield message(method.output, out);
       // A stream the server ended (shutdown, slow consumer) reports why, as on the gRPC port.
       const reason: unknown = call.ctx.signal.reason;

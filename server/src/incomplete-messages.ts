@@ -4,7 +4,8 @@
 // disconnected (30 such streams: 450 MB). This counts those bytes per stream from the gRPC framing
 // (a 5-byte prefix: flag, 32-bit length), per connection and in total, and names the stream to end
 // when a bound is passed or a message stops moving. No grpc-js or HTTP/2 types: the wiring is in
-// grpc-internals.ts, the clock is injected.
+// grpc/grpc-internals.ts and, for request bodies on the HTTP port (one budget for both ports),
+// http/request-bodies.ts; the clock is injected.
 
 /** The bounds, from configuration. */
 export interface IncompleteLimits {
@@ -26,8 +27,35 @@ export type IncompleteVerdict =
   | { readonly kind: "stalled"; readonly received: number; readonly announced: number; readonly idleMs: number }
   | { readonly kind: "too-slow"; readonly received: number; readonly announced: number; readonly ageMs: number };
 
+/** How far into its current message a stream is. */
+export interface Progress {
+  /** Bytes of the current, incomplete message. */
+  readonly held: number;
+  /** Length the current message announced (0 when unknown). */
+  readonly announced: number;
+  /** Messages completed so far. */
+  readonly completed: number;
+  /** Takes a chunk of the request body; returns how much `held` changed. */
+  write(chunk: Uint8Array): number;
+}
+
+/**
+ * A request body read as one message until its end (an HTTP request: a unary Connect body is not
+ * framed): every byte received counts until the stream closes.
+ */
+export class BodyProgress implements Progress {
+  held = 0;
+  readonly completed = 0;
+  constructor(readonly announced = 0) {}
+
+  write(chunk: Uint8Array): number {
+    this.held += chunk.length;
+    return chunk.length;
+  }
+}
+
 /** One stream's view of the gRPC framing: how far into the current message it is. */
-export class FrameProgress {
+export class FrameProgress implements Progress {
   private readonly header = new Uint8Array(5);
   private headerBytes = 0;
   private bodyLeft = 0;
@@ -74,7 +102,7 @@ export class FrameProgress {
 
 interface Tracked {
   readonly conn: ConnectionCount;
-  readonly progress: FrameProgress;
+  readonly progress: Progress;
   readonly end: (verdict: IncompleteVerdict) => void;
   /** True while the reader (grpc-js) does not read: then a pause is not the client's doing. */
   readonly readerPaused: () => boolean;
@@ -88,7 +116,7 @@ interface Tracked {
   ended: boolean;
 }
 
-interface ConnectionCount {
+export interface ConnectionCount {
   held: number;
 }
 
@@ -114,9 +142,9 @@ export class IncompleteMessages {
     return { held: 0 };
   }
 
-  track(conn: ConnectionCount, end: (verdict: IncompleteVerdict) => void, readerPaused: () => boolean): TrackedStream {
+  track(conn: ConnectionCount, end: (verdict: IncompleteVerdict) => void, readerPaused: () => boolean, progress: Progress = new FrameProgress()): TrackedStream {
     const now = this.now();
-    const t: Tracked = { conn, progress: new FrameProgress(), end, readerPaused, startedMs: now, lastByteMs: now, excusedMs: 0, checkedMs: now, ended: false };
+    const t: Tracked = { conn, progress, end, readerPaused, startedMs: now, lastByteMs: now, excusedMs: 0, checkedMs: now, ended: false };
     this.streams.add(t);
     return {
       data: (chunk) => this.data(t, chunk),
