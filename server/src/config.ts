@@ -36,6 +36,8 @@ export interface BrokerConfig {
   metricsPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
+  /** Diagnostics: a file to append a trace of every store commit to (see commit-trace.ts); off when undefined. */
+  commitTrace: string | undefined;
   /** TLS on the gRPC and metrics ports (PEM files); with `clientCa`, client certificates are required. */
   tls: TlsFiles | undefined;
   /** The access policy (YAML or JSON); undefined serves every caller with every right. */
@@ -126,6 +128,7 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_SUBSCRIBER_BUFFER: "live events a subscriber may have waiting",
   BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
+  BROKER_COMMIT_TRACE: "diagnostics: append a trace of every store commit, GC pause and event-loop delay to this file",
 };
 
 /** Every setting the broker reads, in the order `--help` lists them. */
@@ -321,6 +324,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     groupWindowEvents: integer(merged, "BROKER_GROUP_WINDOW_EVENTS", 1, 1_000_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
+    commitTrace: optional(merged, "BROKER_COMMIT_TRACE"),
     tracing: tracing(merged),
     tls: tlsFiles(merged),
     authFile: optional(merged, "BROKER_AUTH_FILE"),

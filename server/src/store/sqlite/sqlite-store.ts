@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import type { Appended, CheckpointTiming, CommitTiming, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
 import { addWhereEvalErrors } from "../../cel/cel-where.js";
 import { countAllWhere, scanAllWhere } from "../where-scan.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
@@ -141,6 +141,7 @@ class SqliteStore implements EventStore {
   // The writer thread handles messages in order, so a second append can wait in its queue.
   readonly appendPipeline = 2;
   private readonly checkpointTimer: NodeJS.Timeout;
+  onCheckpoint: ((c: CheckpointTiming) => void) | undefined;
 
   constructor(
     private readonly writer: WorkerChannel,
@@ -149,7 +150,10 @@ class SqliteStore implements EventStore {
     private readonly file: string,
   ) {
     this.checkpointTimer = setInterval(() => {
-      reader.call({ op: "checkpoint" }).catch((err: unknown) => log.warn({ err }, "wal checkpoint failed"));
+      reader.call({ op: "checkpoint" }).then(
+        (c) => this.onCheckpoint?.(c as CheckpointTiming),
+        (err: unknown) => log.warn({ err }, "wal checkpoint failed"),
+      );
     }, CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
   }
@@ -160,8 +164,9 @@ class SqliteStore implements EventStore {
     return sizes.reduce((a, b) => a + b, 0);
   }
 
-  async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
+  async append(groups: readonly (readonly NewEvent[])[], timing?: CommitTiming): Promise<GroupOutcome[]> {
     const result = (await this.writer.call({ op: "append", packed: pack(groups) })) as WorkerAppendResult;
+    if (timing) Object.assign(timing, result.timing);
     return result.groups.map((o, g) => {
       if (!o.ok) return o;
       const group = groups[g] as readonly NewEvent[];
