@@ -53,7 +53,7 @@ export interface LoadHandle {
 
 export async function bundleLoads(): Promise<void> {
   const { build } = await import("esbuild");
-  const scripts = ["stream", "batch", "unary", "subscribers", "paced", "read", "idle", "peer-nats", "peer-sqlite", "peer-echo", "disk"];
+  const scripts = ["stream", "batch", "unary", "subscribers", "paced", "read", "idle", "peer-nats", "peer-sqlite", "peer-echo", "disk", "store"];
   await build({
     entryPoints: scripts.map((s) => join(LOAD_SRC, `${s}.ts`)),
     outdir: LOAD_DIR,

@@ -136,8 +136,6 @@ export interface CommitTiming {
   committing: number;
   /** The commit returned: durable. */
   committed: number;
-  /** A WAL checkpoint that ran in the writer right before this commit, in ms (0 when none). */
-  checkpointMs: number;
 }
 
 /** One WAL checkpoint: when, how long, and the WAL's size in frames (pages) before it and after it. */

@@ -161,7 +161,7 @@ export class GroupCommitter {
       if (this.queue.length > 0 && inflight.length < depth) {
         const batch = this.takeBatch();
         const started = performance.now();
-        const timing = this.options.trace ? { received: 0, begun: 0, committing: 0, committed: 0, checkpointMs: 0 } : undefined;
+        const timing = this.options.trace ? { received: 0, begun: 0, committing: 0, committed: 0 } : undefined;
         const handover = timing ? monoMs() : 0;
         const outcomes = this.store.append(batch.map((w) => w.group), timing);
         outcomes.then(() => this.options.onCommitTime?.((performance.now() - started) / 1000)).catch(() => undefined); // settled below, in order

@@ -10,10 +10,11 @@ import { encodePosition } from "../position.js";
 import type { Appended, CheckpointTiming, CommitTiming, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
 import { addWhereEvalErrors } from "../../cel/cel-where.js";
 import { countAllWhere, scanAllWhere } from "../where-scan.js";
+import { type Clock, systemClock } from "../../clock.js";
+import { CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, type CheckpointPolicyOptions } from "./checkpoint-policy.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
-const CHECKPOINT_INTERVAL_MS = 1_000;
 
 // SQLite result codes that mean "the store cannot do its job right now" rather than a bug.
 const UNAVAILABLE_CODES = /^SQLITE_(READONLY|BUSY|LOCKED|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PERM|NOMEM|PROTOCOL)/;
@@ -28,6 +29,9 @@ export interface SqliteStoreOptions {
    * @defaultValue 5000
    */
   busyTimeoutMs?: number;
+  /** When the WAL is checkpointed; the default bounds it near 4 MiB. */
+  checkpoints?: CheckpointPolicyOptions;
+  clock?: Clock;
 }
 
 type Distribute<T> = T extends unknown ? Omit<T, "id"> : never;
@@ -140,22 +144,45 @@ class SqliteStore implements EventStore {
   readonly kind = "sqlite";
   // The writer thread handles messages in order, so a second append can wait in its queue.
   readonly appendPipeline = 2;
-  private readonly checkpointTimer: NodeJS.Timeout;
+  private readonly stopTimer: () => void;
+  private readonly checkpoints: CheckpointPolicy;
   onCheckpoint: ((c: CheckpointTiming) => void) | undefined;
 
   constructor(
     private readonly writer: WorkerChannel,
     private readonly reader: WorkerChannel,
-    log: Logger,
+    private readonly log: Logger,
     private readonly file: string,
+    policy: CheckpointPolicyOptions,
+    clock: Clock,
   ) {
-    this.checkpointTimer = setInterval(() => {
-      reader.call({ op: "checkpoint" }).then(
-        (c) => this.onCheckpoint?.(c as CheckpointTiming),
-        (err: unknown) => log.warn({ err }, "wal checkpoint failed"),
-      );
-    }, CHECKPOINT_INTERVAL_MS);
-    this.checkpointTimer.unref();
+    this.checkpoints = new CheckpointPolicy(clock, policy);
+    this.stopTimer = clock.every(Math.max(1, policy.quietMs / 2), () => this.checkpointIfDue());
+  }
+
+  /**
+   * A checkpoint in two passes: the reader thread copies what the WAL holds while commits go on;
+   * then the writer thread, between two commits, copies the few frames added meanwhile. Nothing is
+   * appended during that second pass, so it finishes, and the next commit starts the WAL over from
+   * its beginning (overwriting it instead of growing it).
+   */
+  private checkpointIfDue(): void {
+    if (!this.checkpoints.due()) return;
+    this.checkpoints.started();
+    void (async () => {
+      let left = 0;
+      try {
+        this.onCheckpoint?.((await this.reader.call({ op: "checkpoint" })) as CheckpointTiming);
+        const finish = (await this.writer.call({ op: "checkpoint" })) as CheckpointTiming;
+        this.onCheckpoint?.(finish);
+        left = finish.walFrames - finish.backfilled;
+      } catch (err) {
+        this.log.warn({ err }, "wal checkpoint failed");
+        left = 1;
+      } finally {
+        this.checkpoints.finished(left);
+      }
+    })();
   }
 
   async sizeBytes(): Promise<number> {
@@ -165,8 +192,12 @@ class SqliteStore implements EventStore {
   }
 
   async append(groups: readonly (readonly NewEvent[])[], timing?: CommitTiming): Promise<GroupOutcome[]> {
-    const result = (await this.writer.call({ op: "append", packed: pack(groups) })) as WorkerAppendResult;
+    const packed = pack(groups);
+    const events = packed.ends.length;
+    const result = (await this.writer.call({ op: "append", packed })) as WorkerAppendResult;
     if (timing) Object.assign(timing, result.timing);
+    this.checkpoints.committed(events);
+    this.checkpointIfDue();
     return result.groups.map((o, g) => {
       if (!o.ok) return o;
       const group = groups[g] as readonly NewEvent[];
@@ -249,7 +280,7 @@ class SqliteStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.checkpointTimer);
+    this.stopTimer();
     // One after the other: the last connection to close checkpoints the WAL into the database and
     // removes it, and two closing at once can each see the other still open and both skip it.
     await this.reader.call({ op: "close" }).catch(() => undefined);
@@ -272,5 +303,5 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Even
   await writer.call({ op: "ping" });
   const reader = new WorkerChannel({ file, role: "reader", sync: options.sync, busyTimeoutMs }, options.log);
   await reader.call({ op: "ping" });
-  return new SqliteStore(writer, reader, options.log, file);
+  return new SqliteStore(writer, reader, options.log, file, options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, options.clock ?? systemClock);
 }

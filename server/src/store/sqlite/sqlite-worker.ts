@@ -140,7 +140,7 @@ function append(p: PackedGroups): WorkerAppendResult {
     if (db.inTransaction) rollback.run();
     throw err;
   }
-  return { ...rows, timing: { received, begun, committing, committed: nowMs(), checkpointMs: 0 } };
+  return { ...rows, timing: { received, begun, committing, committed: nowMs() } };
 }
 
 const kvWriteTx = db.transaction((entries: KvWrite[], expect: KvExpect | undefined): boolean => {

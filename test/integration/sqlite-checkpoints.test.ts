@@ -1,0 +1,85 @@
+// The embedded store's WAL checkpoints (checkpoint-policy.ts): the WAL stays bounded and starts over
+// under commits that never pause, a pause checkpoints what is left, and no committed event is lost
+// on the way.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { prepareEvent } from "../../server/src/services/prepare-event.js";
+import type { CheckpointTiming, NewEvent } from "../../server/src/store/event-store.js";
+import { DB_FILE_NAME, openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { ManualClock } from "../helpers/manual-clock.js";
+import { sampleEvent } from "../helpers/sample-events.js";
+
+const log = pino({ level: "silent" });
+const event = (): NewEvent => prepareEvent(sampleEvent("like.added"), { maxEventBytes: 1 << 20 });
+const walBytes = (dir: string): number => {
+  try {
+    return statSync(join(dir, `${DB_FILE_NAME}-wal`)).size;
+  } catch {
+    return 0;
+  }
+};
+
+describe("SQLite store WAL checkpoints", () => {
+  it("keeps the WAL bounded, and complete checkpoints happen, while commits never pause", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sqlite-ckpt-"));
+    // Only the size bound can start a checkpoint here: the clock never moves.
+    const store = await openSqliteStore({ dataDir: dir, sync: "normal", log, clock: new ManualClock(), checkpoints: { maxWalFrames: 200, quietMs: 60_000, maxIntervalMs: 60_000 } });
+    const checkpoints: CheckpointTiming[] = [];
+    store.onCheckpoint = (c) => checkpoints.push(c);
+    try {
+      const ids: string[] = [];
+      let largest = 0;
+      // Two commits always in flight (as the group committer hands them over): no pause at all.
+      const inflight = new Set<Promise<unknown>>();
+      for (let i = 0; i < 3_000; i++) {
+        const e = event();
+        ids.push(e.id);
+        const p = store.append([[e]]).then(([o]) => assert.equal(o?.ok, true));
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        if (inflight.size >= 2) await Promise.race(inflight);
+        if (i % 100 === 0) largest = Math.max(largest, walBytes(dir));
+      }
+      await Promise.all(inflight);
+      // Without checkpoints that finish, 3,000 single-event commits write ~28,000 pages (110 MiB)
+      // to a WAL that never starts over.
+      assert.ok(checkpoints.some((c) => c.complete), "a checkpoint copied the whole WAL");
+      assert.ok(largest < 16 * 2 ** 20, `the WAL grew to ${(largest / 2 ** 20).toFixed(1)} MiB`);
+      assert.equal(await store.count({ filter: {} }), 3_000);
+      for (const id of [ids[0], ids[1_500], ids[2_999]]) assert.ok(await store.get(id as string));
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checkpoints what is left once commits pause for quietMs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sqlite-ckpt-"));
+    const clock = new ManualClock();
+    const store = await openSqliteStore({ dataDir: dir, sync: "full", log, clock, checkpoints: { maxWalFrames: 1_000_000, quietMs: 100, maxIntervalMs: 60_000 } });
+    const done: CheckpointTiming[] = [];
+    let finished!: () => void;
+    const second = new Promise<void>((r) => (finished = r));
+    store.onCheckpoint = (c) => {
+      done.push(c);
+      if (done.length === 2) finished();
+    };
+    try {
+      for (let i = 0; i < 10; i++) await store.append([[event()]]);
+      clock.advance(99);
+      assert.equal(done.length, 0, "not before the pause is long enough");
+      clock.advance(1);
+      await second;
+      // The reader's pass, then the writer's, which copies the rest: the WAL can start over.
+      assert.equal(done[1]?.complete, true);
+      assert.equal(done[1]?.backfilled, done[1]?.walFrames);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
