@@ -302,12 +302,19 @@ async function main(): Promise<void> {
   const file = join(new URL("./results/", import.meta.url).pathname, `${date.replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`);
   writeFileSync(file, `${JSON.stringify({ machine: info, rows, breakdowns }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
-  if (WRITE) {
+  if (WRITE !== undefined) {
+    const name = WRITE === "" ? "" : `${WRITE.slice(1)}:`;
+    const [start, end] = [`<!-- bench:${name}start -->`, `<!-- bench:${name}end -->`];
     const md = readFileSync("BENCHMARKS.md", "utf8");
-    const block = `<!-- bench:start -->\nMachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}. ${info.mode} run on ${date.slice(0, 10)}, ${info.seconds} s.\n\n${out}\n<!-- bench:end -->`;
-    writeFileSync("BENCHMARKS.md", md.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+    const from = md.indexOf(start);
+    const to = md.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`BENCHMARKS.md has no ${start} … ${end} block`);
+    const extra = breakdowns.map((b) => `\n\n${b.title}:\n\n${b.table}`).join("");
+    const block = `${start}\nMachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}. ${info.mode} run on ${date.slice(0, 10)}, ${info.seconds} s; \`${file.slice(file.indexOf("bench/results/"))}\`.\n\n${out}${extra}\n${end}`;
+    writeFileSync("BENCHMARKS.md", md.slice(0, from) + block + md.slice(to + end.length));
     console.log("BENCHMARKS.md updated");
   }
+
 }
 
 await main();

@@ -46,7 +46,7 @@ interface CommitLine {
   submitted: number[];
   events: number;
   handover: number;
-  store: { received: number; begun: number; committing: number; committed: number; checkpointMs: number };
+  store: { received: number; begun: number; committing: number; committed: number };
   settled: number;
   failed: boolean;
 }
@@ -86,7 +86,7 @@ export function joinTraces(clientTrace: string, brokerTrace: string): Call[] {
     };
     const gcMs = gcs.reduce((sum, g) => sum + Math.max(0, Math.min(done, g.s + g.d) - Math.max(sent, g.s)), 0);
     const loopMaxMs = loops.reduce((m, l) => (l.t >= sent && l.t - 50 <= done ? Math.max(m, l.max) : m), 0);
-    const checkpoint = s.checkpointMs > 0 || checkpoints.some((k) => k.start < s.committed && k.end > s.received);
+    const checkpoint = checkpoints.some((k) => k.start < s.committed && k.end > s.received);
     calls.push({ latency: done - scheduled, stages, gcMs, loopMaxMs, checkpoint, batchEvents: c.events });
   }
   return calls;

@@ -7,7 +7,12 @@ import { createInterface } from "node:readline";
 import { DIST_MAIN, spawnBroker, type BrokerProcess } from "../../test/helpers/broker-process.js";
 
 export const QUICK = process.argv.includes("--quick");
-export const WRITE = process.argv.includes("--write");
+/**
+ * --write replaces the table between `<!-- bench:start -->` and `<!-- bench:end -->` in
+ * BENCHMARKS.md; --write=<name>, the block between `<!-- bench:<name>:start -->` and its end (for
+ * a section of some scenarios, e.g. `--only=tail --write=tail`).
+ */
+export const WRITE = process.argv.find((a) => a === "--write" || a.startsWith("--write="))?.slice(8);
 export const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
 export const LOAD_SRC = new URL("../load/", import.meta.url).pathname;
 // Extra Node options for the broker and for load generators, e.g. to profile a phase:
@@ -112,8 +117,8 @@ export function tempDir(): string {
   return d;
 }
 
-export async function spawn_(extra: Record<string, string>, dataDir: string): Promise<BrokerProcess> {
-  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, BROKER_NODE_ARGS, DIST_MAIN);
+export async function spawn_(extra: Record<string, string>, dataDir: string, nodeArgs: string[] = []): Promise<BrokerProcess> {
+  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, [...BROKER_NODE_ARGS, ...nodeArgs], DIST_MAIN);
 }
 
 /**

@@ -37,7 +37,7 @@ async function compare(section: string, settings: [label: string, env: Record<st
   for (const [label] of settings) {
     for (const [kind, m, k] of [["unary Publish, 50 callers", unary, "u"], ["PublishStream", stream, "s"]] as const) {
       const runs = m.get(label) ?? [];
-      const vs = label === base ? "" : `; ${(((median(m.get(base) ?? []) - median(runs)) / median(m.get(base) ?? [])) * 100).toFixed(1)}% below ${base} (medians)`;
+      const vs = label === base ? "" : `; ${(median(runs) / median(m.get(base) ?? [])).toFixed(3)}× ${base} (medians)`;
       rows.push({ section, metric: `${kind}, ${label}`, value: median(runs), runs, unit: "ev/s", note: `broker CPU ${median(cpu.get(`${k}|${label}`) ?? []).toFixed(0)} µs/event${vs}` });
     }
   }
