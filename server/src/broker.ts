@@ -5,8 +5,9 @@ import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import type { BrokerConfig } from "./config.js";
 import { shuttingDown, storeUnavailable } from "./errors.js";
 import { addService, CallRegistry, type ServiceHandlers } from "./grpc/bind.js";
-import { widenConnectionWindow, widenStreamWindow } from "./grpc/receive-windows.js";
+import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
+import { undecodableAsInvalid } from "./grpc/transport-statuses.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
@@ -66,8 +67,9 @@ async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore>
   return namingSetting("BROKER_DATA_DIR", `cannot open the embedded store in '${config.dataDir}'`, () => openSqliteStore({ dataDir: config.dataDir, sync: config.sqliteSync, log }));
 }
 
-function serverOptions(config: BrokerConfig): grpc.ServerOptions {
+function serverOptions(config: BrokerConfig, log: Logger): grpc.ServerOptions {
   return {
+    interceptors: [undecodableAsInvalid(log)],
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.keepalive_time_ms": 60_000,
@@ -77,6 +79,13 @@ function serverOptions(config: BrokerConfig): grpc.ServerOptions {
     "grpc.max_concurrent_streams": 10_000,
     // The broker serves no channelz service; its per-call bookkeeping would be pure cost.
     "grpc.enable_channelz": 0,
+  };
+}
+
+function patchOptions(config: BrokerConfig) {
+  return {
+    incomplete: { perConnectionBytes: config.maxIncompleteBytesPerConnection, totalBytes: config.maxIncompleteBytes, stallMs: config.incompleteMessageTimeoutMs },
+    prefaceTimeoutMs: config.prefaceTimeoutMs,
   };
 }
 
@@ -125,9 +134,9 @@ interface Served {
  * their handlers) and the gRPC and metrics ports are bound, so a port in use fails fast.
  */
 async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResources, s: Served) {
-  const server = new grpc.Server(serverOptions(config));
+  const server = new grpc.Server(serverOptions(config, log));
   opened.add("grpc server", () => server.forceShutdown());
-  const widened = widenStreamWindow(server);
+  const patches = patchServer(server, patchOptions(config), log);
   const admit = s.gate.enforced ? s.gate.admitter() : undefined;
   const bindOptions = { log, calls: s.calls, onError: (method: string, code: string) => s.metrics.rpcErrors.inc({ method, code }) };
   addService(server, EventBrokerService, deferredHandlers(EventBrokerService, s.brokerService), { ...bindOptions, admit });
@@ -135,7 +144,10 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
   addService(server, Health, s.health.handlers(), { ...bindOptions, admit: s.gate.enforced ? s.gate.admitter("health") : undefined });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health], s.gate.enforced ? { admit: s.gate.admitter("reflection"), log } : undefined);
   const port = await bindPort(server, config, s.credentials);
-  if (!widened || !widenConnectionWindow(server)) log.warn("could not widen the HTTP/2 receive windows (grpc-js internals changed): streaming ingest will be slower");
+  const patched = patches.after();
+  opened.add("grpc patches", () => patched.stop());
+  logPatchReport(patched.report, log);
+  s.metrics.watchIncomplete(patched.incompleteBytes);
   const metricsPortSetting = config.metricsPort;
   const metricsServer =
     metricsPortSetting === undefined
@@ -143,7 +155,7 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
       : await namingSetting("BROKER_METRICS_PORT", `cannot serve metrics on ${config.host}:${metricsPortSetting}`, () => serveMetrics(s.metrics, config.host, metricsPortSetting, log, s.tls));
   if (metricsServer) opened.add("metrics server", () => metricsServer.close());
   const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
-  return { server, port, metricsServer, metricsPort };
+  return { server, patched, port, metricsServer, metricsPort };
 }
 
 /** The second step: the store, the bus (NATS or in-process), the live hub and the committer. */
@@ -202,7 +214,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
     const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
     const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls };
-    const { server, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
+    const { server, patched, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
     brokerService.resolve({
       ...publishHandlers({
@@ -212,8 +224,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         onRejected: (type, err) => countRejected(metrics, type, err),
         subjectPrefix: config.subjectPrefix,
       }),
-      ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, whereScanRows: config.whereScanRows }),
-      subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, whereScanRows: config.whereScanRows, metrics }),
+      ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows }),
+      subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows, metrics }),
     });
     const jslog =
       config.groupBackend === "jetstream" && bus instanceof NatsBus
@@ -236,7 +248,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     );
     // Resuming many groups can take a while: the broker serves meanwhile, group calls wait for it.
     const resumed = groups.start().then(
-      () => groupService.resolve(groupHandlers(groups)),
+      () => groupService.resolve(groupHandlers(groups, { maxMessageBytes: config.maxMessageBytes })),
       (err: unknown) => {
         log.error({ err }, "consumer groups failed to resume");
         groupService.reject(storeUnavailable(err, "consumer groups could not be resumed: see the broker's log"));
@@ -262,7 +274,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       }
     };
 
-    const close = shutdownSequence({ config, log, calls, health, server, committer, stopMaintenance, resumed, groups, jslog, metricsServer, hub, bus, store });
+    const close = shutdownSequence({ config, log, calls, health, server, patched, committer, stopMaintenance, resumed, groups, jslog, metricsServer, hub, bus, store });
     return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, reload, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     const failure = err instanceof Error ? err : new Error(String(err));
@@ -279,6 +291,8 @@ interface Running {
   calls: CallRegistry;
   health: HealthState;
   server: grpc.Server;
+  /** grpc-js internals patched at start-up (their timers stop at shutdown). */
+  patched: { stop(): void };
   committer: GroupCommitter;
   stopMaintenance: () => void;
   /** Settles once consumer groups have resumed (or failed to). */
@@ -307,6 +321,7 @@ function shutdownSequence(r: Running): () => Promise<void> {
       if (!graceful) r.log.warn({ liveCalls: r.calls.size }, "shutdown grace period over: closing remaining calls");
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       r.server.forceShutdown();
+      r.patched.stop();
       await r.resumed;
       await r.groups.close();
       await r.jslog?.close();

@@ -38,6 +38,14 @@ export interface BrokerConfig {
   sqliteSync: "full" | "normal";
   /** Diagnostics: a file to append a trace of every store commit to (see commit-trace.ts); off when undefined. */
   commitTrace: string | undefined;
+  /** Bytes of partly received request messages one connection may hold (default 2 × maxMessageBytes). */
+  maxIncompleteBytesPerConnection: number;
+  /** Bytes of partly received request messages the broker may hold, all connections together. */
+  maxIncompleteBytes: number;
+  /** How long a request message may stay incomplete with no byte arriving. */
+  incompleteMessageTimeoutMs: number;
+  /** How long a new connection may take to send the HTTP/2 preface. */
+  prefaceTimeoutMs: number;
   /** TLS on the gRPC and metrics ports (PEM files); with `clientCa`, client certificates are required. */
   tls: TlsFiles | undefined;
   /** The access policy (YAML or JSON); undefined serves every caller with every right. */
@@ -104,6 +112,9 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_WHERE_SCAN_ROWS: "10000",
   BROKER_GROUP_WINDOW_EVENTS: "10000",
   BROKER_SQLITE_SYNC: "full",
+  BROKER_MAX_INCOMPLETE_BYTES: String(128 << 20),
+  BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS: "30000",
+  BROKER_PREFACE_TIMEOUT_MS: "10000",
   BROKER_INSECURE: "false",
 };
 
@@ -248,6 +259,15 @@ function groupBackend(env: Env): "jetstream" | "store" {
   return raw;
 }
 
+/** The bounds on partly received messages; each must hold at least one message of the largest size. */
+function incompleteBounds(env: Env, maxMessageBytes: number): Pick<BrokerConfig, "maxIncompleteBytesPerConnection" | "maxIncompleteBytes"> {
+  const perName = "BROKER_MAX_INCOMPLETE_BYTES_PER_CONNECTION";
+  const per = env[perName] === undefined || env[perName] === "" ? 2 * maxMessageBytes : integer(env, perName, maxMessageBytes, 2 ** 40);
+  const total = integer(env, "BROKER_MAX_INCOMPLETE_BYTES", 0, 2 ** 40);
+  if (total < per) throw new ConfigError(`BROKER_MAX_INCOMPLETE_BYTES must be at least the per-connection bound (${per}), got '${total}'`);
+  return { maxIncompleteBytesPerConnection: per, maxIncompleteBytes: total };
+}
+
 function optional(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === "" ? undefined : raw;
@@ -302,6 +322,12 @@ function checkExposure(config: BrokerConfig): BrokerConfig {
  */
 export function loadConfig(env: Env = process.env, argv: readonly string[] = []): BrokerConfig {
   const merged: Env = { ...env, ...flagsToEnv(argv) };
+  const maxMessageBytes = integer(merged, "BROKER_MAX_MESSAGE_BYTES", 64 << 10, 256 << 20);
+  const maxEventBytes = integer(merged, "BROKER_MAX_EVENT_BYTES", 1_024, 64 << 20);
+  // Every event must fit in one message with room for its response's other fields.
+  if (maxEventBytes > maxMessageBytes - 4_096) {
+    throw new ConfigError(`BROKER_MAX_EVENT_BYTES must be at most BROKER_MAX_MESSAGE_BYTES - 4096 (${maxMessageBytes - 4_096}), got '${maxEventBytes}'`);
+  }
   return checkExposure({
     host: text(merged, "BROKER_HOST", /^[A-Za-z0-9.:[\]-]+$/, "a host name or IP address"),
     grpcPort: integer(merged, "BROKER_GRPC_PORT", 0, 65_535),
@@ -314,8 +340,8 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     subjectPrefix: text(merged, "BROKER_SUBJECT_PREFIX", /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "NATS subject tokens"),
     retentionMs: retention(merged),
     logLevel: oneOf(merged, "BROKER_LOG_LEVEL", LOG_LEVELS),
-    maxEventBytes: integer(merged, "BROKER_MAX_EVENT_BYTES", 1_024, 64 << 20),
-    maxMessageBytes: integer(merged, "BROKER_MAX_MESSAGE_BYTES", 64 << 10, 256 << 20),
+    maxEventBytes,
+    maxMessageBytes,
     maxPendingEvents: integer(merged, "BROKER_MAX_PENDING_EVENTS", 100, 10_000_000),
     shutdownGraceMs: integer(merged, "BROKER_SHUTDOWN_GRACE_MS", 0, 600_000),
     subscriberBuffer: integer(merged, "BROKER_SUBSCRIBER_BUFFER", 16, 10_000_000),
@@ -325,6 +351,9 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     commitTrace: optional(merged, "BROKER_COMMIT_TRACE"),
+    ...incompleteBounds(merged, maxMessageBytes),
+    incompleteMessageTimeoutMs: integer(merged, "BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS", 100, 3_600_000),
+    prefaceTimeoutMs: integer(merged, "BROKER_PREFACE_TIMEOUT_MS", 100, 600_000),
     tracing: tracing(merged),
     tls: tlsFiles(merged),
     authFile: optional(merged, "BROKER_AUTH_FILE"),

@@ -9,6 +9,16 @@ import {
   ResumeInfoSchema,
 } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import type { Violation } from "../../sdk/src/validate/check-message.js";
+import { clip, MAX_ECHOED_CHARS } from "./clip.js";
+
+/**
+ * Violations an INVALID_EVENT error lists, in its message and its BadRequest; the rest are counted
+ * in ErrorInfo.metadata `omitted_violations` (an event with 10,000 bad metadata keys says so in
+ * one short status, not 10,000 lines).
+ */
+export const MAX_LISTED_VIOLATIONS = 10;
+/** Characters of one violation's field path or description (a path can hold a client's map key). */
+export const MAX_VIOLATION_CHARS = MAX_ECHOED_CHARS;
 
 /** Options of a {@link DomainError}. */
 export interface DomainErrorOptions {
@@ -49,17 +59,24 @@ function prefixed(v: Violation, prefix: string): string {
 
 /** Prefixes each violation path, e.g. with "event." or "events[3].". */
 function badRequest(violations: readonly Violation[], prefix: string): Any {
-  const fieldViolations = violations.map((v) =>
-    create(BadRequest_FieldViolationSchema, { field: prefix + v.path, rule: v.rule, description: prefixed(v, prefix) }),
+  const fieldViolations = violations.slice(0, MAX_LISTED_VIOLATIONS).map((v) =>
+    create(BadRequest_FieldViolationSchema, {
+      field: clip(prefix + v.path, MAX_VIOLATION_CHARS),
+      rule: clip(v.rule),
+      description: clip(prefixed(v, prefix), MAX_VIOLATION_CHARS),
+    }),
   );
   return pack(BadRequestSchema, { fieldViolations });
 }
 
 export function invalidEvent(violations: readonly Violation[], prefix: string, metadata: Record<string, string> = {}): DomainError {
-  const list = violations.map((v) => prefixed(v, prefix)).join("; ");
+  const omitted = Math.max(0, violations.length - MAX_LISTED_VIOLATIONS);
+  const listed = violations.slice(0, MAX_LISTED_VIOLATIONS).map((v) => clip(prefixed(v, prefix), MAX_VIOLATION_CHARS));
+  // The count goes first, so that it survives when the status message is cut to its byte limit.
+  const list = omitted === 0 ? listed.join("; ") : `${violations.length} violations, the first ${listed.length}: ${listed.join("; ")}`;
   return new DomainError(ErrorReason.INVALID_EVENT, `invalid event: ${list}`, {
     details: [badRequest(violations, prefix)],
-    metadata,
+    metadata: omitted === 0 ? metadata : { ...metadata, omitted_violations: String(omitted) },
   });
 }
 

@@ -67,6 +67,15 @@ async function main(): Promise<void> {
         },
       );
   };
+  // With --expose-gc, SIGUSR2 runs a full GC, for tests and benchmarks that compare memory with a
+  // baseline. A signal, not an HTTP request: only the process's owner can send it.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    process.on("SIGUSR2", () => {
+      gc();
+      log.info("full gc done");
+    });
+  }
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   reload = () => broker.reload();

@@ -29,6 +29,8 @@ export interface BrokerMetrics {
   readonly subscribers: client.Gauge;
   readonly deliveries: client.Counter;
   readonly slowConsumers: client.Counter;
+  /** Reports `held()` as broker_incomplete_message_bytes at each scrape. */
+  watchIncomplete(held: () => number): void;
   readonly listenerErrors: client.Counter<"listener">;
   readonly authDenials: client.Counter<"principal" | "method">;
 }
@@ -59,7 +61,16 @@ export function createMetrics(): BrokerMetrics {
       this.inc(whereEvalErrors());
     },
   });
-  return m;
+  let incomplete = () => 0;
+  new client.Gauge({
+    name: "broker_incomplete_message_bytes",
+    help: "Bytes of partly received request messages held now",
+    registers: [registry],
+    collect() {
+      this.set(incomplete());
+    },
+  });
+  return { ...m, watchIncomplete: (held: () => number) => void (incomplete = held) };
 }
 
 /** TLS of the metrics port: the broker's certificate, and client certificates when mutual TLS is on. */
@@ -69,17 +80,16 @@ export interface MetricsTls {
 }
 
 /**
- * Serves /metrics (over HTTPS with `tls`). With `?gc=1` and the process started with --expose-gc, a full GC runs first
- * (for tests and benchmarks that compare memory with a baseline).
+ * Serves GET /metrics (over HTTPS with `tls`; a query string is ignored; any other path is 404). Nothing a
+ * caller of this port sends changes the broker: tests that need a full GC send the process SIGUSR2 (main.ts).
  */
 export async function serveMetrics(metrics: BrokerMetrics, host: string, port: number, log: Logger, tls?: MetricsTls): Promise<Server> {
   const server = (tls ? createHttpsServer({ ...tls.context, requestCert: tls.requireClientCertificate, rejectUnauthorized: tls.requireClientCertificate }) : createServer()).on("request", (req, res) => {
-    if (!req.url?.startsWith("/metrics")) {
-      res.writeHead(404).end();
+    const path = req.url?.split("?", 1)[0];
+    if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
+      res.writeHead(path === "/metrics" ? 405 : 404).end();
       return;
     }
-    const gc = (globalThis as { gc?: () => void }).gc;
-    if (req.url.includes("gc=1") && gc) gc();
     metrics.registry.metrics().then(
       (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
       (err: unknown) => {

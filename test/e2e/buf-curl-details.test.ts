@@ -4,6 +4,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { file_qingyu_broker_v1_errors } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { BUF, curl, jsonDocuments } from "../helpers/buf-curl.js";
 
@@ -30,6 +33,22 @@ describe("buf curl: error details and consumer groups", () => {
     });
     const decoded = JSON.parse(out) as { fieldViolations: { field: string; rule: string }[] };
     assert.ok(decoded.fieldViolations.some((v) => v.field === "event.id" && v.rule === "format"));
+  });
+
+  // grpcurl prints an error's details as JSON by resolving their types through reflection; buf curl
+  // does not (its error printer knows only the types compiled into it). Each detail type an error
+  // carries must therefore be served by reflection, with its file.
+  it("serves every error detail type through reflection, for tools that decode details with it", async () => {
+    const reflection = `${url}/grpc.reflection.v1.ServerReflection/ServerReflectionInfo`;
+    const schema = new URL("../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto", import.meta.url).pathname;
+    const res = await curl(["--schema", schema, "-d", '{"fileContainingSymbol":"qingyu.broker.v1.BadRequest"}', reflection]);
+    assert.equal(res.code, 0, res.stderr);
+    const [answer] = jsonDocuments(res.stdout) as { fileDescriptorResponse?: { fileDescriptorProto: string[] } }[];
+    const files = (answer?.fileDescriptorResponse?.fileDescriptorProto ?? []).map((b) => fromBinary(FileDescriptorProtoSchema, Buffer.from(b, "base64")));
+    const errors = files.find((f) => f.name === "qingyu/broker/v1/errors.proto");
+    assert.ok(errors, `reflection answered ${files.map((f) => f.name).join(", ")}`);
+    const served = errors.messageType.map((m) => `qingyu.broker.v1.${m.name}`);
+    for (const detail of file_qingyu_broker_v1_errors.messages) assert.ok(served.includes(detail.typeName), `${detail.typeName} is not served`);
   });
 
   it("creates, reads, joins and deletes a consumer group as README shows", async () => {

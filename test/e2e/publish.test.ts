@@ -14,8 +14,7 @@ import {
 } from "../../sdk/src/index.js";
 import { connect as http2Connect } from "node:http2";
 import { once } from "node:events";
-import { coalescing } from "../../server/src/grpc/bind.js";
-import { CONNECTION_RECEIVE_WINDOW, STREAM_RECEIVE_WINDOW } from "../../server/src/grpc/receive-windows.js";
+import { coalescing, CONNECTION_RECEIVE_WINDOW, STREAM_RECEIVE_WINDOW } from "../../server/src/grpc/grpc-internals.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 

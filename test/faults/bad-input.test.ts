@@ -32,7 +32,7 @@ describe("bad input against a broker process", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "fault-input-"));
-    broker = await spawnBroker({ BROKER_DATA_DIR: dir, BROKER_METRICS_PORT: "0", BROKER_MAX_MESSAGE_BYTES: String(1 << 20), BROKER_MAX_EVENT_BYTES: String(64 << 10), BROKER_SQLITE_SYNC: "normal" }, 20_000, ["--expose-gc"]);
+    broker = await spawnBroker({ BROKER_DATA_DIR: dir, BROKER_METRICS_PORT: "0", BROKER_MAX_MESSAGE_BYTES: String(1 << 20), BROKER_MAX_EVENT_BYTES: String(64 << 10), BROKER_SQLITE_SYNC: "normal" }, undefined, ["--expose-gc"]);
     raw = new RawClient(broker.address, { "grpc.max_send_message_length": 8 << 20 });
   });
   after(async () => {

@@ -32,7 +32,7 @@ describe("slow subscriber", () => {
   let client: BrokerClient;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "fault-slow-"));
-    broker = await spawnBroker({ BROKER_DATA_DIR: dir, BROKER_METRICS_PORT: "0", BROKER_SUBSCRIBER_BUFFER: "500", BROKER_SQLITE_SYNC: "normal" }, 20_000, ["--expose-gc"]);
+    broker = await spawnBroker({ BROKER_DATA_DIR: dir, BROKER_METRICS_PORT: "0", BROKER_SUBSCRIBER_BUFFER: "500", BROKER_SQLITE_SYNC: "normal" }, undefined, ["--expose-gc"]);
     client = createBrokerClient({ address: broker.address });
   });
   after(async () => {

@@ -2,6 +2,7 @@
 // restarts. The process is stopped by pid.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
 export interface BrokerProcess {
@@ -25,7 +26,7 @@ export const DIST_MAIN = new URL("../../dist/server/src/main.js", import.meta.ur
  * Starts `node --import tsx server/src/main.ts` (or, with `main`, a compiled entry such as
  * {@link DIST_MAIN}) with `env` and resolves once it logged its port.
  */
-export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_000, nodeArgs: string[] = [], main?: string): Promise<BrokerProcess> {
+export async function spawnBroker(env: Record<string, string>, timeoutMs = 60_000, nodeArgs: string[] = [], main?: string): Promise<BrokerProcess> {
   const proc = spawn(process.execPath, [...nodeArgs, ...(main ? [main] : ["--import", "tsx", MAIN])], {
     env: { ...process.env, BROKER_GRPC_PORT: "0", BROKER_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -69,6 +70,12 @@ export async function spawnBroker(env: Record<string, string>, timeoutMs = 20_00
   };
 }
 
+/** Resident set size of a broker process (VmRSS), MiB: what the machine sees, garbage included. */
+export function rssMiB(b: BrokerProcess): number {
+  const line = readFileSync(`/proc/${b.proc.pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+  return Number(/(\d+)/.exec(line ?? "")?.[1] ?? NaN) / 1024;
+}
+
 /** Runs main.ts (with `args`) expecting it to end by itself; returns its exit code and output. */
 export async function runBrokerExpectingFailure(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const proc = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -80,12 +87,21 @@ export async function runBrokerExpectingFailure(env: Record<string, string>, arg
   return { code, stderr, stdout };
 }
 
+/** Sends SIGUSR2 (a full GC, with --expose-gc) and resolves once the broker logged it done. */
+async function fullGc(b: BrokerProcess): Promise<void> {
+  const done = () => b.logs.filter((l) => l["msg"] === "full gc done").length;
+  const before = done();
+  b.proc.kill("SIGUSR2");
+  while (done() === before) await new Promise((r) => setTimeout(r, 20));
+}
+
 /**
  * A broker process's live memory after a full GC (it must run with --expose-gc and a metrics
  * port): JavaScript heap plus buffers outside it, where queued bytes sit. MiB.
  */
 export async function liveMemoryMiB(b: BrokerProcess): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics?gc=1`)).text();
+  await fullGc(b);
+  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text();
   const value = (name: string) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
   return (value("nodejs_heap_size_used_bytes") + value("nodejs_external_memory_bytes")) / 2 ** 20;
 }

@@ -13,14 +13,29 @@ export interface RawResult {
   details: string;
   /** ErrorInfo.reason of the status trailer, e.g. "ERROR_REASON_MALFORMED_REQUEST". */
   reason: string;
+  /** ErrorInfo.metadata of the status trailer. */
+  info: Record<string, string>;
+  /** Bytes the status took on the wire: grpc-message (percent-encoded) and the details (base64). */
+  trailerBytes: number;
   responses: Buffer[];
 }
 
-function reasonOf(metadata: grpc.Metadata | undefined): string {
+function infoOf(metadata: grpc.Metadata | undefined): { reason: string; metadata: Record<string, string> } | undefined {
   const raw = metadata?.get("grpc-status-details-bin")[0];
-  if (!(raw instanceof Buffer)) return "";
+  if (!(raw instanceof Buffer)) return undefined;
   const first = fromBinary(StatusSchema, raw).details[0];
-  return first && anyIs(first, ErrorInfoSchema) ? (anyUnpack(first, ErrorInfoSchema)?.reason ?? "") : "";
+  return first && anyIs(first, ErrorInfoSchema) ? anyUnpack(first, ErrorInfoSchema) : undefined;
+}
+
+function reasonOf(metadata: grpc.Metadata | undefined): string {
+  return infoOf(metadata)?.reason ?? "";
+}
+
+/** The parts of a result that describe its status. */
+function statusParts(code: grpc.status, details: string, metadata: grpc.Metadata | undefined): Omit<RawResult, "responses"> {
+  const raw = metadata?.get("grpc-status-details-bin")[0];
+  const detailBytes = raw instanceof Buffer ? Math.ceil(raw.length / 3) * 4 : 0;
+  return { code, details, reason: reasonOf(metadata), info: infoOf(metadata)?.metadata ?? {}, trailerBytes: encodeURI(details).length + detailBytes };
 }
 
 export class RawClient {
@@ -35,12 +50,7 @@ export class RawClient {
   unary(path: string, body: Uint8Array): Promise<RawResult> {
     return new Promise((resolve) => {
       this.client.makeUnaryRequest(path, identity, identity, Buffer.from(body), (err, res) => {
-        resolve({
-          code: err?.code ?? grpc.status.OK,
-          details: err?.details ?? "",
-          reason: reasonOf(err?.metadata),
-          responses: res ? [res] : [],
-        });
+        resolve({ ...statusParts(err?.code ?? grpc.status.OK, err?.details ?? "", err?.metadata), responses: res ? [res] : [] });
       });
     });
   }
@@ -54,7 +64,7 @@ export class RawClient {
         : this.client.makeBidiStreamRequest(path, identity, identity);
       call.on("data", (b: Buffer) => responses.push(b));
       call.on("error", () => undefined);
-      call.on("status", (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details, reason: reasonOf(s.metadata), responses }));
+      call.on("status", (s: grpc.StatusObject) => resolve({ ...statusParts(s.code, s.details, s.metadata), responses }));
       if (!serverStream) {
         const duplex = call as grpc.ClientDuplexStream<Buffer, Buffer>;
         for (const b of bodies) duplex.write(Buffer.from(b));
@@ -90,7 +100,7 @@ export class RawClient {
           at += 5 + len;
         }
         session.close();
-        resolve({ code: Number(h["grpc-status"] ?? -1), details: decodeURIComponent(String(h["grpc-message"] ?? "")), reason: reasonOf(metadata), responses });
+        resolve({ ...statusParts(Number(h["grpc-status"] ?? -1), decodeURIComponent(String(h["grpc-message"] ?? "")), metadata), responses });
       };
       req.on("response", (h) => h["grpc-status"] !== undefined && finish(h));
       req.on("trailers", finish);

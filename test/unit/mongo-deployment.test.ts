@@ -12,7 +12,8 @@ import {
   shardingProblems,
   writeConcernProblem,
 } from "../../server/src/store/mongo/mongo-deployment.js";
-import { compareUtf8, prefixRange, prefixUpperBound } from "../../server/src/store/mongo/mongo-keys.js";
+import { compareUtf8, prefixRange } from "../../server/src/store/mongo/mongo-keys.js";
+import { prefixUpperBound } from "../../server/src/store/prefix-range.js";
 import { laterTime, readMaxTimeMs } from "../../server/src/store/mongo/mongo-reads.js";
 
 describe("deploymentProblems()", () => {

@@ -11,6 +11,7 @@ import { DecodeFailure, grpcServiceDefinition } from "../../../sdk/src/grpc/serv
 import { Fifo } from "../../../sdk/src/fifo.js";
 import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { DomainError } from "../errors.js";
+import { adoptCall } from "./grpc-internals.js";
 import type { Access } from "../auth/access.js";
 import { openAccess } from "../auth/gate.js";
 import { presentedBy } from "./call-identity.js";
@@ -185,76 +186,6 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
 
 type OutCall = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
-/** The parts of grpc-js's own call object (BaseServerInterceptingCall) that coalescing needs. */
-interface BaseCall {
-  serializeMessage(message: unknown): Buffer;
-  maybeSendMetadata(): void;
-  checkCancelled(): boolean;
-  sendStatus(status: { code: grpc.status; details: string; metadata: grpc.Metadata | null }): void;
-  /** -1: no limit. */
-  maxSendMessageSize: number;
-  stream: { write(data: Buffer, cb: (err?: Error | null) => void): boolean };
-}
-
-function baseCallOf(call: OutCall): BaseCall | undefined {
-  const base = (call as unknown as { call?: Partial<BaseCall> }).call;
-  const fits =
-    base &&
-    typeof base.serializeMessage === "function" &&
-    typeof base.maybeSendMetadata === "function" &&
-    typeof base.checkCancelled === "function" &&
-    typeof base.sendStatus === "function" &&
-    typeof base.maxSendMessageSize === "number" &&
-    typeof base.stream?.write === "function";
-  return fits ? (base as BaseCall) : undefined;
-}
-
-/** Frames messages as grpc-js's own write would, with its checks: undefined once it sent an error status. */
-function framesFor(base: BaseCall, chunks: readonly { chunk: unknown }[]): Buffer[] | undefined {
-  const frames: Buffer[] = [];
-  try {
-    for (const c of chunks) frames.push(base.serializeMessage(c.chunk));
-  } catch {
-    base.sendStatus({ code: grpc.status.INTERNAL, details: "Error serializing response", metadata: null });
-    return undefined;
-  }
-  const limit = base.maxSendMessageSize;
-  const tooLarge = limit === -1 ? undefined : frames.find((f) => f.length - 5 > limit);
-  if (tooLarge) {
-    base.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${tooLarge.length - 5} vs. ${limit})`, metadata: null });
-    return undefined;
-  }
-  return frames;
-}
-
-/** How often coalescing was set up and used, since start: lets tests see that it works. */
-export const coalescing = { calls: 0, writes: 0, messages: 0 };
-
-/**
- * grpc-js writes one message per HTTP/2 write and waits for it before the next: a stream of small
- * messages (acknowledgements, deliveries) costs a DATA frame and a socket write each. Messages that
- * queue up meanwhile are written together here, as one write of consecutive gRPC frames (which the
- * protocol allows: a DATA frame may carry several messages). Used only when grpc-js's call has the
- * shape this was written against (1.14); otherwise grpc-js writes each message itself.
- */
-function coalesceWrites(call: OutCall): void {
-  const base = baseCallOf(call);
-  if (!base) return;
-  coalescing.calls++;
-  const writable = call as unknown as { _writev?: (chunks: { chunk: unknown }[], cb: (err?: Error | null) => void) => void };
-  // As in grpc-js, a call that is over (cancelled, or ended with an error status) takes no more
-  // writes and does not call back: its stream is done.
-  writable._writev = (chunks, cb) => {
-    if (base.checkCancelled()) return;
-    const frames = framesFor(base, chunks);
-    if (!frames) return;
-    coalescing.writes++;
-    coalescing.messages += frames.length;
-    base.maybeSendMetadata();
-    base.stream.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames), (err) => cb(err ?? null));
-  };
-}
-
 /**
  * Responses a stream may queue before its handler waits for them to be written. grpc-js's own mark
  * (16, object mode) let a PublishStream send only ~16 acknowledgements per event-loop turn, which
@@ -305,7 +236,7 @@ function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMe
 function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o.log, o.calls, o.onError);
-    coalesceWrites(call);
+    adoptCall(call);
     admit(o.admit)
       .then(() => writeAll(call, handler(checked(call.request) as never, ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
@@ -364,7 +295,7 @@ async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): As
 function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
     const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o.log, o.calls, o.onError);
-    coalesceWrites(call);
+    adoptCall(call);
     admit(o.admit)
       .then(() => writeAll(call, handler(requests(call), ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))

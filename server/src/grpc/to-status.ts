@@ -3,6 +3,7 @@ import { status as GrpcStatus, Metadata, type StatusObject } from "@grpc/grpc-js
 import type { Logger } from "pino";
 import { ErrorInfoSchema, ErrorReason, ErrorReasonSchema, StatusSchema, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, pack } from "../errors.js";
+import { boundedStatus } from "./status-bounds.js";
 
 /** The gRPC code of each reason; `satisfies` keeps the table exhaustive. */
 export const REASON_TO_CODE = {
@@ -34,11 +35,14 @@ export function toDomainError(err: unknown, log: Logger): DomainError {
   return new DomainError(ErrorReason.INTERNAL, "internal error");
 }
 
-/** The rich status message for a domain error (also used in PublishStream acknowledgements). */
+/**
+ * The rich status message for a domain error (also used in PublishStream acknowledgements), cut to
+ * fit under a peer's header limit (see status-bounds.ts).
+ */
 export function toStatusMessage(err: DomainError): Status {
   const reason = ErrorReasonSchema.value[err.reason]?.name ?? "ERROR_REASON_UNSPECIFIED";
   const info = pack(ErrorInfoSchema, { reason, domain: "broker", metadata: err.metadata });
-  return create(StatusSchema, { code: REASON_TO_CODE[err.reason], message: err.message, details: [info, ...err.details] });
+  return boundedStatus(create(StatusSchema, { code: REASON_TO_CODE[err.reason], message: err.message, details: [info, ...err.details] }));
 }
 
 /** The grpc-js status object for an error: code, message and the packed details trailer. */

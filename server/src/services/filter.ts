@@ -1,6 +1,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { EventFilter } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
+import { clip } from "../clip.js";
 import { compileWhere, WhereError } from "../cel/cel-where.js";
 import { invalidRequest } from "../errors.js";
 import type { StoreFilter } from "../store/event-store.js";
@@ -25,14 +26,14 @@ function expandTypes(entries: readonly string[], field: string): Set<string> {
     const path = `${field}.types[${i}]`;
     if (entry.endsWith("*")) {
       const prefix = entry.slice(0, -1);
-      if (prefix.includes("*")) invalid(path, "glob", `'${path}' '${entry}' may only end with '*'`);
+      if (prefix.includes("*")) invalid(path, "glob", `'${path}' '${clip(entry)}' may only end with '*'`);
       const hits = ALL_TYPES.filter((t) => t.startsWith(prefix));
-      if (hits.length === 0) invalid(path, "glob", `'${path}' '${entry}' matches no event type`);
+      if (hits.length === 0) invalid(path, "glob", `'${path}' '${clip(entry)}' matches no event type`);
       for (const t of hits) out.add(t);
     } else if (DOMAIN_OF.has(entry)) {
       out.add(entry);
     } else {
-      invalid(path, "event.type_unknown", `'${path}' '${entry}' is not an event type of the catalog`);
+      invalid(path, "event.type_unknown", `'${path}' '${clip(entry)}' is not an event type of the catalog`);
     }
   });
   return out;
@@ -51,7 +52,7 @@ export function compileFilter(filter: EventFilter | undefined, field = "filter")
   let types: Set<string> | undefined = filter.types.length > 0 ? expandTypes(filter.types, field) : undefined;
   if (filter.domains.length > 0) {
     filter.domains.forEach((d, i) => {
-      if (!DOMAINS.has(d)) invalid(`${field}.domains[${i}]`, "domain_unknown", `'${field}.domains[${i}]' '${d}' is not a domain of the catalog`);
+      if (!DOMAINS.has(d)) invalid(`${field}.domains[${i}]`, "domain_unknown", `'${field}.domains[${i}]' '${clip(d)}' is not a domain of the catalog`);
     });
     const domains = new Set(filter.domains);
     types = new Set([...(types ?? ALL_TYPES)].filter((t) => domains.has(DOMAIN_OF.get(t) ?? "")));
@@ -86,22 +87,34 @@ function checkedWhere(expression: string, types: readonly string[] | undefined, 
   return spec;
 }
 
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of a valid Timestamp. */
+const MIN_SECONDS = -62135596800n;
 const MAX_SECONDS = 253402300799n;
 
-function timestampUs(ts: Timestamp, field: string): number {
-  if (ts.seconds < 0n || ts.seconds > MAX_SECONDS || ts.nanos < 0 || ts.nanos > 999_999_999) {
+/** A Timestamp in nanoseconds since the epoch (a bigint: the full range does not fit a double). */
+function timestampNs(ts: Timestamp, field: string): bigint {
+  if (ts.seconds < MIN_SECONDS || ts.seconds > MAX_SECONDS || ts.nanos < 0 || ts.nanos > 999_999_999) {
     invalid(field, "timestamp.range", `'${field}' is not a valid timestamp`);
   }
-  return Number(ts.seconds) * 1e6 + Math.floor(ts.nanos / 1000);
+  return ts.seconds * 1_000_000_000n + BigInt(ts.nanos);
+}
+
+/** The first whole microsecond at or after `ns`: recorded times are microseconds. */
+function ceilUs(ns: bigint): number {
+  const us = ns / 1000n + (ns % 1000n > 0n ? 1n : 0n);
+  return Number(us);
 }
 
 /**
- * Converts from_time/to_time into microsecond bounds.
- * @throws DomainError INVALID_REQUEST for an invalid or empty range
+ * Converts from_time/to_time (inclusive, exclusive) into microsecond bounds on recorded time. Any
+ * valid Timestamp is accepted, before 1970 too; a range shorter than a microsecond is valid and
+ * may match nothing.
+ * @throws DomainError INVALID_REQUEST for an invalid timestamp or to_time not after from_time
  */
 export function timeBounds(from: Timestamp | undefined, to: Timestamp | undefined): { fromUs?: number; toUs?: number } {
-  const fromUs = from && timestampUs(from, "from_time");
-  const toUs = to && timestampUs(to, "to_time");
-  if (fromUs !== undefined && toUs !== undefined && toUs <= fromUs) invalid("to_time", "timestamp.after", "'to_time' must be after 'from_time'");
-  return { ...(fromUs === undefined ? {} : { fromUs }), ...(toUs === undefined ? {} : { toUs }) };
+  const fromNs = from && timestampNs(from, "from_time");
+  const toNs = to && timestampNs(to, "to_time");
+  if (fromNs !== undefined && toNs !== undefined && toNs <= fromNs) invalid("to_time", "timestamp.after", "'to_time' must be after 'from_time'");
+  // recorded >= from  <=>  recordedUs >= ceil(from); recorded < to  <=>  recordedUs < ceil(to).
+  return { ...(fromNs === undefined ? {} : { fromUs: ceilUs(fromNs) }), ...(toNs === undefined ? {} : { toUs: ceilUs(toNs) }) };
 }

@@ -1,8 +1,9 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "node:crypto";
 import {
   ConsumeResponseSchema,
+  DeadLetterSchema,
   type ConsumeRequest,
   type ConsumeRequest_Join,
   type ConsumerGroup,
@@ -19,6 +20,7 @@ import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
+import { PageBudget } from "./page-budget.js";
 import { compileFilter } from "./filter.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
@@ -63,7 +65,7 @@ function mayDefine(group: ConsumerGroup | undefined, ctx: HandlerContext): void 
 }
 
 /** The ConsumerGroupService handlers. */
-export function groupHandlers(groups: GroupManager) {
+export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: number }) {
   return {
     createGroup: async (req: CreateGroupRequest, ctx: HandlerContext) => {
       mayDefine(req.group, ctx);
@@ -86,7 +88,11 @@ export function groupHandlers(groups: GroupManager) {
     listDeadLetters: async (req: ListDeadLettersRequest, ctx: HandlerContext) => {
       ctx.access.admin(req.group);
       const { letters, next } = await groups.listDeadLetters(req.group, req.pageSize, req.pageToken);
-      return { deadLetters: letters, nextPageToken: next };
+      // The page stops before the first letter that would not fit in the response.
+      const budget = new PageBudget(limits.maxMessageBytes);
+      const fit = letters.findIndex((l) => !budget.take(toBinary(DeadLetterSchema, l).length, `dead letter at position '${l.position}'`));
+      if (fit === -1) return { deadLetters: letters, nextPageToken: next };
+      return { deadLetters: letters.slice(0, fit), nextPageToken: letters[fit - 1]?.position ?? "" };
     },
     redriveDeadLetters: async (req: RedriveDeadLettersRequest, ctx: HandlerContext) => {
       ctx.access.admin(req.group);

@@ -1,6 +1,7 @@
 import { EventEmitter, on } from "node:events";
 import { HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckRequest } from "../../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { clip } from "../clip.js";
 import { DomainError } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
 
@@ -32,7 +33,7 @@ export class HealthState {
     return {
       check: async (req: HealthCheckRequest) => {
         const status = this.get(req.service);
-        if (status === undefined) throw new DomainError(ErrorReason.SERVICE_NOT_FOUND, `unknown service '${req.service}'`);
+        if (status === undefined) throw new DomainError(ErrorReason.SERVICE_NOT_FOUND, `unknown service '${clip(req.service)}'`);
         return { status };
       },
       watch: (req: HealthCheckRequest, ctx: HandlerContext) => this.watch(req.service, ctx.signal),

@@ -10,13 +10,15 @@ import {
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
+import { clip } from "../clip.js";
 import { DomainError, invalidRequest } from "../errors.js";
 import type { HandlerContext } from "../grpc/bind.js";
-import type { EventStore, ReadLimits, ScanQuery } from "../store/event-store.js";
+import type { EventStore, ReadLimits, ScanQuery, StoredEvent } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";
 import { scanWhereAhead } from "../store/where-scan.js";
 import { messageWithField, queryEventsResponse } from "./encode.js";
+import { assertFitsMessage, PageBudget } from "./page-budget.js";
 import { compileFilter, timeBounds } from "./filter.js";
 
 const ANY_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,13 +29,22 @@ export const REPLAY_CHUNK = 512;
 /** A CountEvents call with a `where` examines this many times a query page's events. */
 const WHERE_COUNT_FACTOR = 10;
 
+/** Events read from the store at a time while a page fills. */
+export const PAGE_READ_CHUNK = 64;
+
 export interface QueryDeps {
   store: EventStore;
   subjectPrefix: string;
+  /** The gRPC message limit: a page of events stops before it. */
+  maxMessageBytes: number;
   /** Events a QueryEvents page or a Replay read examines at most for a `where` before answering. */
   whereScanRows?: number;
 }
 
+/**
+ * A page token: a plain cursor, deliberately not signed (README, limits). Editing `p` only moves
+ * the page within what the same query may read; rights are checked on every call.
+ */
 interface PageToken {
   /** Position of the last event returned. */
   p: string;
@@ -77,13 +88,38 @@ function afterPosition(position: string, field: string): string | undefined {
   return position;
 }
 
-/** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
+/**
+ * One page: up to `limit` events that fit in a response, read a chunk at a time so that a page of
+ * large events is never read whole. `more` says whether an event follows the page.
+ */
+async function readPage(
+  store: EventStore,
+  query: Omit<ScanQuery, "limit">,
+  page: { limit: number; maxMessageBytes: number; read: ReadLimits },
+): Promise<{ rows: StoredEvent[]; more: boolean }> {
+  const { limit, maxMessageBytes } = page;
+  const rows: StoredEvent[] = [];
+  const budget = new PageBudget(maxMessageBytes);
+  for (let range = query; ; ) {
+    const want = Math.min(PAGE_READ_CHUNK, limit + 1 - rows.length);
+    const chunk = await store.scan({ ...range, limit: want }, page.read);
+    for (const r of chunk) {
+      if (rows.length === limit || !budget.take(r.data.length, `event at position '${r.position}'`)) return { rows, more: true };
+      rows.push(r);
+    }
+    const last = chunk.at(-1);
+    if (!last || chunk.length < want) return { rows, more: false };
+    range = query.newestFirst ? { ...query, beforePosition: last.position } : { ...query, afterPosition: last.position };
+  }
+}
+
 /** The call's cancellation and deadline, so the store stops working for a caller that is gone. */
 function readLimits(ctx: HandlerContext): ReadLimits {
   return { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() };
 }
 
-export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: QueryDeps) {
+/** GetEvent, QueryEvents, CountEvents, Replay and ListEventTypes. */
+export function queryHandlers({ store, subjectPrefix, maxMessageBytes, whereScanRows = 10_000 }: QueryDeps) {
   const eventTypes = eventCatalog().map((e) => ({
     type: e.type,
     domain: e.domain,
@@ -100,7 +136,7 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
       if (!ctx.access.readsAnything) ctx.access.read(undefined);
       const stored = await store.get(req.id);
       // An event the caller may not read is answered as absent: a denial would reveal that it exists.
-      if (!stored || !ctx.access.mayRead(fromBinary(EventSchema, stored.data).type)) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${req.id}' not found`);
+      if (!stored || !ctx.access.mayRead(fromBinary(EventSchema, stored.data).type)) throw new DomainError(ErrorReason.EVENT_NOT_FOUND, `event '${clip(req.id)}' not found`);
       return messageWithField(1, stored.data);
     },
 
@@ -110,20 +146,28 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
       const bounds = timeBounds(req.fromTime, req.toTime);
       const limit = pageSize(req);
       const cursor = readToken(req);
-      const query: ScanQuery = {
+      const query = {
         filter,
         ...bounds,
-        limit: limit + 1,
         newestFirst: req.newestFirst,
         ...(cursor === undefined ? {} : req.newestFirst ? { beforePosition: cursor } : { afterPosition: cursor }),
       };
+      if (!filter.where) {
+        const { rows, more } = await readPage(store, query, { limit, maxMessageBytes, read: readLimits(ctx) });
+        const last = rows.at(-1);
+        return queryEventsResponse(rows.map((r) => r.data), more && last ? writeToken(req, last.position) : "");
+      }
       // With a `where`, a page reads a bounded stretch of the log: it may end short, even empty,
       // with a token that continues after the last event it examined.
-      const found = filter.where ? await store.scanWhere({ ...query, maxScanned: whereScanRows }, readLimits(ctx)) : undefined;
-      const rows = found ? found.events : await store.scan(query, readLimits(ctx));
-      const page = rows.slice(0, limit);
+      const found = await store.scanWhere({ ...query, limit: limit + 1, maxScanned: whereScanRows }, readLimits(ctx));
+      const budget = new PageBudget(maxMessageBytes);
+      const page: StoredEvent[] = [];
+      for (const r of found.events) {
+        if (page.length === limit || !budget.take(r.data.length, `event at position '${r.position}'`)) break;
+        page.push(r);
+      }
       const last = page.at(-1);
-      const resume = rows.length > limit && last ? last.position : found && !found.done && found.scannedTo !== "" ? found.scannedTo : undefined;
+      const resume = page.length < found.events.length && last ? last.position : !found.done && found.scannedTo !== "" ? found.scannedTo : undefined;
       return queryEventsResponse(page.map((r) => r.data), resume === undefined ? "" : writeToken(req, resume));
     },
 
@@ -150,12 +194,16 @@ export function queryHandlers({ store, subjectPrefix, whereScanRows = 10_000 }: 
       // Replay ends at the head as of its start, so a busy log cannot keep it running for ever.
       const head = await store.headPosition();
       if (head === "") return;
+      const fitting = (r: StoredEvent) => {
+        assertFitsMessage(r.data.length, maxMessageBytes, `event at position '${r.position}'`);
+        return messageWithField(1, r.data);
+      };
       const query = { filter, ...bounds, limit: REPLAY_CHUNK, ...(after === undefined ? {} : { afterPosition: after }), beforePosition: nextAfter(head) };
       if (filter.where) {
-        for await (const page of scanWhereAhead(store, { ...query, maxScanned: whereScanRows }, ctx.signal)) for (const r of page.events) yield messageWithField(1, r.data);
+        for await (const page of scanWhereAhead(store, { ...query, maxScanned: whereScanRows }, ctx.signal)) for (const r of page.events) yield fitting(r);
         return;
       }
-      for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield messageWithField(1, r.data);
+      for await (const rows of scanAhead(store, query, ctx.signal)) for (const r of rows) yield fitting(r);
     },
 
     async listEventTypes() {

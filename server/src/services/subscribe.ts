@@ -5,6 +5,7 @@ import type { HandlerContext } from "../grpc/bind.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";
+import { assertFitsMessage } from "./page-budget.js";
 import { compileFilter, timeBounds } from "./filter.js";
 import type { EventMeta, LiveHub } from "./live-hub.js";
 import { followLog, seqBeforeTime } from "./follow-log.js";
@@ -20,6 +21,8 @@ export interface SubscribeDeps {
   hub: LiveHub;
   /** Live events a subscriber may have waiting before it is cut off as too slow. */
   maxBuffered: number;
+  /** The gRPC message limit: an event stored under a larger one ends the stream with TOO_LARGE. */
+  maxMessageBytes: number;
   /** Events one catch-up read examines at most for a filter with a `where`. */
   whereScanRows?: number;
   metrics?: Pick<BrokerMetrics, "subscribers" | "deliveries" | "slowConsumers">;
@@ -47,7 +50,7 @@ const caughtUp = (position: string) => create(SubscribeResponseSchema, { kind: {
 const checkpoint = (position: string) => create(SubscribeResponseSchema, { kind: { case: "checkpoint", value: { position } } });
 
 /** The Subscribe handler: catch-up from the store, then live events from the hub. */
-export function subscribeHandler({ store, hub, maxBuffered, whereScanRows, metrics }: SubscribeDeps) {
+export function subscribeHandler({ store, hub, maxBuffered, maxMessageBytes, whereScanRows, metrics }: SubscribeDeps) {
   return async function* subscribe(req: SubscribeRequest, ctx: HandlerContext): AsyncIterable<Uint8Array | ReturnType<typeof caughtUp>> {
     const filter = compileFilter(req.filter);
     ctx.access.read(filter.types);
@@ -78,6 +81,7 @@ export function subscribeHandler({ store, hub, maxBuffered, whereScanRows, metri
       for await (const item of items) {
         if (item.kind === "stored") {
           cursor = item.seq;
+          assertFitsMessage(item.data.length, maxMessageBytes, `event at position '${encodePosition(item.seq)}'`);
           yield messageWithField(1, item.data);
         } else if (item.kind === "caughtUp") {
           cursor = item.seq;

@@ -1,4 +1,5 @@
 import { sequenceBounds } from "../position-bounds.js";
+import { prefixUpperBound } from "../prefix-range.js";
 import type { StoreRange } from "../event-store.js";
 
 /** The embedded store's schema (user_version 1). Positions are the rowid. */
@@ -27,8 +28,12 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOU
 PRAGMA user_version = 1;
 `;
 
-// Larger than every character (exported for key-prefix scans too), so [prefix, prefix + MAX) holds exactly the strings with that prefix.
-export const MAX_CHAR = "\u{10FFFF}";
+/** `column` starts with `prefix`, as an indexable range (see prefix-range.ts). */
+export function prefixSql(column: string, prefix: string, conds: string[], params: unknown[]): void {
+  const upper = prefixUpperBound(prefix);
+  conds.push(upper === undefined ? `${column} >= ?` : `${column} >= ? AND ${column} < ?`);
+  params.push(prefix, ...(upper === undefined ? [] : [upper]));
+}
 
 function inList(column: string, values: readonly string[], conds: string[], params: unknown[]): void {
   if (values.length === 1) {
@@ -63,8 +68,7 @@ export function rangeSql(range: StoreRange, timeToPosition: (us: number) => numb
     conds.push("subject = ?");
     params.push(filter.subject.exact);
   } else if (filter.subject && filter.subject.prefix !== "") {
-    conds.push("subject >= ? AND subject < ?");
-    params.push(filter.subject.prefix, filter.subject.prefix + MAX_CHAR);
+    prefixSql("subject", filter.subject.prefix, conds, params);
   }
   if (filter.correlationId !== undefined) {
     conds.push("correlation_id = ?");

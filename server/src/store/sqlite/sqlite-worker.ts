@@ -8,7 +8,7 @@ import { withSuffix } from "../envelope-suffix.js";
 import type { CheckpointTiming, KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 import { scanWhereRows } from "./sqlite-where.js";
 import { sameContent } from "../same-content.js";
-import { MAX_CHAR, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
+import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
@@ -161,11 +161,15 @@ const kvWriteTx = db.transaction((entries: KvWrite[], expect: KvExpect | undefin
 
 /** The records (the given columns) of a prefix, in key order, after a key and up to a limit. */
 function kvRange(columns: string, req: { prefix: string; after?: string | undefined; limit?: number | undefined }): unknown[] {
-  const from = req.after !== undefined && req.after >= req.prefix ? req.after : undefined;
-  const sql = `SELECT ${columns} FROM kv WHERE key ${from === undefined ? ">=" : ">"} ? AND key < ? ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`;
-  const params: (string | number)[] = [from ?? req.prefix, req.prefix + MAX_CHAR];
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  prefixSql("key", req.prefix, conds, params);
+  if (req.after !== undefined) {
+    conds.push("key > ?");
+    params.push(req.after);
+  }
   if (req.limit !== undefined) params.push(req.limit);
-  return stmt(sql).all(...params);
+  return stmt(`SELECT ${columns} FROM kv WHERE ${conds.join(" AND ")} ORDER BY key${req.limit === undefined ? "" : " LIMIT ?"}`).all(...params);
 }
 
 /** Packs rows into one transferable buffer, so a page of events crosses threads in one copy. */
@@ -272,8 +276,12 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
       return kvRange("key, value", req) as KvEntry[];
     case "kvKeys":
       return (kvRange("key", req) as { key: string }[]).map((r) => r.key);
-    case "kvCount":
-      return (stmt("SELECT count(*) AS n FROM kv WHERE key >= ? AND key < ?").get(req.prefix, req.prefix + MAX_CHAR) as { n: number }).n;
+    case "kvCount": {
+      const conds: string[] = [];
+      const params: unknown[] = [];
+      prefixSql("key", req.prefix, conds, params);
+      return (stmt(`SELECT count(*) AS n FROM kv WHERE ${conds.join(" AND ")}`).get(...params) as { n: number }).n;
+    }
     case "kvWrite":
       return kvWriteTx.immediate(req.entries, req.expect) ? 1 : 0;
     case "close":
