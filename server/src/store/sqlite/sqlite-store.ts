@@ -64,6 +64,15 @@ class WorkerChannel {
     this.worker.unref();
   }
 
+  /** Calls made so far, and whether one is waiting for its answer: "did this worker do anything meanwhile". */
+  get calls(): number {
+    return this.nextId - 1;
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
   private fail(err: Error): void {
     this.failure ??= err;
     for (const p of this.pending.values()) p.reject(storeUnavailable(err));
@@ -163,7 +172,7 @@ class SqliteStore implements EventStore {
 
   /**
    * A checkpoint in two passes: the reader thread copies what the WAL holds while commits go on;
-   * then the writer thread, between two commits, copies the few frames added meanwhile. Nothing is
+   * then, if commits added frames meanwhile, the writer thread copies them between two commits. Nothing is
    * appended during that second pass, so it finishes, and the next commit starts the WAL over from
    * its beginning (overwriting it instead of growing it).
    */
@@ -173,9 +182,15 @@ class SqliteStore implements EventStore {
     void (async () => {
       let left = 0;
       try {
-        this.onCheckpoint?.((await this.reader.call({ op: "checkpoint" })) as CheckpointTiming);
-        const finish = (await this.writer.call({ op: "checkpoint" })) as CheckpointTiming;
-        this.onCheckpoint?.(finish);
+        const writes = this.writer.busy ? -1 : this.writer.calls;
+        const bulk = (await this.reader.call({ op: "checkpoint" })) as CheckpointTiming;
+        this.onCheckpoint?.(bulk);
+        // why: a reader's checkpoint counts only the frames there when it began; it copied the
+        // whole WAL only if the writer did nothing meanwhile (within this process: another
+        // process sharing the file can leave the WAL to the next checkpoint).
+        const whole = bulk.complete && writes === this.writer.calls && !this.writer.busy;
+        const finish = whole ? bulk : ((await this.writer.call({ op: "checkpoint" })) as CheckpointTiming);
+        if (finish !== bulk) this.onCheckpoint?.(finish);
         left = finish.walFrames - finish.backfilled;
       } catch (err) {
         // why: closing ends the workers under a checkpoint; close() itself checkpoints the WAL.
