@@ -1,7 +1,7 @@
 // The store alone (no gRPC, no client): the broker's group committer over the embedded SQLite store,
 // one event per submission at `rate` per second, open loop, for `seconds`; reports the latency from
 // the scheduled time to the durable outcome, and the WAL's largest size. It separates the store's
-// part of a unary publish's tail from the rest.
+// part of a unary publish's tail from the rest; and the commit stage alone (WAL write + fsync).
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -14,7 +14,10 @@ import { args, latencySummary, report } from "../lib/stats.js";
 
 const { dir, sync, rate, seconds, warmupSeconds = 1 } = args<{ dir: string; sync: "full" | "normal"; rate: number; seconds: number; warmupSeconds?: number }>();
 const store = await openSqliteStore({ dataDir: dir, sync, log: pino({ level: "silent" }) });
-const committer = new GroupCommitter(store, { maxPendingEvents: 1_000_000 });
+// The commit stage alone (the WAL write and its fsync, in the writer thread): the disk's part.
+const commitMs: number[] = [];
+let counting = false;
+const committer = new GroupCommitter(store, { maxPendingEvents: 1_000_000, trace: (r) => counting && commitMs.push(r.store.committed - r.store.committing) });
 const event = benchEvent("store-bench");
 const wal = join(dir, "events.db-wal");
 let walMax = 0;
@@ -34,6 +37,7 @@ for (let i = 0; i < total; i++) {
   const scheduled = t0 + (i * 1000) / rate;
   const wait = scheduled - performance.now();
   if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  counting = i >= warm;
   event.id = newEventId();
   const ne = prepareEvent(event, { maxEventBytes: 1 << 20 });
   pending.push(committer.submit([ne]).then(() => i >= warm && latencies.push(performance.now() - scheduled)));
@@ -42,4 +46,5 @@ await Promise.all(pending);
 clearInterval(walTimer);
 await committer.drain();
 await store.close();
-report({ rate, sync, ...latencySummary(latencies), walMaxMiB: walMax / 2 ** 20 });
+const c = latencySummary(commitMs);
+report({ rate, sync, ...latencySummary(latencies), walMaxMiB: walMax / 2 ** 20, commitP50: c.p50, commitP99: c.p99, commitP999: c.p999 });
