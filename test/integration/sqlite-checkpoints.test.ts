@@ -87,4 +87,28 @@ describe("SQLite store WAL checkpoints", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("lets a commit through between the chunks of a large expiry, which still removes every expired event", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sqlite-expire-"));
+    const store = await openSqliteStore({ dataDir: dir, sync: "normal", log });
+    try {
+      const old = 30_000;
+      for (let done = 0; done < old; done += 3_000) await store.append([Array.from({ length: 3_000 }, event)]);
+      await new Promise((r) => setTimeout(r, 5));
+      const cutoff = Date.now() * 1000;
+      const order: string[] = [];
+      const expiring = store.expire(cutoff).then((n) => (order.push("expired"), n));
+      const fresh = event();
+      // Handed to the writer while the first chunk (of six) is deleted: it is committed right after it.
+      const committing = store.append([[fresh]]).then(() => order.push("committed"));
+      const [removed] = await Promise.all([expiring, committing]);
+      assert.deepEqual(order, ["committed", "expired"]);
+      assert.equal(removed, old);
+      assert.equal(await store.count({ filter: {} }), 1);
+      assert.ok(await store.get(fresh.id));
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,6 +1,9 @@
 // Messages between the SQLite store (main thread) and its worker threads.
 import type { CheckpointTiming, CommitTiming, KvEntry, KvExpect, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 
+/** Events one expire step deletes: one transaction, then commits queued meanwhile go first. */
+export const EXPIRE_CHUNK = 5_000;
+
 export interface WorkerData {
   file: string;
   role: "writer" | "reader";

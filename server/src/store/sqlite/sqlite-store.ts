@@ -11,6 +11,7 @@ import type { Appended, CheckpointTiming, CommitTiming, EventStore, GroupOutcome
 import { addWhereEvalErrors } from "../../cel/cel-where.js";
 import { countAllWhere, scanAllWhere } from "../where-scan.js";
 import { type Clock, systemClock } from "../../clock.js";
+import { EXPIRE_CHUNK } from "./sqlite-protocol.js";
 import { CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, type CheckpointPolicyOptions } from "./checkpoint-policy.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
 
@@ -267,8 +268,19 @@ class SqliteStore implements EventStore {
     return last === 0 ? "" : encodePosition(last);
   }
 
+  /**
+   * One chunk per message to the writer: commits handed over meanwhile run between two chunks, so
+   * expiring a large backlog never holds a publish for longer than one chunk.
+   */
   async expire(beforeUs: number): Promise<number> {
-    return (await this.writer.call({ op: "expire", beforeUs })) as number;
+    let total = 0;
+    for (;;) {
+      const n = (await this.writer.call({ op: "expire", beforeUs })) as number;
+      total += n;
+      // Deleting writes WAL pages too (about as many as inserting).
+      if (n > 0) this.checkpoints.committed(n);
+      if (n < EXPIRE_CHUNK) return total;
+    }
   }
 
   async ping(): Promise<void> {
@@ -293,7 +305,9 @@ class SqliteStore implements EventStore {
 
   async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
     if (entries.length === 0 && !expect) return true;
-    return (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
+    const written = (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
+    this.checkpoints.committed(entries.length);
+    return written;
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import type { CheckpointTiming, KvEntry, KvExpect, KvWrite, ScanQuery, StoreRang
 import { scanWhereRows } from "./sqlite-where.js";
 import { sameContent } from "../same-content.js";
 import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
-import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+import { EXPIRE_CHUNK, type PackedGroups, type StoredDuplicate, type WorkerAppendResult, type WorkerData, type WorkerGroupOutcome, type WorkerRequest, type WorkerResponse, type WorkerRows } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
 const db = new Database(file, { readonly: false, timeout: busyTimeoutMs });
@@ -223,18 +223,16 @@ function timeToPosition(us: number): number | undefined {
   return row?.position;
 }
 
-/** Deletes events recorded before `beforeUs`, oldest first, in chunks (each its own transaction). */
+/**
+ * Deletes at most EXPIRE_CHUNK events recorded before `beforeUs`, oldest first, in one
+ * transaction; the caller repeats while a full chunk was deleted. Once less than a chunk is left,
+ * the commits rows below the oldest event go too.
+ */
 function expire(beforeUs: number): number {
   const end = timeToPosition(beforeUs) ?? readMeta().lastPosition + 1;
-  const del = stmt("DELETE FROM events WHERE position IN (SELECT position FROM events WHERE position < ? ORDER BY position LIMIT 5000)");
-  let total = 0;
-  for (;;) {
-    const n = del.run(end).changes;
-    total += n;
-    if (n < 5000) break;
-  }
-  stmt("DELETE FROM commits WHERE position < (SELECT coalesce(min(position), ?) FROM events)").run(end);
-  return total;
+  const n = stmt(`DELETE FROM events WHERE position IN (SELECT position FROM events WHERE position < ? ORDER BY position LIMIT ${EXPIRE_CHUNK})`).run(end).changes;
+  if (n < EXPIRE_CHUNK) stmt("DELETE FROM commits WHERE position < (SELECT coalesce(min(position), ?) FROM events)").run(end);
+  return n;
 }
 
 /** A PASSIVE checkpoint: copies what it can of the WAL into the database without blocking writers. */
