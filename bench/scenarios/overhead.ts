@@ -14,18 +14,19 @@ async function compare(section: string, settings: [label: string, env: Record<st
   const unary = new Map<string, number[]>();
   const stream = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
+  const failed = new Map<string, number>();
   const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
   for (let rep = 0; rep < REPEATS; rep++) {
     for (const [label, env, credentials] of settings) {
       const b = await spawn_(env, tempDir());
       try {
         const u = await withGc(b, () => run("unary", { address: b.address, mode: "saturate", concurrency: 50, seconds: QUICK ? SIZE.seconds : 5, source, ...(credentials && { credentials }) }));
-        if ((u.r["errors"] ?? 0) > 0) throw new Error(`${section} ${label}: ${u.r["errors"]} unary publishes failed`);
+        failed.set(label, (failed.get(label) ?? 0) + (u.r["errors"] ?? 0));
         push(unary, label, u.r["perSec"] ?? 0);
         push(cpu, `u|${label}`, u.cpuUs / Math.max(1, u.r["calls"] ?? 1));
         const count = QUICK ? SIZE.stream : 100_000;
         const s = await withGc(b, () => run("stream", { address: b.address, count, window: 5_000, source, ...(credentials && { credentials }) }));
-        if ((s.r["failed"] ?? 0) > 0) throw new Error(`${section} ${label}: ${s.r["failed"]} streamed publishes failed`);
+        failed.set(label, (failed.get(label) ?? 0) + (s.r["failed"] ?? 0));
         push(stream, label, s.r["perSec"] ?? 0);
         push(cpu, `s|${label}`, s.cpuUs / count);
       } finally {
@@ -38,7 +39,7 @@ async function compare(section: string, settings: [label: string, env: Record<st
     for (const [kind, m, k] of [["unary Publish, 50 callers", unary, "u"], ["PublishStream", stream, "s"]] as const) {
       const runs = m.get(label) ?? [];
       const vs = label === base ? "" : `; ${(median(runs) / median(m.get(base) ?? [])).toFixed(3)}× ${base} (medians)`;
-      rows.push({ section, metric: `${kind}, ${label}`, value: median(runs), runs, unit: "ev/s", note: `broker CPU ${median(cpu.get(`${k}|${label}`) ?? []).toFixed(0)} µs/event${vs}` });
+      rows.push({ section, metric: `${kind}, ${label}`, value: median(runs), runs, unit: "ev/s", note: `broker CPU ${median(cpu.get(`${k}|${label}`) ?? []).toFixed(0)} µs/event${vs}; failed publishes (both kinds) ${failed.get(label) ?? 0}` });
     }
   }
 }
