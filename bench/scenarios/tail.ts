@@ -31,7 +31,8 @@ async function disk(dir: string, mode: "overwrite" | "append"): Promise<Percenti
 }
 
 export async function tail(): Promise<void> {
-  const seconds = QUICK ? 2 : 8;
+  // BENCH_TAIL_SECONDS: shorter phases when the bench window is short.
+  const seconds = Number(process.env["BENCH_TAIL_SECONDS"] ?? (QUICK ? 2 : 8));
   const disks: Percentiles[] = [];
   const appends: Percentiles[] = [];
   const latencies = new Map<string, Percentiles[]>();
