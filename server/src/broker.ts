@@ -7,7 +7,6 @@ import { shuttingDown, storeUnavailable } from "./errors.js";
 import { addService, CallRegistry, type ServiceHandlers } from "./grpc/bind.js";
 import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
-import { undecodableAsInvalid } from "./grpc/transport-statuses.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
@@ -69,7 +68,6 @@ async function openStore(config: BrokerConfig, log: Logger): Promise<EventStore>
 
 function serverOptions(config: BrokerConfig, log: Logger): grpc.ServerOptions {
   return {
-    interceptors: [undecodableAsInvalid(log)],
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.keepalive_time_ms": 60_000,
@@ -212,7 +210,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     // Policy and certificates before anything is opened: a broker that cannot check its callers does not start.
     const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
     const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
-    const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate) : grpc.ServerCredentials.createInsecure();
+    const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate, config.prefaceTimeoutMs) : grpc.ServerCredentials.createInsecure();
     const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls };
     const { server, patched, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);

@@ -263,7 +263,9 @@ function groupBackend(env: Env): "jetstream" | "store" {
 function incompleteBounds(env: Env, maxMessageBytes: number): Pick<BrokerConfig, "maxIncompleteBytesPerConnection" | "maxIncompleteBytes"> {
   const perName = "BROKER_MAX_INCOMPLETE_BYTES_PER_CONNECTION";
   const per = env[perName] === undefined || env[perName] === "" ? 2 * maxMessageBytes : integer(env, perName, maxMessageBytes, 2 ** 40);
-  const total = integer(env, "BROKER_MAX_INCOMPLETE_BYTES", 0, 2 ** 40);
+  // Left unset, the total follows a per-connection bound raised above it (a message limit above 64 MiB).
+  const totalName = "BROKER_MAX_INCOMPLETE_BYTES";
+  const total = env[totalName] === undefined || env[totalName] === "" ? Math.max(integer(env, totalName, 0, 2 ** 40), per) : integer(env, totalName, 0, 2 ** 40);
   if (total < per) throw new ConfigError(`BROKER_MAX_INCOMPLETE_BYTES must be at least the per-connection bound (${per}), got '${total}'`);
   return { maxIncompleteBytesPerConnection: per, maxIncompleteBytes: total };
 }

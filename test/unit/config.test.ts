@@ -53,6 +53,14 @@ describe("loadConfig()", () => {
     assert.throws(() => loadConfig({ BROKER_GROUP_BACKEND: "redis" }), ConfigError);
   });
 
+  it("raises the unset total of incomplete-message bytes to a larger per-connection bound", () => {
+    const big = loadConfig({ BROKER_MAX_MESSAGE_BYTES: String(256 << 20) });
+    assert.equal(big.maxIncompleteBytesPerConnection, 512 << 20);
+    assert.equal(big.maxIncompleteBytes, 512 << 20);
+    assert.equal(loadConfig({}).maxIncompleteBytes, 128 << 20);
+    assert.throws(() => loadConfig({ BROKER_MAX_MESSAGE_BYTES: String(256 << 20), BROKER_MAX_INCOMPLETE_BYTES: String(128 << 20) }), /BROKER_MAX_INCOMPLETE_BYTES must be at least/);
+  });
+
   it("refuses unknown arguments and flags without a value", () => {
     assert.throws(() => loadConfig({}, ["serve"]), ConfigError);
     assert.throws(() => loadConfig({}, ["--grpc-port"]), ConfigError);

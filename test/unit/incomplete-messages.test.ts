@@ -78,4 +78,45 @@ describe("IncompleteMessages", () => {
     assert.deepEqual(ended, ["stalled", "stalled"]);
     assert.equal(guard.held, 0);
   });
+
+  it("ends a message that trickles in a byte now and then once it is older than stallMs", () => {
+    const { ended, open, advance, guard } = setup();
+    const slow = open();
+    slow.s.data(prefix(100));
+    for (let i = 0; i < 3; i++) {
+      advance(400);
+      slow.s.data(Buffer.alloc(1));
+      guard.sweep();
+    }
+    assert.deepEqual(ended, ["too-slow"], "1,200 ms after its first byte, never 1,000 ms without one");
+  });
+
+  it("excuses a paused reader up to stallMs, so a message never stays incomplete past twice stallMs", () => {
+    const { ended, open, advance, guard } = setup();
+    open(undefined, () => true).s.data(Buffer.concat([prefix(100), Buffer.alloc(10)]));
+    for (let t = 0; t < 1_900; t += 100) {
+      advance(100);
+      guard.sweep();
+    }
+    assert.deepEqual(ended, []);
+    advance(100);
+    guard.sweep();
+    assert.deepEqual(ended, ["too-slow"]);
+  });
+
+  it("starts each message's clock at its own first byte", () => {
+    const { ended, open, advance, guard } = setup();
+    const s = open();
+    s.s.data(Buffer.concat([prefix(10), Buffer.alloc(5)]));
+    advance(900);
+    // The first completes and the second begins in the same chunk.
+    s.s.data(Buffer.concat([Buffer.alloc(5), prefix(10), Buffer.alloc(2)]));
+    advance(900);
+    s.s.data(Buffer.alloc(2));
+    guard.sweep();
+    assert.deepEqual(ended, []);
+    advance(100);
+    guard.sweep();
+    assert.deepEqual(ended, ["too-slow"]);
+  });
 });

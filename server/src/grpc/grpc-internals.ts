@@ -164,8 +164,10 @@ function watchSessions(http2Server: Http2Server, guard: IncompleteMessages, pref
 
 /** The status a stream ended for its incomplete message gets. */
 function verdictStatus(verdict: IncompleteVerdict, log: Logger): grpc.StatusObject {
-  if (verdict.kind === "stalled") {
-    return { code: grpc.status.CANCELLED, details: `request message incomplete: ${verdict.received} of ${verdict.announced + 5} bytes received, none for ${verdict.idleMs} ms`, metadata: new grpc.Metadata() };
+  if (verdict.kind === "stalled" || verdict.kind === "too-slow") {
+    const got = verdict.announced === 0 ? `${verdict.received} of its 5-byte prefix` : `${verdict.received} of ${verdict.announced + 5} bytes`;
+    const why = verdict.kind === "stalled" ? `none for ${verdict.idleMs} ms` : `in ${verdict.ageMs} ms, more than the BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS a message may take`;
+    return { code: grpc.status.CANCELLED, details: `request message incomplete: ${got} received, ${why}`, metadata: new grpc.Metadata() };
   }
   const scope = verdict.kind === "connection-bytes" ? "this connection's" : "the broker's";
   const err = new DomainError(ErrorReason.OVERLOADED, `${scope} incomplete request messages hold ${verdict.held} bytes, above the limit of ${verdict.limit}`);
@@ -180,14 +182,15 @@ function verdictStatus(verdict: IncompleteVerdict, log: Logger): grpc.StatusObje
  * grpc-js drops the chunks it held.
  */
 function endIncomplete(stream: ServerHttp2Stream, verdict: IncompleteVerdict, log: Logger): void {
-  log.warn({ verdict }, "request stream ended: incomplete message");
+  // A client's doing, like any caller mistake: debug (broker_incomplete_message_bytes shows the load).
+  log.debug({ verdict }, "request stream ended: incomplete message");
   const status = verdictStatus(verdict, log);
   const base = adopted.get(stream);
   if (base && !base.metadataSent && !base.checkCancelled()) {
     base.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
     stream.close(h2.NGHTTP2_NO_ERROR);
   } else {
-    stream.close(verdict.kind === "stalled" ? h2.NGHTTP2_CANCEL : h2.NGHTTP2_ENHANCE_YOUR_CALM);
+    stream.close(verdict.kind === "stalled" || verdict.kind === "too-slow" ? h2.NGHTTP2_CANCEL : h2.NGHTTP2_ENHANCE_YOUR_CALM);
   }
   // A closed stream is destroyed only once its readable side ends: one grpc-js paused would stay
   // in its session, with everything it held, until the connection closed.

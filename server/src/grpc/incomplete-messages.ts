@@ -12,14 +12,19 @@ export interface IncompleteLimits {
   readonly perConnectionBytes: number;
   /** Bytes of incomplete messages the whole server may hold. */
   readonly totalBytes: number;
-  /** How long a message may stay incomplete with no byte arriving before its stream is ended. */
+  /**
+   * How long a message may take from its first byte to its last, and how long it may go without a
+   * byte. Time the reader (grpc-js) spends paused is not the client's doing: it is excused, up to
+   * `stallMs` again, so a message never stays incomplete longer than twice this.
+   */
   readonly stallMs: number;
 }
 
 /** Why a stream is ended. */
 export type IncompleteVerdict =
   | { readonly kind: "connection-bytes" | "total-bytes"; readonly held: number; readonly limit: number }
-  | { readonly kind: "stalled"; readonly received: number; readonly announced: number; readonly idleMs: number };
+  | { readonly kind: "stalled"; readonly received: number; readonly announced: number; readonly idleMs: number }
+  | { readonly kind: "too-slow"; readonly received: number; readonly announced: number; readonly ageMs: number };
 
 /** One stream's view of the gRPC framing: how far into the current message it is. */
 export class FrameProgress {
@@ -30,6 +35,8 @@ export class FrameProgress {
   held = 0;
   /** Length the current message announced (0 while its prefix is incomplete). */
   announced = 0;
+  /** Messages completed so far. */
+  completed = 0;
 
   /** Takes a chunk of the request body; returns how much `held` changed. */
   write(chunk: Uint8Array): number {
@@ -58,6 +65,7 @@ export class FrameProgress {
   }
 
   private complete(): void {
+    this.completed++;
     this.headerBytes = 0;
     this.held = 0;
     this.announced = 0;
@@ -70,7 +78,13 @@ interface Tracked {
   readonly end: (verdict: IncompleteVerdict) => void;
   /** True while the reader (grpc-js) does not read: then a pause is not the client's doing. */
   readonly readerPaused: () => boolean;
+  /** When the current message's first byte arrived. */
+  startedMs: number;
   lastByteMs: number;
+  /** Time the reader was paused while the current message was incomplete, up to `stallMs`. */
+  excusedMs: number;
+  /** When the last sweep looked at this stream. */
+  checkedMs: number;
   ended: boolean;
 }
 
@@ -101,7 +115,8 @@ export class IncompleteMessages {
   }
 
   track(conn: ConnectionCount, end: (verdict: IncompleteVerdict) => void, readerPaused: () => boolean): TrackedStream {
-    const t: Tracked = { conn, progress: new FrameProgress(), end, readerPaused, lastByteMs: this.now(), ended: false };
+    const now = this.now();
+    const t: Tracked = { conn, progress: new FrameProgress(), end, readerPaused, startedMs: now, lastByteMs: now, excusedMs: 0, checkedMs: now, ended: false };
     this.streams.add(t);
     return {
       data: (chunk) => this.data(t, chunk),
@@ -109,22 +124,42 @@ export class IncompleteMessages {
     };
   }
 
-  /** Ends streams whose message has not moved for `stallMs`; call it now and then. */
+  /**
+   * Ends streams whose message has not moved for `stallMs`, or has taken longer than `stallMs` (its
+   * excused pauses aside) since its first byte: a byte now and then does not keep one alive. Call
+   * it now and then.
+   */
   sweep(): void {
     const now = this.now();
+    const { stallMs } = this.limits;
     for (const t of this.streams) {
+      const elapsed = now - t.checkedMs;
+      t.checkedMs = now;
       if (t.progress.held === 0) continue;
-      if (t.readerPaused()) t.lastByteMs = now;
-      else if (now - t.lastByteMs >= this.limits.stallMs) {
-        this.finish(t, { kind: "stalled", received: t.progress.held, announced: t.progress.announced, idleMs: now - t.lastByteMs });
+      const { held: received, announced } = t.progress;
+      if (t.readerPaused()) {
+        t.lastByteMs = now;
+        t.excusedMs = Math.min(stallMs, t.excusedMs + elapsed);
+      } else if (now - t.lastByteMs >= stallMs) {
+        this.finish(t, { kind: "stalled", received, announced, idleMs: now - t.lastByteMs });
+        continue;
       }
+      const ageMs = now - t.startedMs;
+      if (ageMs - t.excusedMs >= stallMs) this.finish(t, { kind: "too-slow", received, announced, ageMs });
     }
   }
 
   private data(t: Tracked, chunk: Uint8Array): void {
     if (t.ended) return;
-    t.lastByteMs = this.now();
+    const now = this.now();
+    t.lastByteMs = now;
+    const { held: before, completed } = t.progress;
     const grew = t.progress.write(chunk);
+    // A message began in this chunk: its clock starts now.
+    if (t.progress.held > 0 && (before === 0 || t.progress.completed !== completed)) {
+      t.startedMs = now;
+      t.excusedMs = 0;
+    }
     t.conn.held += grew;
     this.held += grew;
     if (grew <= 0) return;
