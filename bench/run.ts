@@ -305,7 +305,7 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify({ machine: info, rows, breakdowns }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
   if (WRITE !== undefined) {
-    const name = WRITE === "" ? "" : `${WRITE.slice(1)}:`;
+    const name = WRITE === "" ? "" : `${WRITE}:`;
     const [start, end] = [`<!-- bench:${name}start -->`, `<!-- bench:${name}end -->`];
     const md = readFileSync("BENCHMARKS.md", "utf8");
     const from = md.indexOf(start);
