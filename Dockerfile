@@ -11,6 +11,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY sdk ./sdk
 COPY server ./server
+# npm run build bundles the web console (server/console/) into dist/console with this script.
+COPY scripts/build-console.ts ./scripts/
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
  # The runtime needs better-sqlite3's compiled addon only: drop its sources, the SQLite amalgamation
  # and the object files (about 27 MB).

@@ -2,10 +2,11 @@
 // the generated code does not keep). Run by `npm run generate`; CI fails when the page is stale.
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createFileRegistry, fromBinary, getOption, hasOption, ScalarType, type DescExtension, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { createFileRegistry, fromBinary, getOption, hasOption, type DescEnum, type DescExtension, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { getComments } from "@bufbuild/protoplugin";
 import { readCatalog, type CatalogEntry } from "../sdk/src/catalog/read-catalog.js";
+import { fieldType, ruleSummary } from "../sdk/src/catalog/describe-field.js";
 
 const OUT = "docs/events.md";
 
@@ -16,37 +17,7 @@ function loadRegistry() {
 
 const oneLine = (s: string | undefined): string => (s ?? "").trim().replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|");
 
-function fieldType(f: DescField): string {
-  const element = (kind: "scalar" | "enum" | "message"): string =>
-    kind === "message" ? (f.message?.name ?? "") : kind === "enum" ? (f.enum?.name ?? "") : ScalarType[f.scalar ?? ScalarType.STRING].toLowerCase();
-  switch (f.fieldKind) {
-    case "list":
-      return `repeated ${element(f.listKind)}`;
-    case "map":
-      return `map<${ScalarType[f.mapKey].toLowerCase()}, ${element(f.mapKind)}>`;
-    default:
-      return element(f.fieldKind);
-  }
-}
-
-function ruleSummary(f: DescField, rules: DescExtension): string {
-  return hasOption(f, rules) ? describeRules(getOption(f, rules) as unknown as Record<string, unknown>) : "";
-}
-
-// Renders a FieldRules message as "required, max_len: 64, items: {required}", skipping defaults.
-function describeRules(r: Record<string, unknown>): string {
-  const parts: string[] = [];
-  for (const [key, v] of Object.entries(r)) {
-    if (key === "$typeName" || v === undefined || v === "" || v === 0 || v === false) continue;
-    const name = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-    if (v === true) parts.push(name);
-    else if (typeof v === "object") parts.push(`${name}: {${describeRules(v as Record<string, unknown>)}}`);
-    else parts.push(`${name}: ${name === "format" ? formatName(v as number) : String(v)}`);
-  }
-  return parts.join(", ");
-}
-
-let formatName: (n: number) => string = String;
+let formats: DescEnum;
 let messageRules: DescExtension;
 
 function entrySection(e: CatalogEntry, rules: DescExtension): string[] {
@@ -57,7 +28,7 @@ function entrySection(e: CatalogEntry, rules: DescExtension): string[] {
   }
   lines.push("| field | type | rules | comment |", "|---|---|---|---|");
   for (const f of e.schema.fields) {
-    lines.push(`| \`${f.name}\` | ${fieldType(f)} | ${ruleSummary(f, rules)} | ${oneLine(getComments(f).leading)} |`);
+    lines.push(`| \`${f.name}\` | ${fieldType(f)} | ${ruleSummary(f, rules, formats)} | ${oneLine(getComments(f).leading)} |`);
   }
   return [...lines, ""];
 }
@@ -68,8 +39,7 @@ function render(): string {
   const eventExt = registry.getExtension("qingyu.events.v1.event") as DescExtension;
   const rulesExt = registry.getExtension("qingyu.events.v1.rules") as DescExtension;
   messageRules = registry.getExtension("qingyu.events.v1.message_rules") as DescExtension;
-  const formats = registry.getEnum("qingyu.events.v1.StringFormat");
-  formatName = (n) => formats?.values.find((v) => v.number === n)?.name.replace("STRING_FORMAT_", "").toLowerCase() ?? String(n);
+  formats = registry.getEnum("qingyu.events.v1.StringFormat") as DescEnum;
   const entries = readCatalog(envelope, eventExt);
   const domains = [...new Set(entries.map((e) => e.domain))];
   const out = [
@@ -91,7 +61,7 @@ function render(): string {
     "",
     "| field | type | rules | comment |",
     "|---|---|---|---|",
-    ...envelope.fields.filter((f) => !f.oneof).map((f) => `| \`${f.name}\` | ${fieldType(f)} | ${ruleSummary(f, rulesExt)} | ${oneLine(getComments(f).leading)} |`),
+    ...envelope.fields.filter((f) => !f.oneof).map((f) => `| \`${f.name}\` | ${fieldType(f)} | ${ruleSummary(f, rulesExt, formats)} | ${oneLine(getComments(f).leading)} |`),
     "| `payload` | oneof | required | One case per event type, below. |",
     "",
   ];

@@ -25,6 +25,7 @@ run() {
 case "$kind" in
   all)
     npx tsc --noEmit -p .
+    npx tsc --noEmit -p server/console
     run unit
     run integration
     run e2e

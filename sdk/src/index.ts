@@ -29,7 +29,9 @@ export type { RawPayload, UnknownEvent, Upcaster, UpcastFn } from "./event/evolu
 
 // The client.
 export { BrokerClient, createBrokerClient } from "./client/client.js";
-export type { BrokerClientOptions, EventQuery, QueryOptions, QueryPage, ReplayOptions, SdkLogger, SubscriptionFilter } from "./client/client.js";
+export type { BrokerClientOptions, QueryOptions, QueryPage, ReplayOptions } from "./client/client.js";
+export type { EventQuery, SubscriptionFilter } from "./client/filters.js";
+export type { SdkLogger } from "./client/logger.js";
 export type { SubscribeFrom, SubscribeOptions } from "./client/subscription.js";
 export { StreamPublisher, DEFAULT_PUBLISH_WINDOW } from "./client/publisher.js";
 export type { PublisherOptions } from "./client/publisher.js";
@@ -48,6 +50,7 @@ export {
 } from "./gen/qingyu/broker/v1/errors_pb.js";
 export type { BadRequest, BadRequest_FieldViolation, IdConflict, LimitExceeded, MissingRight, ResumeInfo } from "./gen/qingyu/broker/v1/errors_pb.js";
 export type { EventTypeInfo as BrokerEventTypeInfo } from "./gen/qingyu/broker/v1/broker_pb.js";
+export type { GetBrokerStatsResponse as BrokerStats } from "./gen/qingyu/broker/v1/broker_pb.js";
 export { parseDurationMs } from "./duration.js";
 
 // Consumer groups.

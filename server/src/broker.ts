@@ -4,7 +4,8 @@ import { EventBrokerService } from "../../sdk/src/gen/qingyu/broker/v1/broker_pb
 import { Health } from "../../sdk/src/gen/grpc/health/v1/health_pb.js";
 import type { BrokerConfig } from "./config.js";
 import { shuttingDown, storeUnavailable } from "./errors.js";
-import { addService, CallRegistry, type ServiceHandlers } from "./grpc/bind.js";
+import { addService } from "./grpc/bind.js";
+import { CallRegistry, type ServiceHandlers } from "./services/handler-context.js";
 import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
 import { addReflection } from "./grpc/reflection.js";
 import { HealthState, ServingStatus } from "./services/health.js";
@@ -17,6 +18,8 @@ import { InProcessBus, type EventBus } from "./bus/event-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { LiveHub } from "./services/live-hub.js";
 import { subscribeHandler } from "./services/subscribe.js";
+import { statsHandlers } from "./services/stats.js";
+import { consoleFallback } from "./console/serve-console.js";
 import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
@@ -31,6 +34,11 @@ import { bindPort, checkDataDir, namingSetting, OpenedResources } from "./startu
 import { Gate } from "./auth/gate.js";
 import { readTlsFiles } from "./auth/tls-files.js";
 import { ReloadableServerCredentials } from "./grpc/tls-credentials.js";
+import { clientStreamPaths } from "./http/client-streams.js";
+import { addConnectService } from "./http/connect-routes.js";
+import { serveHttp, type HttpPort, type NodeHandlerFn } from "./http/http-port.js";
+import type { Admitter } from "./services/handler-context.js";
+import type { DescService } from "@bufbuild/protobuf";
 import { resolve } from "node:path";
 
 const HEALTH_INTERVAL_MS = 5_000;
@@ -48,6 +56,8 @@ export interface BrokerHandle {
   readonly groups: GroupManager;
   /** Port of /metrics, when BROKER_METRICS_PORT is set. */
   readonly metricsPort: number | undefined;
+  /** Port of the HTTP door (Connect, gRPC-web), when BROKER_HTTP_PORT is set. */
+  readonly httpPort: number | undefined;
   /** Re-reads the access policy and the TLS certificates (SIGHUP); a bad policy keeps the old one. */
   reload(): void;
   /** Stops accepting calls, acknowledges what was accepted, ends streams, closes the store. */
@@ -125,6 +135,24 @@ interface Served {
   gate: Gate;
   credentials: grpc.ServerCredentials;
   tls: { context: import("node:tls").SecureContextOptions; requireClientCertificate: boolean } | undefined;
+  httpFallback: NodeHandlerFn | undefined;
+}
+
+/** What start-up takes besides the configuration. */
+export interface StartOptions {
+  /** Answers HTTP-port requests for paths that are no service method; by default the web console (its files at `/`, 404 elsewhere). */
+  httpFallback?: NodeHandlerFn;
+}
+
+/** A service as both ports serve it: the same handlers, admitted by the same gate. */
+interface ServedService {
+  service: DescService;
+  handlers: ServiceHandlers<DescService>;
+  admit: Admitter | undefined;
+}
+
+function served<S extends DescService>(service: S, handlers: ServiceHandlers<S>, admit: Admitter | undefined): ServedService {
+  return { service, handlers: handlers as unknown as ServiceHandlers<DescService>, admit };
 }
 
 /**
@@ -137,9 +165,12 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
   const patches = patchServer(server, patchOptions(config), log);
   const admit = s.gate.enforced ? s.gate.admitter() : undefined;
   const bindOptions = { log, calls: s.calls, onError: (method: string, code: string) => s.metrics.rpcErrors.inc({ method, code }) };
-  addService(server, EventBrokerService, deferredHandlers(EventBrokerService, s.brokerService), { ...bindOptions, admit });
-  addService(server, ConsumerGroupService, deferredHandlers(ConsumerGroupService, s.groupService), { ...bindOptions, admit });
-  addService(server, Health, s.health.handlers(), { ...bindOptions, admit: s.gate.enforced ? s.gate.admitter("health") : undefined });
+  const services = [
+    served(EventBrokerService, deferredHandlers(EventBrokerService, s.brokerService), admit),
+    served(ConsumerGroupService, deferredHandlers(ConsumerGroupService, s.groupService), admit),
+    served(Health, s.health.handlers(), s.gate.enforced ? s.gate.admitter("health") : undefined),
+  ];
+  for (const { service, handlers, admit } of services) addService(server, service, handlers, { ...bindOptions, admit });
   addReflection(server, [EventBrokerService, ConsumerGroupService, Health], s.gate.enforced ? { admit: s.gate.admitter("reflection"), log } : undefined);
   const port = await bindPort(server, config, s.credentials);
   const patched = patches.after();
@@ -153,7 +184,27 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
       : await namingSetting("BROKER_METRICS_PORT", `cannot serve metrics on ${config.host}:${metricsPortSetting}`, () => serveMetrics(s.metrics, config.host, metricsPortSetting, log, s.tls));
   if (metricsServer) opened.add("metrics server", () => metricsServer.close());
   const metricsPort = (metricsServer?.address() as { port: number } | null)?.port;
-  return { server, patched, port, metricsServer, metricsPort };
+  const httpPortSetting = config.httpPort;
+  const http =
+    httpPortSetting === undefined
+      ? undefined
+      : await namingSetting("BROKER_HTTP_PORT", `cannot serve HTTP on ${config.host}:${httpPortSetting}`, () =>
+          serveHttp({
+            host: config.host,
+            port: httpPortSetting,
+            log,
+            maxMessageBytes: config.maxMessageBytes,
+            tls: s.tls,
+            fallback: s.httpFallback,
+            gRpcPortOnly: clientStreamPaths(services.map((x) => x.service)),
+            onRefused: (method) => bindOptions.onError(method, "UNIMPLEMENTED"),
+            routes: (router) => {
+              for (const { service, handlers, admit } of services) addConnectService(router, service, handlers, { ...bindOptions, admit });
+            },
+          }),
+        );
+  if (http) opened.add("http port", () => http.destroy());
+  return { server, patched, port, metricsServer, metricsPort, http };
 }
 
 /** The second step: the store, the bus (NATS or in-process), the live hub and the committer. */
@@ -199,8 +250,9 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
  * A failure at any step closes what the earlier steps opened.
  * @throws ConfigError naming the setting when a port, the data directory, MongoDB or NATS cannot be used
  */
-export async function startBroker(config: BrokerConfig, log: Logger): Promise<BrokerHandle> {
+export async function startBroker(config: BrokerConfig, log: Logger, options: StartOptions = {}): Promise<BrokerHandle> {
   const opened = new OpenedResources();
+  const startedAtMs = Date.now();
   const brokerService = deferred<ServiceHandlers<typeof EventBrokerService>>();
   const groupService = deferred<ServiceHandlers<typeof ConsumerGroupService>>();
   try {
@@ -211,8 +263,8 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     const gate = new Gate({ file: config.authFile, log, onDenied: (principal, method) => metrics.authDenials.inc({ principal: principal || "(unauthenticated)", method }) });
     const tls = config.tls && { context: readTlsFiles(config.tls), requireClientCertificate: config.tls.clientCa !== undefined };
     const credentials = tls ? new ReloadableServerCredentials(tls.context, tls.requireClientCertificate, config.prefaceTimeoutMs) : grpc.ServerCredentials.createInsecure();
-    const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls };
-    const { server, patched, port, metricsServer, metricsPort } = await bindPorts(config, log, opened, served);
+    const served = { metrics, calls, health, brokerService: brokerService.promise, groupService: groupService.promise, gate, credentials, tls, httpFallback: options.httpFallback ?? consoleFallback(log) };
+    const { server, patched, port, metricsServer, metricsPort, http } = await bindPorts(config, log, opened, served);
     const { store, bus, hub, committer } = await openLog(config, log, opened, metrics);
     brokerService.resolve({
       ...publishHandlers({
@@ -224,6 +276,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
       }),
       ...queryHandlers({ store, subjectPrefix: config.subjectPrefix, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows }),
       subscribe: subscribeHandler({ store, hub, maxBuffered: config.subscriberBuffer, maxMessageBytes: config.maxMessageBytes, whereScanRows: config.whereScanRows, metrics }),
+      ...statsHandlers({ store, bus, startedAtMs, subscribers: async () => (await metrics.subscribers.get()).values[0]?.value ?? 0 }),
     });
     const jslog =
       config.groupBackend === "jetstream" && bus instanceof NatsBus
@@ -232,7 +285,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
           )
         : undefined;
     if (jslog) opened.add("jetstream log", () => jslog.close());
-    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, { windowEvents: config.groupWindowEvents });
+    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, {
+      windowEvents: config.groupWindowEvents,
+      windowBytes: config.groupWindowBytes,
+      maxGroups: config.maxGroups,
+      idleMs: config.groupIdleMs,
+      memberOutbox: config.subscriberBuffer,
+    });
     registerStateGauges(
       metrics,
       {
@@ -256,7 +315,7 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
     const stopMaintenance = startMaintenance(store, health, config, log);
     const dataDir = store.kind === "sqlite" ? resolve(config.dataDir) : undefined;
     log.info(
-      { host: config.host, port, metricsPort, store: store.kind, dataDir, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs, tls: tls !== undefined, mutualTls: tls?.requireClientCertificate === true, policy: config.authFile ?? null },
+      { host: config.host, port, metricsPort, httpPort: http?.port, store: store.kind, dataDir, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs, tls: tls !== undefined, mutualTls: tls?.requireClientCertificate === true, policy: config.authFile ?? null },
       "broker started",
     );
     const reload = () => {
@@ -266,14 +325,15 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Br
         const context = readTlsFiles(config.tls);
         credentials.replace(context);
         (metricsServer as { setSecureContext?: (c: object) => void } | undefined)?.setSecureContext?.(context);
+        http?.setSecureContext(context);
         log.info("tls certificates reloaded");
       } catch (err) {
         log.error({ err }, "tls certificates not reloaded: keeping the previous ones");
       }
     };
 
-    const close = shutdownSequence({ config, log, calls, health, server, patched, committer, stopMaintenance, resumed, groups, jslog, metricsServer, hub, bus, store });
-    return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, reload, close, [Symbol.asyncDispose]: close };
+    const close = shutdownSequence({ config, log, calls, health, server, patched, committer, stopMaintenance, resumed, groups, jslog, metricsServer, http, hub, bus, store });
+    return { port, address: `${config.host}:${port}`, store, health, hub, groups, metricsPort, httpPort: http?.port, reload, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     const failure = err instanceof Error ? err : new Error(String(err));
     brokerService.reject(failure);
@@ -298,6 +358,7 @@ interface Running {
   groups: GroupManager;
   jslog: JetStreamLog | undefined;
   metricsServer: { close(): unknown } | undefined;
+  http: HttpPort | undefined;
   hub: LiveHub;
   bus: EventBus;
   store: EventStore;
@@ -313,12 +374,14 @@ function shutdownSequence(r: Running): () => Promise<void> {
       r.stopMaintenance();
       // No new calls from here on; live calls end (streams with UNAVAILABLE, publishes acknowledged).
       r.server.tryShutdown(() => undefined);
+      r.http?.stopAccepting();
       r.calls.abortAll(shuttingDown());
       await r.committer.drain();
       const graceful = await Promise.race([r.calls.idle().then(() => true), delay(r.config.shutdownGraceMs).then(() => false)]);
       if (!graceful) r.log.warn({ liveCalls: r.calls.size }, "shutdown grace period over: closing remaining calls");
       // Idle client connections would hold tryShutdown open for ever; no call is cut by closing them.
       r.server.forceShutdown();
+      r.http?.destroy();
       r.patched.stop();
       await r.resumed;
       await r.groups.close();

@@ -32,8 +32,16 @@ export interface BrokerConfig {
   groupBackend: "jetstream" | "store";
   /** Unfinished events a consumer group holds in memory at most (its window). */
   groupWindowEvents: number;
+  /** Bytes of unfinished events a consumer group holds in memory at most. */
+  groupWindowBytes: number;
+  /** Consumer groups this broker holds at most. */
+  maxGroups: number;
+  /** How long a consumer group without members keeps its runtime and window. */
+  groupIdleMs: number;
   /** Port of the Prometheus /metrics endpoint; undefined turns it off, 0 picks a free port. */
   metricsPort: number | undefined;
+  /** Port of the HTTP door (Connect, gRPC-web, JSON); undefined turns it off, 0 picks a free port. */
+  httpPort: number | undefined;
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
   /** Diagnostics: a file to append a trace of every store commit to (see commit-trace.ts); off when undefined. */
@@ -111,6 +119,9 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   BROKER_SUBSCRIBER_BUFFER: "10000",
   BROKER_WHERE_SCAN_ROWS: "10000",
   BROKER_GROUP_WINDOW_EVENTS: "10000",
+  BROKER_GROUP_WINDOW_BYTES: String(8 << 20),
+  BROKER_MAX_GROUPS: "1000",
+  BROKER_GROUP_IDLE_MS: "10000",
   BROKER_SQLITE_SYNC: "full",
   BROKER_MAX_INCOMPLETE_BYTES: String(128 << 20),
   BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS: "30000",
@@ -137,7 +148,11 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_MAX_PENDING_EVENTS: "uncommitted events before publishes get RESOURCE_EXHAUSTED",
   BROKER_SHUTDOWN_GRACE_MS: "how long SIGTERM waits for calls before closing them",
   BROKER_SUBSCRIBER_BUFFER: "live events a subscriber may have waiting",
+  BROKER_GROUP_WINDOW_BYTES: "bytes of events a consumer group holds in memory (one larger event passes alone)",
+  BROKER_MAX_GROUPS: "consumer groups this broker holds; CreateGroup beyond it gets RESOURCE_EXHAUSTED",
+  BROKER_GROUP_IDLE_MS: "how long a consumer group without members keeps its window before it is released",
   BROKER_METRICS_PORT: "serve Prometheus metrics on this port",
+  BROKER_HTTP_PORT: "serve the services over HTTP (Connect JSON/binary, gRPC-web) on this port",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
   BROKER_COMMIT_TRACE: "diagnostics: append a trace of every store commit, GC pause and event-loop delay to this file",
 };
@@ -350,7 +365,11 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     whereScanRows: integer(merged, "BROKER_WHERE_SCAN_ROWS", 10, 1_000_000),
     groupBackend: groupBackend(merged),
     groupWindowEvents: integer(merged, "BROKER_GROUP_WINDOW_EVENTS", 1, 1_000_000),
+    groupWindowBytes: integer(merged, "BROKER_GROUP_WINDOW_BYTES", 1_024, 2 ** 40),
+    maxGroups: integer(merged, "BROKER_MAX_GROUPS", 1, 1_000_000),
+    groupIdleMs: integer(merged, "BROKER_GROUP_IDLE_MS", 0, 86_400_000),
     metricsPort: merged["BROKER_METRICS_PORT"] === undefined || merged["BROKER_METRICS_PORT"] === "" ? undefined : integer(merged, "BROKER_METRICS_PORT", 0, 65_535),
+    httpPort: merged["BROKER_HTTP_PORT"] === undefined || merged["BROKER_HTTP_PORT"] === "" ? undefined : integer(merged, "BROKER_HTTP_PORT", 0, 65_535),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
     commitTrace: optional(merged, "BROKER_COMMIT_TRACE"),
     ...incompleteBounds(merged, maxMessageBytes),

@@ -30,8 +30,8 @@ export interface DomainErrorOptions {
 }
 
 /**
- * An expected failure, named by its reason. Domain code throws these; only
- * server/src/grpc/to-status.ts turns them into gRPC statuses.
+ * An expected failure, named by its reason. Domain code throws these; server/src/status.ts turns
+ * them into a status, which each transport sends its own way.
  */
 export class DomainError extends Error {
   override name = "DomainError";

@@ -123,7 +123,7 @@ function labelType(type: string): string {
 
 /** What the state gauges read at scrape time. */
 export interface GaugeSources {
-  groups: Pick<GroupManager, "list" | "stats" | "find">;
+  groups: Pick<GroupManager, "list" | "stats" | "redeliveries">;
   store: Pick<EventStore, "sizeBytes">;
   health: Pick<HealthState, "get">;
   /** The NATS connection, when the broker has one. */
@@ -199,7 +199,7 @@ async function sampleGroups(manager: GaugeSources["groups"], log: Logger): Promi
   const out: GroupSample[] = [];
   for (const { name } of manager.list()) {
     try {
-      out.push({ name, stats: await manager.stats(name), redeliveries: (await manager.find(name)).redeliveries });
+      out.push({ name, stats: await manager.stats(name), redeliveries: manager.redeliveries(name) });
     } catch (err) {
       // why: a group deleted meanwhile, or a store that does not answer, costs its series, not the scrape.
       log.debug({ err, group: name }, "group stats unavailable for metrics");

@@ -1,5 +1,6 @@
 // The compiled broker (`npm run build`, what the Docker image and `npm run start:dist` run) starts,
-// serves, runs its SQLite workers from compiled JavaScript and drains on SIGTERM.
+// serves, runs its SQLite workers from compiled JavaScript, serves the web console's built bundle
+// and drains on SIGTERM.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -21,7 +22,7 @@ describe("compiled broker (dist/)", () => {
     execFileSync("npm", ["run", "-s", "build"], { cwd: ROOT, stdio: "inherit" });
     assert.ok(existsSync(DIST_MAIN), `${DIST_MAIN} was not built`);
     dataDir = mkdtempSync(join(tmpdir(), "broker-dist-"));
-    broker = await spawnBroker({ BROKER_DATA_DIR: dataDir }, 20_000, [], DIST_MAIN);
+    broker = await spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_HTTP_PORT: "0" }, 20_000, [], DIST_MAIN);
   });
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -38,6 +39,16 @@ describe("compiled broker (dist/)", () => {
     assert.equal(await client.countEvents({ sources: ["dist-test"] }), 1);
     assert.notEqual(ack.position, "");
     client.close();
+
+    // The web console, from the bundle `npm run build` wrote to dist/console (no esbuild at run time).
+    const httpPort = broker.logs.find((l) => l["msg"] === "broker started")?.["httpPort"] as number;
+    const index = await fetch(`http://127.0.0.1:${httpPort}/`);
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /console\.js/);
+    const script = await fetch(`http://127.0.0.1:${httpPort}/console.js`);
+    assert.equal(script.status, 200);
+    assert.match(script.headers.get("content-type") ?? "", /javascript/);
+    assert.ok((await script.arrayBuffer()).byteLength > 10_000);
 
     const { code } = await broker.stop("SIGTERM");
     assert.equal(code, 0);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { startBroker, type BrokerHandle } from "../../server/src/broker.js";
+import { startBroker, type BrokerHandle, type StartOptions } from "../../server/src/broker.js";
 import { loadConfig } from "../../server/src/config.js";
 import { createLogger } from "../../server/src/logger.js";
 import { createBrokerClient, type BrokerClient, type BrokerClientOptions } from "../../sdk/src/index.js";
@@ -37,11 +37,11 @@ export interface TestBroker {
  * directory on close when it made it, or when told to `adopt` it (a restart on a kept directory);
  * a directory shared with a running broker is left to that broker.
  */
-export async function startTestBroker(env: Record<string, string> = {}, dataDir?: string, options: { adopt?: boolean } = {}): Promise<TestBroker> {
+export async function startTestBroker(env: Record<string, string> = {}, dataDir?: string, options: { adopt?: boolean; start?: StartOptions } = {}): Promise<TestBroker> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "broker-test-"));
   const config = loadConfig({ BROKER_GRPC_PORT: "0", BROKER_DATA_DIR: dir, BROKER_SQLITE_SYNC: "normal", BROKER_SHUTDOWN_GRACE_MS: "2000", ...env });
   const logs = new LogSink();
-  const broker = await startBroker(config, createLogger("debug", logs)).catch((err: unknown) => {
+  const broker = await startBroker(config, createLogger("debug", logs), options.start).catch((err: unknown) => {
     // A broker that refused to start leaves no directory behind (tests expect such refusals).
     if (dataDir === undefined) rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -8,44 +8,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { pino } from "pino";
-import { ConsumeResponseSchema, ConsumerGroupSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
+import { ConsumeResponseSchema, ConsumerGroupSchema, DeadLetterSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventToBinary, newEvent, TargetType } from "../../sdk/src/index.js";
 import { settingsOf } from "../../server/src/groups/group-config.js";
 import { storedGroup } from "../../server/src/groups/group-records.js";
-import { GroupRuntime, Member, type FeedSink, type GroupFeed } from "../../server/src/groups/group-runtime.js";
+import { GroupRuntime, MAX_ATTEMPT_ERROR_BYTES, MAX_ATTEMPTS_KEPT, Member } from "../../server/src/groups/group-runtime.js";
 import type { EventStore } from "../../server/src/store/event-store.js";
-import { encodePosition } from "../../server/src/store/position.js";
 import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { MemberOutbox } from "../../server/src/groups/member-outbox.js";
 import { ManualClock } from "../helpers/manual-clock.js";
+import { MemoryFeed } from "../helpers/memory-feed.js";
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const DEADLINE_MS = 1_000;
 
-/** A feed of one event, kept in memory: the runtime's own logic is what is tested. */
-class OneEventFeed implements GroupFeed {
-  finishedHow: string[] = [];
-  async start(sink: FeedSink) {
-    const data = eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }));
-    sink.admit(encodePosition(1n), data, 0);
-  }
-  pull() {}
-  finished(_e: unknown, how: string) {
-    this.finishedHow.push(how);
-  }
-  retryLater() {
-    return false;
-  }
-  keepAlive() {}
-  async redrive() {}
-  progress() {
-    return [];
-  }
-  async lag() {
-    return { backlog: 0, floor: "" };
-  }
-  update() {}
-  async close() {}
-}
+/** A feed of one event, admitted at start: the runtime's own logic is what is tested. */
+const oneEventFeed = () => new MemoryFeed([eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }))], true);
 
 describe("GroupRuntime deadlines and attempts (manual clock)", () => {
   let dir: string;
@@ -61,7 +39,7 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
 
   async function runtimeWith(retry: { maxAttempts: number }) {
     const clock = new ManualClock();
-    const feed = new OneEventFeed();
+    const feed = oneEventFeed();
     const group = create(ConsumerGroupSchema, { name: `g${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, multiplier: 2, initialDelay: { nanos: 100_000_000 }, ...retry } });
     const def = storedGroup(group, "");
     await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
@@ -136,6 +114,77 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
       assert.ok(deliveries.length >= 5, `only ${deliveries.length} deliveries`);
       assert.equal(runtime.deadLetters, 0);
     } finally {
+      await runtime.close();
+    }
+  });
+
+  it("keeps a dead letter's history bounded: errors cut, the first and the latest attempts kept", async () => {
+    const clock = new ManualClock();
+    const group = create(ConsumerGroupSchema, { name: `h${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 30 } });
+    const def = storedGroup(group, "");
+    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
+    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed: oneEventFeed(), state: { pending: [], deadLetters: 0 }, clock });
+    await runtime.start();
+    const huge = "e".repeat(1 << 20);
+    // A member that answers every delivery with a nack, no delay, and a megabyte of error text
+    // (each delivery counts as written at once, as the Consume handler's outbox does).
+    const member: Member = new Member("nacker", 1, "test", (frame) => {
+      member.queued--;
+      const res = fromBinary(ConsumeResponseSchema, frame);
+      if (res.kind.case === "delivery") {
+        const id = res.kind.value.deliveryId;
+        setImmediate(() => runtime.nack(member, id, 0, huge));
+      }
+    });
+    runtime.join(member);
+    try {
+      for (let i = 0; i < 200 && runtime.deadLetters === 0; i++) {
+        clock.advance(20);
+        await tick();
+      }
+      assert.equal(runtime.deadLetters, 1);
+      await runtime.flush();
+      const [entry] = await store.kvScan(`dead/${runtime.name}/`);
+      assert.ok(entry, "dead letter written");
+      const letter = fromBinary(DeadLetterSchema, entry.value);
+      assert.equal(letter.attempts.length, MAX_ATTEMPTS_KEPT);
+      assert.deepEqual(letter.attempts.map((a) => a.attempt), [1, 2, 3, 4, 5, ...Array.from({ length: 15 }, (_, i) => 16 + i)]);
+      for (const a of letter.attempts) assert.ok(Buffer.byteLength(a.error) <= MAX_ATTEMPT_ERROR_BYTES, `an error of ${a.error.length} characters`);
+      assert.ok(entry.value.length < 64 << 10, `a dead letter of ${entry.value.length} bytes`);
+    } finally {
+      runtime.leave(member);
+      await runtime.close();
+    }
+  });
+
+  it("queues nothing more to a member that does not read, and delivers again once it drains its stream", async () => {
+    const clock = new ManualClock();
+    const like = () => eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }));
+    const group = create(ConsumerGroupSchema, { name: `s${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 0, initialDelay: { nanos: 100_000_000 } } });
+    const def = storedGroup(group, "");
+    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
+    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed: new MemoryFeed([like(), like()], true), state: { pending: [], deadLetters: 0 }, clock });
+    await runtime.start();
+    let member: Member | undefined;
+    const outbox = new MemberOutbox<Uint8Array>(() => member, 10, () => undefined, () => runtime.schedulePump());
+    member = new Member("sleeper", 100, "test", (f, current) => outbox.delivery(f, current));
+    runtime.join(member);
+    try {
+      await tick();
+      assert.equal(outbox.length, 2);
+      // Ten deadlines and backoffs pass; the member never reads.
+      for (let i = 0; i < 600; i++) {
+        clock.advance(20);
+        await tick();
+      }
+      assert.equal(outbox.length, 2, "expired deliveries were queued again to a member that does not read");
+      // It reads: the expired frames are skipped, and the events come again.
+      while (outbox.take() !== undefined);
+      await tick();
+      await tick();
+      assert.equal(outbox.length, 2, "nothing delivered after the member drained its stream");
+    } finally {
+      runtime.leave(member);
       await runtime.close();
     }
   });

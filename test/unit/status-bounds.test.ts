@@ -4,7 +4,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { BadRequestSchema, ErrorInfoSchema, StatusSchema } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { clip, clipBytes, MAX_ECHOED_CHARS } from "../../server/src/clip.js";
-import { boundedStatus, MAX_STATUS_DETAILS_BYTES, MAX_STATUS_MESSAGE_BYTES } from "../../server/src/grpc/status-bounds.js";
+import { boundedStatus, MAX_STATUS_DETAILS_BYTES, MAX_STATUS_MESSAGE_BYTES } from "../../server/src/status-bounds.js";
 
 describe("clip()", () => {
   it("keeps short values and cuts long ones with a count of what went", () => {

@@ -1,6 +1,7 @@
 import { eventDomains, type EventDomain } from "../catalog/catalog.js";
-import type { SubscriptionFilter } from "../client/client.js";
+import type { SubscriptionFilter } from "../client/filters.js";
 import type { SubscribeFrom } from "../client/subscription.js";
+import type { parseArgs } from "node:util";
 import { parseDurationMs } from "../duration.js";
 
 /** Thrown for a command line the CLI cannot understand; the message says what is wrong. */
@@ -59,4 +60,40 @@ export function parseTime(flag: string, text: string | undefined, now = Date.now
   const from = parseFrom(text, now);
   if (from instanceof Date) return from;
   throw new UsageError(`${flag} must be a duration such as 1h or an RFC 3339 time, got '${text}'`);
+}
+
+/** Every option of every command (parseArgs is strict: an unknown one is a usage error). */
+export const OPTIONS = {
+  address: { type: "string" },
+  token: { type: "string" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+  source: { type: "string", multiple: true },
+  subject: { type: "string" },
+  "correlation-id": { type: "string" },
+  where: { type: "string" },
+  json: { type: "boolean" },
+  yes: { type: "boolean", short: "y" },
+  all: { type: "boolean" },
+  position: { type: "string", multiple: true },
+  "ack-deadline": { type: "string" },
+  "max-attempts": { type: "string" },
+  ordering: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+
+/** The event filter of a command: its patterns, and --source, --subject, --correlation-id, --where. */
+export function filterOf(patterns: string[], v: Values) {
+  return {
+    ...parsePatterns(patterns),
+    ...(v.source ? { sources: v.source } : {}),
+    ...(v.subject ? { subject: v.subject } : {}),
+    ...(v["correlation-id"] ? { correlationId: v["correlation-id"] } : {}),
+    ...(v.where ? { where: v.where } : {}),
+  };
 }

@@ -14,8 +14,10 @@ import { eventFromJson, eventToJson } from "../event/codec.js";
 import { Code, isBrokerError, type BrokerError } from "../errors.js";
 import { rawPayload } from "../event/evolution.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
-import type { JsonValue } from "@bufbuild/protobuf";
-import { parseFrom, parsePatterns, parseTime, UsageError } from "./args.js";
+import { toJson, type JsonValue } from "@bufbuild/protobuf";
+import { GetBrokerStatsResponseSchema } from "../gen/qingyu/broker/v1/broker_pb.js";
+import { NotConfirmedError, runAdmin } from "./admin.js";
+import { filterOf, OPTIONS, parseFrom, parseTime, UsageError, type Values } from "./args.js";
 
 const USAGE = `usage: qingyu-events <command> [options]
 
@@ -27,7 +29,15 @@ commands:
   publish --json [event]  publish an event given as JSON, or one per line from stdin; stops at
                         the first bad line, naming it (exit 2) and how many were published
   types                 list the event catalog
+  stats                 the broker's store (kind, size), open subscriptions, bus and start time
   token                 make a random access token and print it with its hash for the policy file
+  groups ls|get <name>  consumer groups with their lag (backlog, in flight, dead letters, members)
+  groups create <name> [pattern...]  --from now|beginning|<time> --ack-deadline 30s
+                        --max-attempts n --ordering none|subject|correlation_id
+  groups delete <name>  delete a group with its progress and dead letters (asks, or --yes)
+  dlq ls|show <group> [position]  a group's dead letters, one with every attempt
+  dlq redrive|purge <group> --all | --position p... | [pattern...]  deliver again, or delete
+                        for good (asks, or --yes)
 
 patterns: 'social.*' (a domain), 'social.like.*', 'like.added', 'comment.*', '*'
 options:  --address host:port (default $BROKER_ADDRESS or 127.0.0.1:50051)
@@ -35,37 +45,10 @@ options:  --address host:port (default $BROKER_ADDRESS or 127.0.0.1:50051)
           --ca file (TLS: CA of the broker's certificate)  --cert file --key file (mutual TLS)
           --source s (repeatable filter; with publish: default source) --subject s --correlation-id c
           --where expr (a CEL expression over event and payload, e.g. 'event.metadata["tenant"] == "t1"')
-          --json (print each event as one JSON line; publish: the input is JSON)`;
+          --json (print each event as one JSON line; publish: the input is JSON; groups, dlq:
+          one JSON document per line)  --yes (confirm a delete, redrive or purge)`;
 
 const RETRY_NOTICE_INTERVAL_MS = 30_000;
-
-const OPTIONS = {
-  address: { type: "string" },
-  token: { type: "string" },
-  ca: { type: "string" },
-  cert: { type: "string" },
-  key: { type: "string" },
-  from: { type: "string" },
-  to: { type: "string" },
-  source: { type: "string", multiple: true },
-  subject: { type: "string" },
-  "correlation-id": { type: "string" },
-  where: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
-
-function filterOf(patterns: string[], v: Values) {
-  return {
-    ...parsePatterns(patterns),
-    ...(v.source ? { sources: v.source } : {}),
-    ...(v.subject ? { subject: v.subject } : {}),
-    ...(v["correlation-id"] ? { correlationId: v["correlation-id"] } : {}),
-    ...(v.where ? { where: v.where } : {}),
-  };
-}
 
 /**
  * One line per event: time, position, type, source, subject, payload. A payload of a type newer than
@@ -173,7 +156,14 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
         for (const t of await client.listEventTypes()) row(t.type, t.domain, t.messageName, t.subject);
         return;
       }
+      case "stats": {
+        const st = await client.brokerStats();
+        if (asJson) console.log(JSON.stringify(toJson(GetBrokerStatsResponseSchema, st)));
+        else console.log(`store: ${st.store} (${st.storeSizeBytes} bytes)\nsubscribers: ${st.subscribers}\nbus: ${st.bus}\nstarted: ${st.startTime ? timestampDate(st.startTime).toISOString() : "?"}`);
+        return;
+      }
       default:
+        if (await runAdmin(command, client, rest, v)) return;
         throw new UsageError(`unknown command '${command}'`);
     }
   } finally {
@@ -209,7 +199,7 @@ process.on("SIGTERM", () => controller.abort());
 run(process.argv.slice(2), controller.signal).then(
   () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof InputError) {
+    if (err instanceof InputError || err instanceof NotConfirmedError) {
       process.stderr.write(`qingyu-events: ${err.message}\n`);
       process.exit(2);
     }

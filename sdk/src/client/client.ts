@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   EventBrokerService,
   type EventTypeInfo,
+  type GetBrokerStatsResponse,
   type QueryEventsRequestSchema,
   type ReplayRequestSchema,
 } from "../gen/qingyu/broker/v1/broker_pb.js";
@@ -18,7 +19,8 @@ import { toPublishResult, toTimestamp, type PublishResult, type TimeInput } from
 import { Rpc, type CallOptions } from "./rpc.js";
 import { Backoff, sleep } from "./backoff.js";
 import { Upcasters, type Upcaster } from "../event/evolution.js";
-import { toFilter } from "./filters.js";
+import { toFilter, type EventQuery, type SubscriptionFilter } from "./filters.js";
+import type { SdkLogger } from "./logger.js";
 import { subscription, type SubscribeOptions } from "./subscription.js";
 import { ConsumerGroupService } from "../gen/qingyu/broker/v1/groups_pb.js";
 import { GroupsClient } from "./groups.js";
@@ -26,12 +28,6 @@ import { bearerInterceptor, channelCredentials, checkTokenSource, type TlsOption
 import { Consumer, type ConsumeOptions, type EventHandler, type HandlerMap } from "./consumer.js";
 import { consumerSpan, describeProducer, producerSpan, tracedEvents } from "./tracing.js";
 import { formatTraceparent, inSpan } from "../trace/trace-context.js";
-
-/** A minimal logger; the SDK logs nothing unless given one. */
-export interface SdkLogger {
-  debug(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 /** Options of {@link createBrokerClient}. */
 export interface BrokerClientOptions {
@@ -81,31 +77,6 @@ export interface BrokerClientOptions {
    */
   upcasters?: readonly Upcaster[];
 }
-
-/** Which events a query, count or replay reads. */
-export interface EventQuery {
-  /** Exact types or prefix globs (`"comment.*"`). */
-  types?: readonly (EventType | `${string}*`)[];
-  domains?: readonly EventDomain[];
-  sources?: readonly string[];
-  /** Exact, or a prefix glob (`"book/*"`). */
-  subject?: string;
-  correlationId?: string;
-  /**
-   * A CEL expression the events must satisfy, evaluated by the broker, e.g.
-   * `event.chapter_purchased.amount.minor_units > 5000` or, with one type,
-   * `payload.amount.minor_units > 5000` (bindings: `event`, `payload`, `now`; see README).
-   * @throws BrokerError INVALID_ARGUMENT naming the line and column of a mistake
-   */
-  where?: string;
-  /** Inclusive lower bound on recorded time. */
-  from?: TimeInput;
-  /** Exclusive upper bound on recorded time. */
-  to?: TimeInput;
-}
-
-/** Which events a subscription receives. */
-export type SubscriptionFilter = Omit<EventQuery, "from" | "to">;
 
 /** Options of {@link BrokerClient.queryEvents}. */
 export interface QueryOptions extends CallOptions {
@@ -353,6 +324,14 @@ export class BrokerClient {
   /** The event catalog the broker serves. */
   async listEventTypes(opts: CallOptions = {}): Promise<EventTypeInfo[]> {
     return (await this.rpc.unary(EventBrokerService.method.listEventTypes, {}, opts)).eventTypes;
+  }
+
+  /**
+   * A summary of the broker: its store (kind, bytes on disk), open subscriptions, bus and start time.
+   * @throws BrokerError PERMISSION_DENIED when the principal may read no event type
+   */
+  async brokerStats(opts: CallOptions = {}): Promise<GetBrokerStatsResponse> {
+    return this.rpc.unary(EventBrokerService.method.getBrokerStats, {}, opts);
   }
 
   /** Closes the channel; calls in progress fail with CANCELLED or UNAVAILABLE. */

@@ -6,7 +6,7 @@ import type { EventType, TypedEvent } from "../catalog/catalog.js";
 import { BrokerError } from "../errors.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConsumeRequestSchema } from "../gen/qingyu/broker/v1/groups_pb.js";
-import type { SdkLogger } from "./client.js";
+import type { SdkLogger } from "./logger.js";
 import type { Rpc } from "./rpc.js";
 import { consumerSpan } from "./tracing.js";
 import { inSpan } from "../trace/trace-context.js";

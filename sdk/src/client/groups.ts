@@ -11,7 +11,7 @@ import {
   type RetryPolicySchema,
 } from "../gen/qingyu/broker/v1/groups_pb.js";
 import type { EventType } from "../catalog/catalog.js";
-import type { SubscriptionFilter } from "./client.js";
+import type { SubscriptionFilter } from "./filters.js";
 import type { CallOptions, Rpc } from "./rpc.js";
 import { toFilter } from "./filters.js";
 

@@ -4,7 +4,7 @@ import { EventBrokerService, type EventFilter, type SubscribeRequest } from "../
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import { BrokerError } from "../errors.js";
 import { Backoff, sleep } from "./backoff.js";
-import type { SdkLogger } from "./client.js";
+import type { SdkLogger } from "./logger.js";
 import type { Upcasters } from "../event/evolution.js";
 import type { Rpc } from "./rpc.js";
 

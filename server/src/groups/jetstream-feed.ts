@@ -11,11 +11,13 @@ import { HEADER_POSITION, HEADER_TYPE } from "../bus/nats-bus.js";
 import { matcher } from "../services/matcher.js";
 import type { KvWrite } from "../store/event-store.js";
 import type { GroupSettings } from "./group-config.js";
-import { startFloor, type FeedFactory } from "./group-manager.js";
+import { startFloor, type FeedFactory } from "./feed-factory.js";
 import type { EventStore } from "../store/event-store.js";
 import { eventMeta, type LiveHub } from "../services/live-hub.js";
 import { decodePosition, encodePosition } from "../store/position.js";
-import { type Entry, type FeedSink, type GroupFeed } from "./group-runtime.js";
+import type { Entry } from "./group-entry.js";
+import { ChunkSizer } from "./chunk-sizer.js";
+import type { FeedSink, GroupFeed } from "./group-feed.js";
 
 const NS_PER_MS = 1_000_000;
 const PULL_BATCH = 256;
@@ -39,6 +41,7 @@ class JetStreamFeed implements GroupFeed {
   private room: (() => void) | undefined;
   private closed = false;
   private loop: Promise<void> | undefined;
+  private readonly chunks = new ChunkSizer(PULL_BATCH);
 
   constructor(
     private readonly jslog: JetStreamLog,
@@ -66,14 +69,21 @@ class JetStreamFeed implements GroupFeed {
    */
   private async run(consumer: Consumer): Promise<void> {
     while (!this.closed) {
-      const room = this.sink.windowLimit - this.sink.windowSize;
+      const room = this.sink.roomEvents;
       if (room <= 0 || this.sink.demand <= 0) {
         await new Promise<void>((r) => (this.room = r));
         continue;
       }
       try {
-        this.batch = await consumer.fetch({ max_messages: Math.min(PULL_BATCH, room), expires: FETCH_EXPIRES_MS });
-        for await (const m of this.batch) this.take(m);
+        // A number of messages, from the window's byte room and recent sizes: nats.js takes a
+        // count or a byte bound, not both, and a byte bound smaller than one message fails the pull.
+        this.batch = await consumer.fetch({ max_messages: this.chunks.size(room, this.sink.roomBytes), expires: FETCH_EXPIRES_MS });
+        let largest = 0;
+        for await (const m of this.batch) {
+          largest = Math.max(largest, m.data.length);
+          this.take(m);
+        }
+        this.chunks.saw(largest);
       } catch (err) {
         if (this.closed) return;
         this.log.warn({ err, group: this.group }, "JetStream pull failed; retrying");

@@ -5,7 +5,10 @@ import type { EventStore, KvWrite } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import type { GroupSettings } from "./group-config.js";
 import { progressRecord } from "./group-records.js";
-import { type Entry, type FeedSink, type GroupFeed, type GroupRuntime } from "./group-runtime.js";
+import { ChunkSizer } from "./chunk-sizer.js";
+import type { Entry } from "./group-entry.js";
+import type { FeedSink, GroupFeed } from "./group-feed.js";
+import type { GroupRuntime } from "./group-runtime.js";
 
 const FETCH_CHUNK = 256;
 
@@ -24,8 +27,10 @@ export class StoreFeed implements GroupFeed {
   private behind = true;
   private closed = false;
   private detach: (() => void) | undefined;
-  /** Live events not admitted yet (see onLive). */
+  /** Live events not admitted yet (see onLive), and their bytes. */
   private live: HubEvent[] = [];
+  private liveBytes = 0;
+  private readonly chunks = new ChunkSizer(FETCH_CHUNK);
   private admitting = false;
 
   constructor(
@@ -55,14 +60,17 @@ export class StoreFeed implements GroupFeed {
 
   /**
    * A live event: queued, and admitted on a later turn, off the publish call's path (the hub runs
-   * its listeners inside the commit). More than a window's worth queued: read the store instead.
+   * its listeners inside the commit). More than a window's worth queued (in events or bytes), or no
+   * room for them: read the store instead, later.
    */
   private onLive(e: HubEvent): void {
-    if (this.live.length >= this.sink.windowLimit) {
+    if (this.behind || this.live.length >= this.sink.windowLimit || this.liveBytes >= this.sink.windowBytes || this.sink.roomEvents <= 0) {
       this.live = [];
+      this.liveBytes = 0;
       this.behind = true;
     } else {
       this.live.push(e);
+      this.liveBytes += e.data.length;
     }
     if (this.admitting) return;
     this.admitting = true;
@@ -73,10 +81,11 @@ export class StoreFeed implements GroupFeed {
     this.admitting = false;
     const live = this.live;
     this.live = [];
+    this.liveBytes = 0;
     for (const e of live) {
       if (this.closed) return;
       // Consecutive with what the group has read, and room in the window: take it from the hub.
-      if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.windowSize < this.sink.windowLimit) {
+      if (!this.fetching && !this.behind && e.seq === this.cursor + 1n && this.sink.roomEvents > 0) {
         this.cursor = e.seq;
         if (this.matches(e.meta, e.data) && !this.doneAbove.has(e.seq)) this.sink.admit(e.position, e.data, e.recordedUs);
       } else {
@@ -93,17 +102,30 @@ export class StoreFeed implements GroupFeed {
   private async fetch(): Promise<void> {
     this.fetching = true;
     try {
-      while (this.behind && this.sink.windowSize < this.sink.windowLimit && !this.closed) {
+      while (this.behind && this.sink.roomEvents > 0 && !this.closed) {
         const head = this.hub.lastSeq;
         if (this.cursor >= head) {
           this.behind = false;
           break;
         }
-        const rows = await this.store.scan({ filter: this.settings.filter, afterPosition: encodePosition(this.cursor), beforePosition: encodePosition(head + 1n), limit: FETCH_CHUNK });
+        const limit = this.chunks.size(this.sink.roomEvents, this.sink.roomBytes);
+        const rows = await this.store.scan({ filter: this.settings.filter, afterPosition: encodePosition(this.cursor), beforePosition: encodePosition(head + 1n), limit });
+        // Taken while the window has room; the cursor stops after the last one taken.
+        let last = this.cursor;
+        let full = false;
+        let largest = 0;
         for (const r of rows) {
-          if (!this.doneAbove.has(decodePosition(r.position) ?? 0n)) this.sink.admit(r.position, r.data, r.recordedUs);
+          if (this.closed || this.sink.roomEvents <= 0) {
+            full = true;
+            break;
+          }
+          const seq = decodePosition(r.position) ?? 0n;
+          if (!this.doneAbove.has(seq)) this.sink.admit(r.position, r.data, r.recordedUs);
+          last = seq;
+          largest = Math.max(largest, r.data.length);
         }
-        this.cursor = rows.length === FETCH_CHUNK ? (decodePosition(rows.at(-1)?.position ?? "") ?? head) : head;
+        this.chunks.saw(largest);
+        this.cursor = full || rows.length === limit ? last : head;
         this.sink.schedulePump();
       }
     } catch (err) {
@@ -142,12 +164,17 @@ export class StoreFeed implements GroupFeed {
     return [progressRecord(this.settings.name, encodePosition(this.floor), [...this.doneAbove].map(encodePosition))];
   }
 
-  async lag(): Promise<{ backlog: number; floor: string }> {
+  async lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }> {
     const floor = this.ackFloor();
     let done = 0;
     for (const d of this.doneAbove) if (d > floor) done++;
     const after = await this.store.count({ filter: this.settings.filter, afterPosition: encodePosition(floor) });
-    return { backlog: Math.max(0, after - done), floor: encodePosition(floor) };
+    const backlog = Math.max(0, after - done);
+    if (backlog === 0) return { backlog, floor: encodePosition(floor) };
+    // The oldest unfinished event, for a group whose window does not hold it (no member reads).
+    const rows = await this.store.scan({ filter: this.settings.filter, afterPosition: encodePosition(floor), limit: 4 });
+    const first = rows.find((r) => !this.doneAbove.has(decodePosition(r.position) ?? 0n));
+    return { backlog, floor: encodePosition(floor), oldestUs: first?.recordedUs };
   }
 
   update(settings: GroupSettings): void {

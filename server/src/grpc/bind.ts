@@ -1,92 +1,28 @@
 // Binds transport-free handlers `(req, ctx) => Promise<Res>` (or async iterables for streams) to
 // grpc-js. Everything grpc-js-specific about a call lives here: cancellation, deadlines, write
 // back-pressure, decode failures and the mapping of errors to statuses.
-import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { once } from "node:events";
 import type { PeerCertificate } from "node:tls";
-import type { Logger } from "pino";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DecodeFailure, grpcServiceDefinition } from "../../../sdk/src/grpc/service-definition.js";
 import { Fifo } from "../../../sdk/src/fifo.js";
 import { EventSchema } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { DomainError } from "../errors.js";
+import {
+  abortReasonOr,
+  openCall,
+  type BidiStreamHandler,
+  type CallOptions,
+  type HandlerContext,
+  type ServerStreamHandler,
+  type ServiceHandlers,
+  type UnaryHandler,
+} from "../services/handler-context.js";
 import { adoptCall } from "./grpc-internals.js";
-import type { Access } from "../auth/access.js";
-import { openAccess } from "../auth/gate.js";
 import { presentedBy } from "./call-identity.js";
-import { toGrpcStatus } from "./to-status.js";
-
-/** What a handler knows about its call. */
-export interface HandlerContext {
-  readonly log: Logger;
-  /** Aborted when the client cancels, the deadline passes or the server shuts down. */
-  readonly signal: AbortSignal;
-  readonly deadline: Date | undefined;
-  readonly peer: string;
-  /** Who is calling, for audit logs: the authenticated principal (never a header it sent). */
-  readonly caller: string;
-  /** What the caller may do; handlers ask it before they publish, read or administer. */
-  readonly access: Access;
-  /** Ends the call from the server side with `reason` as its status (e.g. a slow subscriber). */
-  end(reason: DomainError): void;
-}
-
-/** A response: a message, its init shape, or bytes already encoded (e.g. a stored event). */
-type Out<O extends DescMessage> = MessageInitShape<O> | Uint8Array;
-export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (req: MessageShape<I>, ctx: HandlerContext) => Promise<Out<O>>;
-export type ServerStreamHandler<I extends DescMessage, O extends DescMessage> = (
-  req: MessageShape<I>,
-  ctx: HandlerContext,
-) => AsyncIterable<Out<O>>;
-export type BidiStreamHandler<I extends DescMessage, O extends DescMessage> = (
-  reqs: AsyncIterable<MessageShape<I>>,
-  ctx: HandlerContext,
-) => AsyncIterable<Out<O>>;
-
-type HandlerFor<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-  ? UnaryHandler<I, O>
-  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ServerStreamHandler<I, O>
-    : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-      ? BidiStreamHandler<I, O>
-      : never;
-
-/** One handler per method of a service, typed from its generated descriptor. */
-export type ServiceHandlers<S extends DescService> = S extends { method: infer Methods }
-  ? { [K in keyof Methods]: HandlerFor<Methods[K]> }
-  : never;
-
-/** Tracks live calls so shutdown can end streams; see {@link CallRegistry.abortAll}. */
-export class CallRegistry {
-  private readonly live = new Set<AbortController>();
-  private nextId = 0;
-  private idleWaiters: (() => void)[] = [];
-
-  open(): { controller: AbortController; reqId: number; close: () => void } {
-    const controller = new AbortController();
-    this.live.add(controller);
-    const close = () => {
-      this.live.delete(controller);
-      if (this.live.size === 0) for (const w of this.idleWaiters.splice(0)) w();
-    };
-    return { controller, reqId: ++this.nextId, close };
-  }
-
-  /** Resolves once no call is live. */
-  idle(): Promise<void> {
-    return this.live.size === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  get size(): number {
-    return this.live.size;
-  }
-
-  /** Ends every live call's handler with `reason` (the broker is shutting down). */
-  abortAll(reason: unknown): void {
-    for (const c of this.live) c.abort(reason);
-  }
-}
+import { grpcStatusOf } from "./to-status.js";
 
 function malformed(failure: DecodeFailure): DomainError {
   const detail = failure.cause instanceof Error ? failure.cause.message : "undecodable bytes";
@@ -114,59 +50,24 @@ function deadlineOf(call: CallLike): Date | undefined {
   return d instanceof Date ? d : new Date(d);
 }
 
-/**
- * Codes that report the caller's own mistake (a bad request, an id that does not exist, a group
- * that exists already, as every `groups.ensure` on restart causes): logged at debug, counted in
- * metrics, since warnings and errors are for the broker's own trouble.
- */
-const CALLER_MISTAKES: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.ALREADY_EXISTS, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE, grpc.status.CANCELLED]);
-
-/** Called for every failed call, e.g. to count errors by method and code. */
-export type OnCallError = (method: string, code: string) => void;
-
-function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: CallRegistry, onError?: OnCallError) {
-  const entry = calls.open();
+/** The shared call (see services/handler-context.ts) with what grpc-js adds: cancellation and the stream's end. */
+function contextFor(call: CallLike, method: DescMethod, o: BindOptions) {
+  const open = openCall({ method, deadline: deadlineOf(call), peer: () => call.getPeer() }, o);
+  const { ctx } = open;
   let handlerDone = false;
   let ended: (() => void) | undefined;
   // grpc-js reports every call as cancelled once its status is sent, not only a client's
   // cancellation: only one that comes while the handler runs means anything, and building an error
   // for the others would cost every call.
   call.on("cancelled", () => {
-    if (!handlerDone) entry.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
+    if (!handlerDone) open.controller.abort(new DomainError(ErrorReason.UNSPECIFIED, "cancelled by the client"));
     ended?.();
   });
-  // A child logger serialises its bindings when made: made on first use, as most calls never log.
-  let log: Logger | undefined;
-  const logger = (): Logger => (log ??= root.child({ rpc: `${method.parent.typeName}/${method.name}`, reqId: entry.reqId }));
-  let access = openAccess(method.name);
-  const ctx: HandlerContext = {
-    get log() {
-      return logger();
-    },
-    signal: entry.controller.signal,
-    deadline: deadlineOf(call),
-    get peer() {
-      return call.getPeer();
-    },
-    get caller() {
-      return access.principal.via === "none" ? `${access.caller} (${call.getPeer()})` : access.caller;
-    },
-    get access() {
-      return access;
-    },
-    end: (reason) => entry.controller.abort(reason),
-  };
-  const fail = (err: unknown): grpc.StatusObject => {
-    const status = toGrpcStatus(err, logger());
-    const level = status.code === grpc.status.INTERNAL ? "error" : CALLER_MISTAKES.has(status.code) ? "debug" : "warn";
-    logger()[level]({ code: grpc.status[status.code], detail: status.details }, "call failed");
-    onError?.(method.name, grpc.status[status.code] ?? String(status.code));
-    return status;
-  };
+  const fail = (err: unknown): grpc.StatusObject => grpcStatusOf(open.fail(err));
   /** The handler is done; a unary call's response is about to be sent. */
   const close = (): void => {
     handlerDone = true;
-    entry.close();
+    open.close();
   };
   /**
    * The handler is done and the stream's end (status) is on its way: the call stays live until
@@ -174,13 +75,11 @@ function contextFor(call: CallLike, method: DescMethod, root: Logger, calls: Cal
    */
   const closeWhenEnded = (): void => {
     handlerDone = true;
-    if (call.cancelled) entry.close();
-    else ended = entry.close;
+    if (call.cancelled) open.close();
+    else ended = open.close;
   };
   /** Authenticates the call (UNAUTHENTICATED ends it before its handler runs). */
-  const admit = async (admitter: Admitter | undefined): Promise<void> => {
-    if (admitter) access = await admitter(presentedBy(call), `${method.parent.name}/${method.name}`);
-  };
+  const admit = (): Promise<void> => open.admit(() => presentedBy(call));
   return { ctx, fail, close, closeWhenEnded, admit };
 }
 
@@ -203,21 +102,12 @@ async function writeAll(call: OutCall, responses: AsyncIterable<unknown>, signal
   }
 }
 
-/** Turns what a call presents into its Access; see server/src/auth/gate.ts. */
-export type Admitter = (presented: ReturnType<typeof presentedBy>, method: string) => Promise<Access>;
-
-interface BindOptions {
-  log: Logger;
-  calls: CallRegistry;
-  onError?: OnCallError | undefined;
-  /** Authentication; without it every call has every right. */
-  admit?: Admitter | undefined;
-}
+type BindOptions = CallOptions;
 
 function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
-    const { ctx, fail, close, admit } = contextFor(call, method, o.log, o.calls, o.onError);
-    admit(o.admit)
+    const { ctx, fail, close, admit } = contextFor(call, method, o);
+    admit()
       .then(() => handler(checked(call.request) as never, ctx))
       .then(
         (res) => {
@@ -235,9 +125,9 @@ function bindUnary(method: DescMethod, handler: UnaryHandler<DescMessage, DescMe
 
 function bindServerStream(method: DescMethod, handler: ServerStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o.log, o.calls, o.onError);
+    const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o);
     adoptCall(call);
-    admit(o.admit)
+    admit()
       .then(() => writeAll(call, handler(checked(call.request) as never, ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
       .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
@@ -294,20 +184,14 @@ async function* requests<T>(call: grpc.ServerDuplexStream<unknown, unknown>): As
 
 function bindBidi(method: DescMethod, handler: BidiStreamHandler<DescMessage, DescMessage>, o: BindOptions): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
-    const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o.log, o.calls, o.onError);
+    const { ctx, fail, closeWhenEnded, admit } = contextFor(call, method, o);
     adoptCall(call);
-    admit(o.admit)
+    admit()
       .then(() => writeAll(call, handler(requests(call), ctx), ctx.signal))
       .then(() => endStream(call, ctx, fail))
       .catch((err: unknown) => destroyWith(call, fail(abortReasonOr(ctx, err))))
       .finally(closeWhenEnded);
   };
-}
-
-/** A stream ended by the server (shutdown, slow consumer) reports why, not the write's AbortError. */
-function abortReasonOr(ctx: HandlerContext, err: unknown): unknown {
-  const reason: unknown = ctx.signal.reason;
-  return ctx.signal.aborted && reason instanceof DomainError ? reason : err;
 }
 
 /** Ends a stream: OK, or the abort reason when the server ended it (shutdown, slow consumer). */

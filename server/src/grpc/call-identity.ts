@@ -4,27 +4,11 @@
 import type { Metadata } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
 import type { Presented } from "../auth/authenticate.js";
+import { certificateNames } from "../auth/certificate-names.js";
 
 interface IdentifiedCall {
   readonly metadata: Metadata;
   getAuthContext(): { readonly sslPeerCertificate?: PeerCertificate } | null;
-}
-
-/** SAN entries as Node prints them: `DNS:a, URI:spiffe://x, email:e, IP Address:1.2.3.4`. */
-function sanValues(subjectaltname: string | undefined): string[] {
-  if (!subjectaltname) return [];
-  return subjectaltname
-    .split(", ")
-    .map((entry) => /^(?:DNS|URI|email|IP Address):(.+)$/.exec(entry)?.[1])
-    .filter((v): v is string => v !== undefined);
-}
-
-/** The certificate's names: subject CN first, then SAN values. */
-export function certificateNames(cert: PeerCertificate | undefined): string[] {
-  // Node gives an empty object, not undefined, when the client sent no certificate.
-  if (!cert || !cert.subject) return [];
-  const cn = cert.subject.CN;
-  return [...(typeof cn === "string" ? [cn] : Array.isArray(cn) ? cn : []), ...sanValues(cert.subjectaltname)];
 }
 
 export function presentedBy(call: IdentifiedCall): Presented {

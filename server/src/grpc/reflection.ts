@@ -4,7 +4,7 @@ import type { Server, ServerDuplexStream, ServiceDefinition, UntypedServiceImple
 import { ReflectionService } from "@grpc/reflection";
 import type { Logger } from "pino";
 import { presentedBy } from "./call-identity.js";
-import type { Admitter } from "./bind.js";
+import type { Admitter } from "../services/handler-context.js";
 import { toGrpcStatus } from "./to-status.js";
 
 function collect(file: DescFile, seen: Map<string, DescFile>): void {

@@ -3,7 +3,7 @@
 // serves. A call that arrives meanwhile waits for its service, within its own deadline, instead
 // of being answered UNIMPLEMENTED or NOT_FOUND.
 import type { DescService } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceHandlers } from "../grpc/bind.js";
+import type { HandlerContext, ServiceHandlers } from "./handler-context.js";
 
 type AnyHandler = (req: unknown, ctx: HandlerContext) => unknown;
 

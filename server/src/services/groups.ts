@@ -17,14 +17,17 @@ import {
 } from "../../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, invalidRequest } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { GroupManager } from "../groups/group-manager.js";
 import { Member, type GroupRuntime } from "../groups/group-runtime.js";
+import { MemberOutbox } from "../groups/member-outbox.js";
 import { PageBudget } from "./page-budget.js";
 import { compileFilter } from "./filter.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const MAX_MAX_IN_FLIGHT = 10_000;
+/** A member id is stored in every attempt and shown by GetGroup. */
+export const MAX_MEMBER_ID_CHARS = 256;
 
 type Frame = Uint8Array | ReturnType<typeof staleFrame>;
 const staleFrame = (deliveryId: string) => create(ConsumeResponseSchema, { kind: { case: "stale", value: { deliveryId } } });
@@ -55,6 +58,9 @@ async function joinOf(reqs: AsyncIterator<ConsumeRequest>): Promise<ConsumeReque
   if (join.maxInFlight < 0 || join.maxInFlight > MAX_MAX_IN_FLIGHT) {
     throw invalidRequest("join.max_in_flight", "range", `'join.max_in_flight' must be 0-${MAX_MAX_IN_FLIGHT}`);
   }
+  if (join.memberId.length > MAX_MEMBER_ID_CHARS) {
+    throw invalidRequest("join.member_id", "max_len", `'join.member_id' must be at most ${MAX_MEMBER_ID_CHARS} characters`);
+  }
   return join;
 }
 
@@ -82,7 +88,7 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
     },
     getGroup: async (req: GetGroupRequest, ctx: HandlerContext) => {
       ctx.access.see(req.name);
-      return { group: (await groups.find(req.name)).config, stats: await groups.stats(req.name) };
+      return { group: await groups.config(req.name), stats: await groups.stats(req.name) };
     },
     listGroups: async (_req: unknown, ctx: HandlerContext) => ({ groups: groups.list().filter((g) => ctx.access.maySee(g.name)) }),
     listDeadLetters: async (req: ListDeadLettersRequest, ctx: HandlerContext) => {
@@ -112,43 +118,47 @@ export function groupHandlers(groups: GroupManager, limits: { maxMessageBytes: n
       const input = reqs[Symbol.asyncIterator]();
       const join = await joinOf(input);
       ctx.access.consume(join.group);
-      const runtime = await groups.find(join.group);
-      const outbox: Frame[] = [];
-      let wake: (() => void) | undefined;
-      const push = (f: Frame) => {
-        outbox.push(f);
-        wake?.();
-      };
-      const member = new Member(join.memberId || randomUUID(), join.maxInFlight || DEFAULT_MAX_IN_FLIGHT, ctx.peer, push);
+      let member: Member | undefined;
+      let joined: GroupRuntime | undefined;
+      // A member that sends answers and never reads their replies is ended, as a slow subscriber is.
+      const outbox = new MemberOutbox<Frame>(
+        () => member,
+        groups.memberOutbox,
+        (waiting) =>
+          ctx.end(new DomainError(ErrorReason.SLOW_CONSUMER, `member '${member?.id ?? ""}' of consumer group '${join.group}' does not read its stream: ${waiting} messages waiting (BROKER_SUBSCRIBER_BUFFER)`)),
+        () => joined?.schedulePump(),
+      );
+      member = new Member(join.memberId || randomUUID(), join.maxInFlight || DEFAULT_MAX_IN_FLIGHT, ctx.peer, (f, current) => outbox.delivery(f, current));
+      const { runtime, leave } = await groups.join(join.group, member);
+      joined = runtime;
       let inputDone = false;
       let inputError: unknown;
       const stopWatching = groups.whenDeleted(runtime.name, () => ctx.end(new DomainError(ErrorReason.GROUP_NOT_FOUND, `consumer group '${runtime.name}' was deleted`)));
-      const onAbort = () => wake?.();
+      const onAbort = () => outbox.notify();
       ctx.signal.addEventListener("abort", onAbort, { once: true });
-      runtime.join(member);
       ctx.log.info({ group: runtime.name, member: member.id, maxInFlight: member.maxInFlight }, "member joined");
       const reader = (async () => {
         try {
           for (let r = await input.next(); !r.done && !ctx.signal.aborted; r = await input.next()) {
-            for (const f of answer(runtime, member, r.value)) push(f);
+            for (const f of answer(runtime, member, r.value)) outbox.push(f);
           }
         } catch (err) {
           inputError = err;
         } finally {
           inputDone = true;
-          wake?.();
+          outbox.notify();
         }
       })();
       try {
         yield create(ConsumeResponseSchema, { kind: { case: "joined", value: { memberId: member.id } } });
         while (!ctx.signal.aborted) {
-          const next = outbox.shift();
+          const next = outbox.take();
           if (next) yield next;
           else if (inputDone) break;
-          else await new Promise<void>((r) => (wake = r));
+          else await outbox.waitForMore();
         }
       } finally {
-        runtime.leave(member);
+        leave();
         stopWatching();
         ctx.signal.removeEventListener("abort", onAbort);
         ctx.log.info({ group: runtime.name, member: member.id, acked: member.acked, nacked: member.nacked }, "member left");

@@ -3,7 +3,7 @@ import { HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckReq
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { clip } from "../clip.js";
 import { DomainError } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 
 /** Serving status of the server ("") and of each service, with change notifications. */
 export class HealthState {

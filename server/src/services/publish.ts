@@ -7,8 +7,8 @@ import {
 } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import type { Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { invalidRequest, tooLarge } from "../errors.js";
-import { toDomainError, toStatusMessage } from "../grpc/to-status.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import { toDomainError, toStatusMessage } from "../status.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { Appended } from "../store/event-store.js";
 import type { GroupCommitter } from "../store/group-commit.js";
 import { publishAck } from "./encode.js";

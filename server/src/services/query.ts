@@ -12,7 +12,7 @@ import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import { clip } from "../clip.js";
 import { DomainError, invalidRequest } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { EventStore, ReadLimits, ScanQuery, StoredEvent } from "../store/event-store.js";
 import { decodePosition, encodePosition, isPosition } from "../store/position.js";
 import { scanAhead } from "../store/scan-ahead.js";

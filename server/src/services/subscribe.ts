@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema, type SubscribeRequest } from "../../../sdk/src/gen/qingyu/broker/v1/broker_pb.js";
 import { invalidRequest, slowConsumer } from "../errors.js";
-import type { HandlerContext } from "../grpc/bind.js";
+import type { HandlerContext } from "./handler-context.js";
 import type { EventStore } from "../store/event-store.js";
 import { decodePosition, encodePosition } from "../store/position.js";
 import { messageWithField } from "./encode.js";

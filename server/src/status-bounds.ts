@@ -7,8 +7,8 @@
 // (server/src/clip.ts, errors.ts), this is the last line.
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyIs, anyPack, anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
-import { ErrorInfoSchema, StatusSchema, type Status } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
-import { clip, clipBytes, MAX_ECHOED_CHARS } from "../clip.js";
+import { ErrorInfoSchema, StatusSchema, type Status } from "../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
+import { clip, clipBytes, MAX_ECHOED_CHARS } from "./clip.js";
 
 /** UTF-8 bytes of a status message (`grpc-message`, and the message inside the details). */
 export const MAX_STATUS_MESSAGE_BYTES = 1_024;

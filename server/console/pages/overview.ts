@@ -1,0 +1,118 @@
+// Overview: events per second by domain (live), the broker's store and subscribers, and every
+// consumer group with its lag.
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { eventDomains } from "../../../sdk/src/catalog/catalog.js";
+import { broker, describeError, isAbort } from "../api.js";
+import { bytes, duration, facts, fill, h } from "../dom.js";
+import { note } from "../event-view.js";
+import { groupsTable, loadGroups } from "../groups-view.js";
+import { drawRates } from "../rate-chart.js";
+import { RateCounter, WINDOW_MS } from "../rate-counter.js";
+import type { Page } from "../router.js";
+
+const REFRESH_MS = 5_000;
+
+/**
+ * The domains the caller may read: undefined when it may read every type (no policy, or an
+ * operator), else those a probe count is allowed on, so that a narrower token still sees its rates.
+ */
+async function readableDomains(signal: AbortSignal): Promise<string[] | undefined> {
+  const now = Date.now();
+  const probe = (domains: string[]) => broker.countEvents({ filter: { domains }, fromTime: timestampFromMs(now - 1), toTime: timestampFromMs(now) }, { signal });
+  try {
+    await probe([]);
+    return undefined;
+  } catch (err) {
+    if (ConnectError.from(err).code !== Code.PermissionDenied) throw err;
+  }
+  const allowed = await Promise.all(eventDomains().map((d) => probe([d]).then(() => d, () => undefined)));
+  return allowed.filter((d) => d !== undefined);
+}
+
+/** History the overview reads back at most (`#/?history=N` sets another): a busy broker's last minutes would swamp the page. */
+const MAX_HISTORY_EVENTS = 50_000;
+
+/** Counts events from WINDOW_MS ago (then live); past `maxHistory` events of history, from now on. */
+async function countRates(counter: RateCounter, domains: string[], maxHistory: number, signal: AbortSignal, onHistoryCut: () => void): Promise<void> {
+  let history = 0;
+  let live = false;
+  const from = { case: "fromTime" as const, value: timestampFromMs(Date.now() - WINDOW_MS) };
+  for await (const res of broker.subscribe({ filter: { domains }, start: from }, { signal })) {
+    if (res.kind.case === "caughtUp") live = true;
+    if (res.kind.case !== "event") continue;
+    counter.add(res.kind.value);
+    // Leaving the loop cancels the stream.
+    if (!live && ++history >= maxHistory) break;
+  }
+  if (live || signal.aborted) return;
+  onHistoryCut();
+  for await (const res of broker.subscribe({ filter: { domains }, start: { case: "fromNow", value: true } }, { signal })) {
+    if (res.kind.case === "event") counter.add(res.kind.value);
+  }
+}
+
+export const overviewPage: Page = (main, { query }) => {
+  const controller = new AbortController();
+  const { signal } = controller;
+  const stats = h("section", { id: "broker-stats" }, note("loading…"));
+  const rates = h("section", { id: "rates" }, note("counting…"));
+  const groupList = h("section", { id: "groups" }, note("loading…"));
+  fill(main, h("h1", {}, "Overview"), stats, h("h2", {}, `Events per second by domain (last ${WINDOW_MS / 60_000} minutes)`), rates, h("h2", {}, "Consumer groups"), groupList);
+
+  const refresh = async () => {
+    try {
+      const s = await broker.getBrokerStats({}, { signal });
+      fill(
+        stats,
+        facts([
+          ["store", `${s.store} · ${bytes(Number(s.storeSizeBytes))}`],
+          ["subscribers", String(s.subscribers)],
+          ["bus", s.bus],
+          ["up", s.startTime ? duration(Date.now() - timestampMs(s.startTime)) : "?"],
+        ]),
+      );
+    } catch (err) {
+      if (!isAbort(err, signal)) fill(stats, note(describeError(err), "error"));
+    }
+    try {
+      const rows = await loadGroups(signal);
+      fill(groupList, rows.length === 0 ? note("no consumer group") : groupsTable(rows));
+    } catch (err) {
+      if (!isAbort(err, signal)) fill(groupList, note(describeError(err), "error"));
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => void refresh(), REFRESH_MS);
+
+  const counter = new RateCounter();
+  let failed = false;
+  const scope = h("p", { class: "note info", id: "rates-scope" });
+  const chart = h("div");
+  const draw = () => {
+    if (failed) return;
+    if (!rates.contains(chart)) fill(rates, scope, chart);
+    drawRates(chart, counter.series(Date.now()));
+  };
+  const redraw = setInterval(draw, 1000);
+  void (async () => {
+    try {
+      const domains = await readableDomains(signal);
+      if (domains?.length === 0) throw new ConnectError("this token may read no domain", Code.PermissionDenied);
+      scope.textContent = domains ? `the domains this token may read: ${domains.join(", ")}` : "";
+      const maxHistory = Number(query.get("history")) > 0 ? Number(query.get("history")) : MAX_HISTORY_EVENTS;
+      await countRates(counter, domains ?? [], maxHistory, signal, () => {
+        scope.textContent = `${scope.textContent ?? ""} More than ${maxHistory} events in the last ${WINDOW_MS / 60_000} minutes: the chart counts the first of them, then from now on.`.trim();
+      });
+    } catch (err) {
+      if (isAbort(err, signal)) return;
+      failed = true;
+      fill(rates, note(describeError(err), "error"));
+    }
+  })();
+  return () => {
+    controller.abort();
+    clearInterval(timer);
+    clearInterval(redraw);
+  };
+};
