@@ -3,138 +3,19 @@
 // Prints one table, writes bench/results/<date>.json, and with --write updates BENCHMARKS.md.
 import { spawn, execFileSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { createServer } from "node:http";
-import { once } from "node:events";
 import { pino } from "pino";
-import { DIST_MAIN, spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
 import { openSqliteStore } from "../server/src/store/sqlite/sqlite-store.js";
 import { prepareEvent } from "../server/src/services/prepare-event.js";
 import { createBrokerClient, newEvent, newEventId, TargetType } from "../sdk/src/index.js";
 import { benchEvent } from "./lib/events.js";
-
-const QUICK = process.argv.includes("--quick");
-const WRITE = process.argv.includes("--write");
-const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
-const LOAD_SRC = new URL("./load/", import.meta.url).pathname;
-// Extra Node options for the broker and for load generators, e.g. to profile a phase:
-// BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --only=reads
-const nodeArgs = (name: string): string[] => (process.env[name] ?? "").split(" ").filter((a) => a !== "");
-const BROKER_NODE_ARGS = nodeArgs("BENCH_BROKER_NODE_ARGS");
-const LOAD_NODE_ARGS = nodeArgs("BENCH_LOAD_NODE_ARGS");
-// Load generators are bundled once into plain JavaScript: starting each through tsx costs a second
-// or more, which a quick run pays dozens of times.
-const LOAD_DIR = new URL("./.build/", import.meta.url).pathname;
-
-/** Sizes of each scenario: full, and --quick (under a minute in all). */
-const SIZE = QUICK
-  ? { seconds: 1.5, stream: 15_000, batch: 15_000, fanout: [5_000, 1_500, 300], stored: 50_000, queries: 200, idle: 1_000, paced: 2, peers: 30_000 }
-  : { seconds: 8, stream: 150_000, batch: 150_000, fanout: [40_000, 15_000, 3_000], stored: 1_000_000, queries: 2_000, idle: 1_000, paced: 10, peers: 300_000 };
-
-interface Row {
-  section: string;
-  metric: string;
-  value: number;
-  unit: string;
-  target?: { op: ">=" | "<="; value: number };
-  peer?: { name: string; value: number };
-  /** Broker GC pause during the phase, ms. */
-  gcMs?: number;
-  note?: string;
-}
-const rows: Row[] = [];
-
-// ---- processes ------------------------------------------------------------------------------
-
-interface LoadHandle {
-  /** Resolves with the load's JSON result (its last line). */
-  result: Promise<Record<string, number>>;
-  /** Resolves when the load printed READY (subscribers attached). */
-  ready: Promise<void>;
-  kill(): void;
-}
-
-async function bundleLoads(): Promise<void> {
-  const { build } = await import("esbuild");
-  const scripts = ["stream", "batch", "unary", "subscribers", "paced", "read", "idle", "peer-nats", "peer-sqlite", "peer-echo"];
-  await build({
-    entryPoints: scripts.map((s) => join(LOAD_SRC, `${s}.ts`)),
-    outdir: LOAD_DIR,
-    outExtension: { ".js": ".mjs" },
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    external: ["better-sqlite3"],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: "warning",
-  });
-}
-
-function load(script: string, params: Record<string, unknown>): LoadHandle {
-  const child = spawn(process.execPath, [...LOAD_NODE_ARGS, join(LOAD_DIR, `${script}.mjs`), JSON.stringify(params)], { stdio: ["ignore", "pipe", "inherit"] });
-  let last = "";
-  let readyResolve!: () => void;
-  const ready = new Promise<void>((r) => (readyResolve = r));
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    if (line === "READY") readyResolve();
-    else if (line.startsWith("{")) last = line;
-  });
-  const result = new Promise<Record<string, number>>((resolve, reject) => {
-    child.on("exit", (code) => (last ? resolve(JSON.parse(last) as Record<string, number>) : reject(new Error(`${script} exited with ${code} and no result`))));
-  });
-  return { result, ready, kill: () => child.kill("SIGKILL") };
-}
-
-const run = (script: string, params: Record<string, unknown>) => load(script, params).result;
-
-interface Scrape {
-  gcSeconds: number;
-  rssBytes: number;
-  cpuSeconds: number;
-}
-
-async function scrape(b: BrokerProcess): Promise<Scrape> {
-  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text();
-  const sum = (prefix: string) => text.split("\n").filter((l) => l.startsWith(prefix)).reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
-  return { gcSeconds: sum("nodejs_gc_duration_seconds_sum"), rssBytes: sum("process_resident_memory_bytes"), cpuSeconds: sum("process_cpu_seconds_total") };
-}
-
-/** Runs `phase` and returns its result with the broker's GC pause total during it (ms). */
-async function withGc<T>(b: BrokerProcess, phase: () => Promise<T>): Promise<{ r: T; gcMs: number; cpuUs: number }> {
-  const before = await scrape(b);
-  const r = await phase();
-  const after = await scrape(b);
-  return { r, gcMs: (after.gcSeconds - before.gcSeconds) * 1000, cpuUs: (after.cpuSeconds - before.cpuSeconds) * 1e6 };
-}
-
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "bench-"));
-  dirs.push(d);
-  return d;
-}
-
-async function spawn_(extra: Record<string, string>, dataDir: string): Promise<BrokerProcess> {
-  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, BROKER_NODE_ARGS, DIST_MAIN);
-}
-
-/**
- * A broker for one scenario: a fresh one in a full run; in a quick run, scenarios without
- * settings of their own share one, which saves a start-up each.
- */
-let shared: BrokerProcess | undefined;
-async function broker(extra: Record<string, string> = {}, dataDir?: string): Promise<BrokerProcess> {
-  if (!QUICK || dataDir !== undefined || Object.keys(extra).length > 0) return spawn_(extra, dataDir ?? tempDir());
-  shared ??= await spawn_({}, tempDir());
-  const b = shared;
-  return { ...b, stop: async () => ({ code: 0, signal: null }) };
-}
-
+import { LOAD_DIR, ONLY, QUICK, SIZE, WRITE, broker, bundleLoads, fmt, load, loadAverage, removeTempDirs, rows, run, scrape, spread, stopShared, tempDir, withGc, type Row } from "./lib/harness.js";
+import { tracing, auth } from "./scenarios/overhead.js";
+import { breakdowns, tail } from "./scenarios/tail.js";
+import { durability } from "./scenarios/durability.js";
 // ---- scenarios ------------------------------------------------------------------------------
 
 async function peers(nats: NatsServer): Promise<Record<string, number>> {
@@ -200,41 +81,6 @@ async function mirrored(p: Record<string, number>, nats: NatsServer): Promise<vo
     rows.push({ section, metric: "PublishStream with a consumer group (log mirrored to JetStream)", value: s.r["perSec"] ?? 0, unit: "ev/s", peer: { name: "JetStream publish-ack", value: p["jetstream"] ?? 0 }, gcMs: s.gcMs, note: `broker CPU ${(s.cpuUs / SIZE.stream).toFixed(0)} µs/event` });
   } finally {
     await b.stop();
-  }
-}
-
-/**
- * The broker's tracing cost: off (the default) and on with every publish sampled, its spans
- * exported over OTLP to a local endpoint that reads and drops them. The load generators have no
- * OpenTelemetry SDK, so this is the broker's share (publish and commit spans) only.
- */
-async function tracing(): Promise<void> {
-  const section = "tracing (embedded)";
-  const sink = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => res.writeHead(200).end());
-  });
-  sink.listen(0, "127.0.0.1");
-  await once(sink, "listening");
-  const endpoint = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
-  const settings: [string, Record<string, string>][] = [
-    ["off", {}],
-    ["on, 100% sampled, OTLP export", { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: "always_on" }],
-  ];
-  try {
-    for (const [label, env] of settings) {
-      const b = await spawn_(env, tempDir());
-      try {
-        const u = await withGc(b, () => run("unary", { address: b.address, mode: "saturate", concurrency: 50, seconds: SIZE.seconds, source: "tracing-unary" }));
-        rows.push({ section, metric: `unary Publish, 50 callers, tracing ${label}`, value: u.r["perSec"] ?? 0, unit: "ev/s", gcMs: u.gcMs, note: `broker CPU ${(u.cpuUs / Math.max(1, (u.r["perSec"] ?? 0) * SIZE.seconds)).toFixed(0)} µs/event` });
-        const s = await withGc(b, () => run("stream", { address: b.address, count: SIZE.stream, window: 5_000, source: "tracing-stream" }));
-        rows.push({ section, metric: `PublishStream, tracing ${label}`, value: s.r["perSec"] ?? 0, unit: "ev/s", gcMs: s.gcMs, note: `broker CPU ${(s.cpuUs / SIZE.stream).toFixed(0)} µs/event` });
-      } finally {
-        await b.stop();
-      }
-    }
-  } finally {
-    sink.close();
   }
 }
 
@@ -329,14 +175,16 @@ async function reads(p: Record<string, number>): Promise<void> {
 
 /** `where` (issue 17): a selective Replay over many events, and 100 subscribers with 100 expressions. */
 async function where(): Promise<void> {
-  const section = `where filters (${SIZE.stored.toLocaleString("en")} events stored)`;
+  // BENCH_WHERE_EVENTS: a smaller store when the full million does not fit in the time there is.
+  const stored = Number(process.env["BENCH_WHERE_EVENTS"] ?? SIZE.stored);
+  const section = `where filters (${stored.toLocaleString("en")} events stored)`;
   const dataDir = tempDir();
-  await preload(dataDir, SIZE.stored, 100);
+  await preload(dataDir, stored, 100);
   const b = await broker({}, dataDir);
   try {
     const r = await withGc(b, () => run("read", { address: b.address, mode: "replay", where: 'event.comment_created.target_id == "b-hit"' }));
     const ms = r.r["ms"] ?? NaN;
-    rows.push({ section, metric: "Replay with a where matching 1%: events scanned", value: (SIZE.stored / ms) * 1000, unit: "ev/s", target: { op: ">=", value: 200_000 }, gcMs: r.gcMs, note: `${r.r["events"]} matches in ${(ms / 1000).toFixed(1)} s` });
+    rows.push({ section, metric: "Replay with a where matching 1%: events scanned", value: (stored / ms) * 1000, unit: "ev/s", target: { op: ">=", value: 200_000 }, gcMs: r.gcMs, note: `${r.r["events"]} matches in ${(ms / 1000).toFixed(1)} s` });
     const count = SIZE.fanout[2] ?? 1_000;
     const source = "where-fan";
     const subs = [0, 50].map((offset) => load("subscribers", { address: b.address, subscribers: 50, expect: count, source, timeoutMs: 180_000, whereEach: true, offset }));
@@ -369,7 +217,6 @@ async function idle(): Promise<void> {
 
 // ---- output ---------------------------------------------------------------------------------
 
-const fmt = (v: number) => (Number.isNaN(v) ? "–" : v >= 1000 ? Math.round(v).toLocaleString("en") : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 function met(r: Row): string {
   if (!r.target) return "";
@@ -377,13 +224,14 @@ function met(r: Row): string {
 }
 
 function table(): string {
-  const lines = ["| section | metric | broker | target | | raw peer | broker/peer | broker GC pause | notes |", "|---|---|---|---|---|---|---|---|---|"];
+  const lines = ["| section | metric | broker | target | | raw peer | broker/peer | broker GC pause | load avg | notes |", "|---|---|---|---|---|---|---|---|---|---|"];
   for (const r of rows) {
+    const value = r.runs && r.runs.length > 1 ? `${spread(r.runs)}` : fmt(r.value);
     const target = r.target ? `${r.target.op} ${fmt(r.target.value)}` : "";
     const peer = r.peer ? `${r.peer.name}: ${fmt(r.peer.value)}` : "";
     const ratio = r.peer && r.peer.value > 0 ? `${((r.value / r.peer.value) * 100).toFixed(0)}%` : "";
     const gc = r.gcMs === undefined ? "" : `${r.gcMs.toFixed(0)} ms`;
-    lines.push(`| ${r.section} | ${r.metric} | ${fmt(r.value)} ${r.unit} | ${target} | ${met(r)} | ${peer} | ${ratio} | ${gc} | ${r.note ?? ""} |`);
+    lines.push(`| ${r.section} | ${r.metric} | ${value} ${r.unit} | ${target} | ${met(r)} | ${peer} | ${ratio} | ${gc} | ${r.load ?? ""} | ${r.note ?? ""} |`);
   }
   return lines.join("\n");
 }
@@ -399,8 +247,14 @@ function machine(): Record<string, string> {
   return { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, node: process.version, nats: natsVersion, mode: QUICK ? "quick" : "full" };
 }
 
+const SCENARIOS = ["peers", "ingest", "latency", "fanout", "reads", "idle", "where", "tail", "durability", "auth", "tracing", "nats"];
+
 async function main(): Promise<void> {
   const started = Date.now();
+  if (process.argv.includes("--help")) {
+    console.log(`npm run bench [-- --quick] [-- --write] [-- --only=${SCENARIOS.join(",")}]\n--only takes one scenario or a comma-separated list ("peers" always runs)`);
+    return;
+  }
   await bundleLoads();
   // The broker runs compiled, as in production (npm run build; the Docker image).
   execFileSync("npm", ["run", "-s", "build"], { stdio: "inherit" });
@@ -415,6 +269,9 @@ async function main(): Promise<void> {
     scenarios.push(["reads", () => reads(p)]);
     scenarios.push(["idle", () => idle()]);
     scenarios.push(["where", () => where()]);
+    scenarios.push(["tail", () => tail()]);
+    scenarios.push(["durability", () => durability(nats)]);
+    scenarios.push(["auth", () => auth()]);
     scenarios.push(["tracing", () => tracing()]);
     scenarios.push(["nats", async () => {
       await ingest(p, "nats", nats);
@@ -424,30 +281,42 @@ async function main(): Promise<void> {
       await fanout(p, "nats", nats);
     }]);
     for (const [name, scenario] of scenarios) {
-      if (ONLY && name !== ONLY && name !== "peers") continue;
+      if (ONLY && !ONLY.split(",").includes(name) && name !== "peers") continue;
       const t0 = Date.now();
+      const first = rows.length;
+      process.stderr.write(`# ${name}: load average ${loadAverage()}\n`);
       await scenario();
-      process.stderr.write(`# ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      // The load average next to each figure: the machine is shared.
+      for (const r of rows.slice(first)) r.load ??= loadAverage().split(" ")[0] ?? "";
+      process.stderr.write(`# ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s, load average ${loadAverage()}\n`);
     }
   } finally {
-    await shared?.stop();
+    await stopShared();
     await nats[Symbol.asyncDispose]();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    removeTempDirs();
   }
   const date = new Date().toISOString();
   const info: Record<string, string> = { ...machine(), date, seconds: ((Date.now() - started) / 1000).toFixed(0) };
   const out = table();
   console.log(`\nmachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}; ${info.mode} run, ${info.seconds} s\n`);
   console.log(out);
+  for (const b of breakdowns) console.log(`\n${b.title}\n\n${b.table}`);
   const file = join(new URL("./results/", import.meta.url).pathname, `${date.replace(/[:.]/g, "-")}${QUICK ? "-quick" : ""}.json`);
-  writeFileSync(file, `${JSON.stringify({ machine: info, rows }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ machine: info, rows, breakdowns }, null, 2)}\n`);
   console.log(`\nwritten: ${file}`);
-  if (WRITE) {
+  if (WRITE !== undefined) {
+    const name = WRITE === "" ? "" : `${WRITE}:`;
+    const [start, end] = [`<!-- bench:${name}start -->`, `<!-- bench:${name}end -->`];
     const md = readFileSync("BENCHMARKS.md", "utf8");
-    const block = `<!-- bench:start -->\nMachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}. ${info.mode} run on ${date.slice(0, 10)}, ${info.seconds} s.\n\n${out}\n<!-- bench:end -->`;
-    writeFileSync("BENCHMARKS.md", md.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+    const from = md.indexOf(start);
+    const to = md.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`BENCHMARKS.md has no ${start} … ${end} block`);
+    const extra = breakdowns.map((b) => `\n\n${b.title}:\n\n${b.table}`).join("");
+    const block = `${start}\nMachine: ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.nats}. ${info.mode} run on ${date.slice(0, 10)}, ${info.seconds} s; \`${file.slice(file.indexOf("bench/results/"))}\`.\n\n${out}${extra}\n${end}`;
+    writeFileSync("BENCHMARKS.md", md.slice(0, from) + block + md.slice(to + end.length));
     console.log("BENCHMARKS.md updated");
   }
+
 }
 
 await main();

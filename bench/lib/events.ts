@@ -50,10 +50,10 @@ export class RequestTemplate {
     this.idOffset = this.template.indexOf(Buffer.from(e.id, "latin1"));
     if (this.idOffset < 0) throw new Error("id not found in template");
   }
-  /** A gRPC-framed (5-byte prefix) PublishRequest with a fresh id. */
-  frame(): Buffer {
+  /** A gRPC-framed (5-byte prefix) PublishRequest with a fresh id (or the one given). */
+  frame(id = newEventId()): Buffer {
     const out = framed(this.template);
-    out.write(newEventId(), 5 + this.idOffset, "latin1");
+    out.write(id, 5 + this.idOffset, "latin1");
     return out;
   }
   get size(): number {

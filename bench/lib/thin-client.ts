@@ -13,8 +13,14 @@ export function framed(message: Uint8Array): Buffer {
 
 export class ThinClient {
   private readonly session: ClientHttp2Session;
-  constructor(address: string) {
-    this.session = connect(`http://${address}`);
+  /** `token`: sent as a bearer token in each call's `authorization` header. */
+  constructor(
+    address: string,
+    private readonly token?: string,
+  ) {
+    // Node refuses new streams with ENHANCE_YOUR_CALM once a session holds 10 MB (its default);
+    // an open-loop load behind a stalled broker holds more than that.
+    this.session = connect(`http://${address}`, { maxSessionMemory: 1024 });
     this.session.on("error", () => undefined);
   }
 
@@ -26,6 +32,7 @@ export class ThinClient {
         [constants.HTTP2_HEADER_PATH]: path,
         "content-type": "application/grpc",
         te: "trailers",
+        ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
       });
       let status = -1;
       req.on("response", (h) => {

@@ -5,8 +5,8 @@ import { createBrokerClient, type PublishResult } from "../../sdk/src/index.js";
 import { benchEvent } from "../lib/events.js";
 import { args, report } from "../lib/stats.js";
 
-const { address, count, window, source } = args<{ address: string; count: number; window: number; source: string }>();
-const client = createBrokerClient({ address, validate: false });
+const { address, count, window, source, credentials } = args<{ address: string; count: number; window: number; source: string; credentials?: string }>();
+const client = createBrokerClient({ address, validate: false, ...(credentials && { credentials }) });
 const pub = client.publisher({ window });
 let failed = 0;
 // The acknowledgement of the event sent `window` events ago, awaited before its slot is reused.

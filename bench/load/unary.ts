@@ -1,13 +1,27 @@
 // Unary Publish from a thin HTTP/2 client. "saturate": `concurrency` callers in a closed loop for
 // `seconds`. "rate": open loop at `rate` calls/s, latency counted from the scheduled send time,
-// so a stall is not hidden by the generator waiting for it.
+// so a stall is not hidden by the generator waiting for it. With `traceFile` (rate mode), each
+// call's id, scheduled time, send time and answer time (monotonic host clock, ms) go to that file,
+// for the bench to join with the broker's commit trace.
+import { writeFileSync } from "node:fs";
+import { newEventId } from "../../sdk/src/index.js";
 import { RequestTemplate } from "../lib/events.js";
 import { ThinClient } from "../lib/thin-client.js";
 import { args, latencySummary, report } from "../lib/stats.js";
 
 const PATH = "/qingyu.broker.v1.EventBrokerService/Publish";
-const { address, mode, concurrency = 50, rate = 1000, seconds, source } = args<{ address: string; mode: "saturate" | "rate"; concurrency?: number; rate?: number; seconds: number; source: string }>();
-const client = new ThinClient(address);
+const { address, mode, concurrency = 50, rate = 1000, seconds, source, credentials, traceFile, warmupSeconds = 0 } = args<{
+  address: string;
+  mode: "saturate" | "rate";
+  concurrency?: number;
+  rate?: number;
+  seconds: number;
+  source: string;
+  credentials?: string;
+  traceFile?: string;
+  warmupSeconds?: number;
+}>();
+const client = new ThinClient(address, credentials);
 const template = new RequestTemplate(source);
 // Warm-up: connection, JIT.
 await Promise.all(Array.from({ length: 200 }, () => client.call(PATH, template.frame())));
@@ -26,21 +40,32 @@ if (mode === "saturate") {
   const ms = performance.now() - t0;
   report({ calls: done, errors, ms, perSec: (done / ms) * 1000 });
 } else {
+  // performance.now() on the monotonic host clock that the broker's trace uses.
+  const origin = Number(process.hrtime.bigint()) / 1e6 - performance.now();
   const latencies: number[] = [];
+  const trace: string[] = [];
   let errors = 0;
-  const total = Math.round(rate * seconds);
+  // `warmupSeconds` at the same rate first, not counted: the open loop's steady state.
+  const warm = Math.round(rate * warmupSeconds);
+  const total = warm + Math.round(rate * seconds);
   const t0 = performance.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const scheduled = t0 + (i * 1000) / rate;
     const wait = scheduled - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(client.call(PATH, template.frame()).then((s) => {
-      if (s === 0) latencies.push(performance.now() - scheduled);
+    const id = newEventId();
+    const sent = performance.now();
+    inflight.push(client.call(PATH, template.frame(id)).then((s) => {
+      if (i < warm) return;
+      const done = performance.now();
+      if (s === 0) latencies.push(done - scheduled);
       else errors++;
+      if (traceFile) trace.push(`${id} ${(origin + scheduled).toFixed(3)} ${(origin + sent).toFixed(3)} ${(origin + done).toFixed(3)} ${s}`);
     }));
   }
   await Promise.all(inflight);
+  if (traceFile) writeFileSync(traceFile, `${trace.join("\n")}\n`);
   report({ rate, calls: latencies.length, errors, ...latencySummary(latencies) });
 }
 client.close();

@@ -12,7 +12,8 @@ import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
 import { queryHandlers } from "./services/query.js";
 import type { EventStore } from "./store/event-store.js";
-import { GroupCommitter } from "./store/group-commit.js";
+import { GroupCommitter, type CommitRecord } from "./store/group-commit.js";
+import { CommitTrace } from "./store/commit-trace.js";
 import { InProcessBus, type EventBus } from "./bus/event-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { LiveHub } from "./log/live-hub.js";
@@ -214,6 +215,11 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
 async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResources, metrics: BrokerMetrics) {
   const store = await openStore(config, log);
   opened.add("store", () => store.close());
+  const trace = config.commitTrace === undefined ? undefined : new CommitTrace(config.commitTrace);
+  if (trace) {
+    store.onCheckpoint = (c) => trace.checkpoint(c);
+    opened.add("commit trace", () => trace.close());
+  }
   const natsUrl = config.natsUrl;
   const bus: EventBus = natsUrl
     ? await namingSetting("BROKER_NATS_URL", `cannot connect to NATS at ${natsUrl}`, () => NatsBus.connect({ url: natsUrl, subjectPrefix: config.subjectPrefix, log, auth: config.natsAuth }))
@@ -237,6 +243,7 @@ async function openLog(config: BrokerConfig, log: Logger, opened: OpenedResource
     onCommitted: (events) => fanout.deliver(events),
     onCommittedError: (err) => log.error({ err }, "commit fan-out failed"),
     onCommitTime: (seconds) => metrics.commitSeconds.observe(seconds),
+    ...(trace && { trace: (r: CommitRecord) => trace.commit(r) }),
   });
   return { store, bus, hub, committer };
 }

@@ -46,6 +46,8 @@ export interface BrokerConfig {
   httpAllowedHosts: readonly string[];
   /** SQLite synchronous mode: "full" survives power loss, "normal" survives a process crash. */
   sqliteSync: "full" | "normal";
+  /** Diagnostics: a file to append a trace of every store commit to (see commit-trace.ts); off when undefined. */
+  commitTrace: string | undefined;
   /** Bytes of partly received request messages one connection may hold (default 2 × maxMessageBytes). */
   maxIncompleteBytesPerConnection: number;
   /** Bytes of partly received request messages the broker may hold, all connections together. */
@@ -155,6 +157,7 @@ export const SETTING_HELP: Readonly<Record<string, string>> = {
   BROKER_HTTP_PORT: "serve the services over HTTP (Connect JSON/binary, gRPC-web) on this port",
   BROKER_HTTP_ALLOWED_HOSTS: "host names the HTTP port answers besides IP addresses, localhost and BROKER_HOST (comma-separated, * for any)",
   BROKER_SQLITE_SYNC: "full (an ack survives power loss) or normal (a process crash)",
+  BROKER_COMMIT_TRACE: "diagnostics: append a trace of every store commit, GC pause and event-loop delay to this file",
 };
 
 /** Every setting the broker reads, in the order `--help` lists them. */
@@ -375,6 +378,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       .map((h) => h.trim().toLowerCase())
       .filter((h) => h !== ""),
     sqliteSync: oneOf(merged, "BROKER_SQLITE_SYNC", ["full", "normal"] as const),
+    commitTrace: optional(merged, "BROKER_COMMIT_TRACE"),
     ...incompleteBounds(merged, maxMessageBytes),
     incompleteMessageTimeoutMs: integer(merged, "BROKER_INCOMPLETE_MESSAGE_TIMEOUT_MS", 100, 3_600_000),
     prefaceTimeoutMs: integer(merged, "BROKER_PREFACE_TIMEOUT_MS", 100, 600_000),

@@ -123,6 +123,33 @@ export interface ReadLimits {
 }
 
 /**
+ * Where the time of one store commit went, for traces: milliseconds with fractions on the host's
+ * monotonic clock (process.hrtime), which every thread and process shares. A store that has no such
+ * breakdown leaves the fields it cannot fill at 0.
+ */
+export interface CommitTiming {
+  /** The store's thread took the commit up. */
+  received: number;
+  /** Its transaction began (the write lock held). */
+  begun: number;
+  /** The rows were written; the commit (WAL write and fsync) started. */
+  committing: number;
+  /** The commit returned: durable. */
+  committed: number;
+}
+
+/** One WAL checkpoint: when, how long, and the WAL's size in frames (pages) before it and after it. */
+export interface CheckpointTiming {
+  start: number;
+  end: number;
+  /** Frames in the WAL when it started, and frames it copied into the database. */
+  walFrames: number;
+  backfilled: number;
+  /** Whether the WAL can start over from its beginning (every frame copied). */
+  complete: boolean;
+}
+
+/**
  * A durable, ordered event log with id-based deduplication.
  *
  * Reads are monotonic within one store instance: a read sees at least everything that any earlier
@@ -144,7 +171,9 @@ export interface EventStore {
    * order. Resolves only once the events are durable.
    * @throws DomainError STORE_UNAVAILABLE when the store cannot be written (nothing is acknowledged)
    */
-  append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]>;
+  append(groups: readonly (readonly NewEvent[])[], timing?: CommitTiming): Promise<GroupOutcome[]>;
+  /** Diagnostics: called after each WAL checkpoint the store runs, when set. */
+  onCheckpoint?: ((c: CheckpointTiming) => void) | undefined;
   get(id: string): Promise<StoredEvent | undefined>;
   /**
    * Events in position order (descending with newestFirst), at most `limit`. With `filter.where`,

@@ -1,6 +1,6 @@
 import { ErrorReason } from "../../../sdk/src/gen/qingyu/broker/v1/errors_pb.js";
 import { DomainError, idConflict, invalidRequest, shuttingDown } from "../errors.js";
-import type { Appended, EventStore, GroupOutcome, NewEvent, StoredEvent } from "./event-store.js";
+import type { Appended, CommitTiming, EventStore, GroupOutcome, NewEvent, StoredEvent } from "./event-store.js";
 
 /** A newly stored event with what fan-out needs to route it. */
 export type CommittedEvent = StoredEvent & Pick<NewEvent, "id" | "type" | "source" | "subject" | "correlationId" | "traceparent">;
@@ -19,10 +19,39 @@ export interface GroupCommitOptions {
   onCommittedError?: (err: unknown) => void;
   /** Called after each store commit with how long it took, from hand-over to outcome, in seconds. */
   onCommitTime?: (seconds: number) => void;
+  /** Diagnostics: called with a record of each commit, once settled (BROKER_COMMIT_TRACE). */
+  trace?: (record: CommitRecord) => void;
 }
+
+/**
+ * Where the time of one commit went, for traces. Times are {@link monoMs} readings, comparable
+ * across the threads and processes of a host.
+ */
+export interface CommitRecord {
+  /** The first event id of each group of the commit, and when each group was submitted. */
+  ids: string[];
+  submitted: number[];
+  events: number;
+  /** Handed to the store. */
+  handover: number;
+  /** The store's side (see CommitTiming); zeros when the commit failed. */
+  store: CommitTiming;
+  /** Its publishes were resolved (acknowledgements go out from here). */
+  settled: number;
+  failed: boolean;
+}
+
+/**
+ * Milliseconds (with fractions) on the host's monotonic clock (CLOCK_MONOTONIC, as process.hrtime):
+ * one clock for every thread and process. (performance.timeOrigin + now() differs by several ms
+ * between the threads of one process.)
+ */
+export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 interface Waiter {
   group: readonly NewEvent[];
+  /** When it was submitted (monoMs), only when tracing. */
+  at: number;
   resolve: (events: readonly Appended[]) => void;
   reject: (err: unknown) => void;
 }
@@ -115,7 +144,7 @@ export class GroupCommitter {
     }
     this.pending += group.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ group, resolve, reject });
+      this.queue.push({ group, at: this.options.trace ? monoMs() : 0, resolve, reject });
       this.running ??= this.run();
     });
   }
@@ -132,9 +161,11 @@ export class GroupCommitter {
       if (this.queue.length > 0 && inflight.length < depth) {
         const batch = this.takeBatch();
         const started = performance.now();
-        const outcomes = this.store.append(batch.map((w) => w.group));
+        const timing = this.options.trace ? { received: 0, begun: 0, committing: 0, committed: 0 } : undefined;
+        const handover = timing ? monoMs() : 0;
+        const outcomes = this.store.append(batch.map((w) => w.group), timing);
         outcomes.then(() => this.options.onCommitTime?.((performance.now() - started) / 1000)).catch(() => undefined); // settled below, in order
-        inflight.push((inflight.at(-1) ?? Promise.resolve()).then(() => this.settle(batch, outcomes)));
+        inflight.push((inflight.at(-1) ?? Promise.resolve()).then(() => this.settle(batch, outcomes, timing && { handover, timing })));
       } else {
         await inflight.shift();
       }
@@ -149,7 +180,8 @@ export class GroupCommitter {
     return this.queue.splice(0, batchLength(head, this.maxBatch, maxBytes));
   }
 
-  private async settle(batch: Waiter[], pending: Promise<GroupOutcome[]>): Promise<void> {
+  private async settle(batch: Waiter[], pending: Promise<GroupOutcome[]>, traced?: { handover: number; timing: CommitTiming }): Promise<void> {
+    let failed = false;
     try {
       const outcomes = await pending;
       const committed: CommittedEvent[] = [];
@@ -172,11 +204,20 @@ export class GroupCommitter {
       });
       if (committed.length > 0) this.committed(committed);
     } catch (err) {
+      failed = true;
       for (const w of batch) this.inDoubt.add(w.group.map((e) => e.id));
       for (const w of batch) w.reject(err);
     } finally {
       for (const w of batch) this.pending -= w.group.length;
+      if (traced) this.traceCommit(batch, traced.handover, traced.timing, failed);
     }
+  }
+
+  private traceCommit(batch: Waiter[], handover: number, store: CommitTiming, failed: boolean): void {
+    const settled = monoMs();
+    let events = 0;
+    for (const w of batch) events += w.group.length;
+    this.options.trace?.({ ids: batch.map((w) => w.group[0]?.id ?? ""), submitted: batch.map((w) => w.at), events, handover, store, settled, failed });
   }
 
   private committed(events: readonly CommittedEvent[]): void {

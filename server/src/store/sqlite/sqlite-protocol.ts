@@ -1,5 +1,8 @@
 // Messages between the SQLite store (main thread) and its worker threads.
-import type { KvEntry, KvExpect, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+import type { CheckpointTiming, CommitTiming, KvEntry, KvExpect, KvWrite, NewEvent, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+
+/** Events one expire step deletes: one transaction, then commits queued meanwhile go first. */
+export const EXPIRE_CHUNK = 5_000;
 
 export interface WorkerData {
   file: string;
@@ -63,6 +66,7 @@ export type WorkerGroupOutcome =
 export interface WorkerAppendResult {
   recordedUs: number;
   groups: WorkerGroupOutcome[];
+  timing: CommitTiming;
 }
 
 /** Rows packed into one buffer: row i is data[ends[i-1] .. ends[i]). */
@@ -83,6 +87,6 @@ export interface WorkerWherePage extends WorkerRows {
 
 export interface WorkerResponse {
   id: number;
-  result?: WorkerAppendResult | WorkerRows | WorkerWherePage | number | KvEntry[] | string[];
+  result?: WorkerAppendResult | WorkerRows | WorkerWherePage | CheckpointTiming | number | KvEntry[] | string[];
   error?: { code: string; message: string };
 }

@@ -7,13 +7,15 @@ import type { Logger } from "pino";
 import { storeUnavailable } from "../../errors.js";
 import { withSuffix } from "../envelope-suffix.js";
 import { encodePosition } from "../position.js";
-import type { Appended, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
+import type { Appended, CheckpointTiming, CommitTiming, EventStore, GroupOutcome, KvEntry, KvExpect, KvPage, KvWrite, NewEvent, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "../event-store.js";
 import { addWhereEvalErrors } from "../../cel/cel-where.js";
 import { countAllWhere, scanAllWhere } from "../where-scan.js";
+import { type Clock, systemClock } from "../../clock.js";
+import { EXPIRE_CHUNK } from "./sqlite-protocol.js";
+import { CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, type CheckpointPolicyOptions } from "./checkpoint-policy.js";
 import type { PackedGroups, WorkerAppendResult, WorkerData, WorkerRequest, WorkerResponse, WorkerRows, WorkerWherePage } from "./sqlite-protocol.js";
 
 export const DB_FILE_NAME = "events.db";
-const CHECKPOINT_INTERVAL_MS = 1_000;
 
 // SQLite result codes that mean "the store cannot do its job right now" rather than a bug.
 const UNAVAILABLE_CODES = /^SQLITE_(READONLY|BUSY|LOCKED|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PERM|NOMEM|PROTOCOL)/;
@@ -28,6 +30,9 @@ export interface SqliteStoreOptions {
    * @defaultValue 5000
    */
   busyTimeoutMs?: number;
+  /** When the WAL is checkpointed; the default bounds it near 4 MiB. */
+  checkpoints?: CheckpointPolicyOptions;
+  clock?: Clock;
 }
 
 type Distribute<T> = T extends unknown ? Omit<T, "id"> : never;
@@ -58,6 +63,15 @@ class WorkerChannel {
     });
     this.worker.on("exit", (code) => this.fail(new Error(`sqlite ${data.role} worker exited with code ${code}`)));
     this.worker.unref();
+  }
+
+  /** Calls made so far, and whether one is waiting for its answer: "did this worker do anything meanwhile". */
+  get calls(): number {
+    return this.nextId - 1;
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0;
   }
 
   private fail(err: Error): void {
@@ -140,18 +154,53 @@ class SqliteStore implements EventStore {
   readonly kind = "sqlite";
   // The writer thread handles messages in order, so a second append can wait in its queue.
   readonly appendPipeline = 2;
-  private readonly checkpointTimer: NodeJS.Timeout;
+  private readonly stopTimer: () => void;
+  private readonly checkpoints: CheckpointPolicy;
+  private closing = false;
+  onCheckpoint: ((c: CheckpointTiming) => void) | undefined;
 
   constructor(
     private readonly writer: WorkerChannel,
     private readonly reader: WorkerChannel,
-    log: Logger,
+    private readonly log: Logger,
     private readonly file: string,
+    policy: CheckpointPolicyOptions,
+    clock: Clock,
   ) {
-    this.checkpointTimer = setInterval(() => {
-      reader.call({ op: "checkpoint" }).catch((err: unknown) => log.warn({ err }, "wal checkpoint failed"));
-    }, CHECKPOINT_INTERVAL_MS);
-    this.checkpointTimer.unref();
+    this.checkpoints = new CheckpointPolicy(clock, policy);
+    this.stopTimer = clock.every(Math.max(1, policy.quietMs / 2), () => this.checkpointIfDue());
+  }
+
+  /**
+   * A checkpoint in two passes: the reader thread copies what the WAL holds while commits go on;
+   * then, if commits added frames meanwhile, the writer thread copies them between two commits. Nothing is
+   * appended during that second pass, so it finishes, and the next commit starts the WAL over from
+   * its beginning (overwriting it instead of growing it).
+   */
+  private checkpointIfDue(): void {
+    if (this.closing || !this.checkpoints.due()) return;
+    this.checkpoints.started();
+    void (async () => {
+      let left = 0;
+      try {
+        const writes = this.writer.busy ? -1 : this.writer.calls;
+        const bulk = (await this.reader.call({ op: "checkpoint" })) as CheckpointTiming;
+        this.onCheckpoint?.(bulk);
+        // why: a reader's checkpoint counts only the frames there when it began; it copied the
+        // whole WAL only if the writer did nothing meanwhile (within this process: another
+        // process sharing the file can leave the WAL to the next checkpoint).
+        const whole = bulk.complete && writes === this.writer.calls && !this.writer.busy;
+        const finish = whole ? bulk : ((await this.writer.call({ op: "checkpoint" })) as CheckpointTiming);
+        if (finish !== bulk) this.onCheckpoint?.(finish);
+        left = finish.walFrames - finish.backfilled;
+      } catch (err) {
+        // why: closing ends the workers under a checkpoint; close() itself checkpoints the WAL.
+        if (!this.closing) this.log.warn({ err }, "wal checkpoint failed");
+        left = 1;
+      } finally {
+        this.checkpoints.finished(left);
+      }
+    })();
   }
 
   async sizeBytes(): Promise<number> {
@@ -160,8 +209,13 @@ class SqliteStore implements EventStore {
     return sizes.reduce((a, b) => a + b, 0);
   }
 
-  async append(groups: readonly (readonly NewEvent[])[]): Promise<GroupOutcome[]> {
-    const result = (await this.writer.call({ op: "append", packed: pack(groups) })) as WorkerAppendResult;
+  async append(groups: readonly (readonly NewEvent[])[], timing?: CommitTiming): Promise<GroupOutcome[]> {
+    const packed = pack(groups);
+    const events = packed.ends.length;
+    const result = (await this.writer.call({ op: "append", packed })) as WorkerAppendResult;
+    if (timing) Object.assign(timing, result.timing);
+    this.checkpoints.committed(events);
+    this.checkpointIfDue();
     return result.groups.map((o, g) => {
       if (!o.ok) return o;
       const group = groups[g] as readonly NewEvent[];
@@ -214,8 +268,19 @@ class SqliteStore implements EventStore {
     return last === 0 ? "" : encodePosition(last);
   }
 
+  /**
+   * One chunk per message to the writer: commits handed over meanwhile run between two chunks, so
+   * expiring a large backlog never holds a publish for longer than one chunk.
+   */
   async expire(beforeUs: number): Promise<number> {
-    return (await this.writer.call({ op: "expire", beforeUs })) as number;
+    let total = 0;
+    for (;;) {
+      const n = (await this.writer.call({ op: "expire", beforeUs })) as number;
+      total += n;
+      // Deleting writes WAL pages too (about as many as inserting).
+      if (n > 0) this.checkpoints.committed(n);
+      if (n < EXPIRE_CHUNK) return total;
+    }
   }
 
   async ping(): Promise<void> {
@@ -240,11 +305,14 @@ class SqliteStore implements EventStore {
 
   async kvWrite(entries: readonly KvWrite[], expect?: KvExpect): Promise<boolean> {
     if (entries.length === 0 && !expect) return true;
-    return (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
+    const written = (await this.writer.call({ op: "kvWrite", entries: [...entries], expect })) === 1;
+    this.checkpoints.committed(entries.length);
+    return written;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.checkpointTimer);
+    this.closing = true;
+    this.stopTimer();
     // One after the other: the last connection to close checkpoints the WAL into the database and
     // removes it, and two closing at once can each see the other still open and both skip it.
     await this.reader.call({ op: "close" }).catch(() => undefined);
@@ -267,5 +335,5 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Even
   await writer.call({ op: "ping" });
   const reader = new WorkerChannel({ file, role: "reader", sync: options.sync, busyTimeoutMs }, options.log);
   await reader.call({ op: "ping" });
-  return new SqliteStore(writer, reader, options.log, file);
+  return new SqliteStore(writer, reader, options.log, file, options.checkpoints ?? DEFAULT_CHECKPOINT_POLICY, options.clock ?? systemClock);
 }

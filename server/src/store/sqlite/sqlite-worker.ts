@@ -5,11 +5,11 @@ import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
-import type { KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
+import type { CheckpointTiming, KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
 import { scanWhereRows } from "./sqlite-where.js";
 import { sameContent } from "../same-content.js";
 import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
-import type { PackedGroups, StoredDuplicate, WorkerAppendResult, WorkerData, WorkerGroupOutcome, WorkerRequest, WorkerResponse, WorkerRows } from "./sqlite-protocol.js";
+import { EXPIRE_CHUNK, type PackedGroups, type StoredDuplicate, type WorkerAppendResult, type WorkerData, type WorkerGroupOutcome, type WorkerRequest, type WorkerResponse, type WorkerRows } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
 const db = new Database(file, { readonly: false, timeout: busyTimeoutMs });
@@ -51,8 +51,8 @@ function sameCore(stored: { core_len: number; data: Buffer }, bytes: Uint8Array)
   return sameContent(stored.data.subarray(0, stored.core_len), bytes);
 }
 
-/** Appends all groups in one IMMEDIATE transaction; each group is all-or-nothing. */
-const appendTx = db.transaction((p: PackedGroups): WorkerAppendResult => {
+/** Appends all groups in the caller's transaction; each group is all-or-nothing. */
+function appendRows(p: PackedGroups): Pick<WorkerAppendResult, "recordedUs" | "groups"> {
   const meta = readMeta();
   let last = meta.lastPosition;
   // Recorded time never decreases along positions, even if the clock steps back or another
@@ -113,7 +113,35 @@ const appendTx = db.transaction((p: PackedGroups): WorkerAppendResult => {
     upsert.run("last_recorded_us", recordedUs);
   }
   return { recordedUs, groups };
-});
+}
+
+// The monotonic clock of group-commit.ts's monoMs (that module is not loaded in this thread).
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const begin = db.prepare("BEGIN IMMEDIATE");
+const commit = db.prepare("COMMIT");
+const rollback = db.prepare("ROLLBACK");
+
+/**
+ * One IMMEDIATE transaction for all groups, committed apart from the rows so that a trace can tell
+ * the rows from the commit (the WAL write and its fsync). What better-sqlite3's transaction() does,
+ * with the times taken in between.
+ */
+function append(p: PackedGroups): WorkerAppendResult {
+  const received = nowMs();
+  begin.run();
+  const begun = nowMs();
+  let rows: Pick<WorkerAppendResult, "recordedUs" | "groups">;
+  let committing: number;
+  try {
+    rows = appendRows(p);
+    committing = nowMs();
+    commit.run();
+  } catch (err) {
+    if (db.inTransaction) rollback.run();
+    throw err;
+  }
+  return { ...rows, timing: { received, begun, committing, committed: nowMs() } };
+}
 
 const kvWriteTx = db.transaction((entries: KvWrite[], expect: KvExpect | undefined): boolean => {
   if (expect) {
@@ -195,24 +223,31 @@ function timeToPosition(us: number): number | undefined {
   return row?.position;
 }
 
-/** Deletes events recorded before `beforeUs`, oldest first, in chunks (each its own transaction). */
+/**
+ * Deletes at most EXPIRE_CHUNK events recorded before `beforeUs`, oldest first, in one
+ * transaction; the caller repeats while a full chunk was deleted. Once less than a chunk is left,
+ * the commits rows below the oldest event go too.
+ */
 function expire(beforeUs: number): number {
   const end = timeToPosition(beforeUs) ?? readMeta().lastPosition + 1;
-  const del = stmt("DELETE FROM events WHERE position IN (SELECT position FROM events WHERE position < ? ORDER BY position LIMIT 5000)");
-  let total = 0;
-  for (;;) {
-    const n = del.run(end).changes;
-    total += n;
-    if (n < 5000) break;
-  }
-  stmt("DELETE FROM commits WHERE position < (SELECT coalesce(min(position), ?) FROM events)").run(end);
-  return total;
+  const n = stmt(`DELETE FROM events WHERE position IN (SELECT position FROM events WHERE position < ? ORDER BY position LIMIT ${EXPIRE_CHUNK})`).run(end).changes;
+  if (n < EXPIRE_CHUNK) stmt("DELETE FROM commits WHERE position < (SELECT coalesce(min(position), ?) FROM events)").run(end);
+  return n;
+}
+
+/** A PASSIVE checkpoint: copies what it can of the WAL into the database without blocking writers. */
+function checkpoint(): CheckpointTiming {
+  const start = nowMs();
+  const [r] = db.pragma("wal_checkpoint(PASSIVE)") as { busy: number; log: number; checkpointed: number }[];
+  const walFrames = r?.log ?? 0;
+  const backfilled = r?.checkpointed ?? 0;
+  return { start, end: nowMs(), walFrames, backfilled, complete: r?.busy === 0 && backfilled === walFrames };
 }
 
 function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
   switch (req.op) {
     case "append":
-      return appendTx.immediate(req.packed);
+      return append(req.packed);
     case "get": {
       const row = stmt("SELECT position, recorded_us, core_len, data FROM events WHERE id = ?").get(req.eventId) as Row | undefined;
       return packRows(row ? [row] : []);
@@ -228,7 +263,7 @@ function handle(req: WorkerRequest): NonNullable<WorkerResponse["result"]> {
     case "expire":
       return expire(req.beforeUs);
     case "checkpoint":
-      return (db.pragma("wal_checkpoint(PASSIVE)") as unknown[]).length;
+      return checkpoint();
     case "ping":
       return (db.prepare("SELECT 1 AS one").get() as { one: number }).one;
     case "kvGet": {
