@@ -55,6 +55,28 @@ describe("access policy: provenance, reads, audit", () => {
     assert.equal(await operator.countEvents({ types: ["book.purchased"] }), 0);
   });
 
+  it("refuses one event of a PublishStream in its acknowledgement, and the stream goes on", async () => {
+    const publisher = bookstore.publisher();
+    try {
+      const before = { ...sampleEvent("book.purchased"), source: "bookstore-svc" };
+      const spoofed = { ...sampleEvent("book.purchased"), source: "finance-svc" };
+      const forbidden = { ...sampleEvent("withdrawal.approved"), source: "bookstore-svc" };
+      const after = { ...sampleEvent("book.purchased"), source: "bookstore-svc" };
+      const acks = [before, spoofed, forbidden, after].map((e) => publisher.publish(e));
+      assert.equal((await acks[0])?.duplicate, false);
+      const bySource = await denied(acks[1] as Promise<unknown>, Code.PERMISSION_DENIED, ErrorReason.PERMISSION_DENIED);
+      assert.deepEqual(bySource.findDetails(MissingRightSchema).map((d) => [d.right, d.resource]), [["source", "finance-svc"]]);
+      const byType = await denied(acks[2] as Promise<unknown>, Code.PERMISSION_DENIED, ErrorReason.PERMISSION_DENIED);
+      assert.deepEqual(byType.findDetails(MissingRightSchema).map((d) => [d.right, d.resource]), [["publish", "withdrawal.approved"]]);
+      assert.equal((await acks[3])?.duplicate, false);
+      assert.equal((await operator.getEvent(before.id)).id, before.id);
+      assert.equal((await operator.getEvent(after.id)).id, after.id);
+      await assert.rejects(operator.getEvent(spoofed.id), (e: unknown) => BrokerError.from(e).code === Code.NOT_FOUND);
+    } finally {
+      await publisher.close();
+    }
+  });
+
   it("refuses a filter reaching beyond the principal's reads instead of narrowing it", async () => {
     const err = await denied(analytics.countEvents({ domains: ["social", "finance"] }), Code.PERMISSION_DENIED, ErrorReason.PERMISSION_DENIED);
     assert.equal(err.findDetails(MissingRightSchema)[0]?.right, "read");
