@@ -8,6 +8,23 @@ import { TargetType, createBrokerClient, newEvent, type BrokerClient, type Event
 import { spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 
+/** A gauge's value on a broker's /metrics. */
+async function gauge(b: BrokerProcess, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+/** Polls until the gauge reads `want`, failing with its last value after `ms`. */
+async function gaugeBecomes(b: BrokerProcess, name: string, want: number, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last: number | undefined;
+  while ((last = await gauge(b, name)) !== want) {
+    if (Date.now() > deadline) assert.fail(`${name} stayed ${last}, expected ${want}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe("nats-server outage during live subscriptions", () => {
   let nats: NatsServer;
   let dir: string;
@@ -17,7 +34,7 @@ describe("nats-server outage during live subscriptions", () => {
   before(async () => {
     nats = await startNatsServer();
     dir = mkdtempSync(join(tmpdir(), "fault-nats-"));
-    const env = { BROKER_DATA_DIR: dir, BROKER_NATS_URL: nats.url, BROKER_SQLITE_SYNC: "normal" };
+    const env = { BROKER_DATA_DIR: dir, BROKER_NATS_URL: nats.url, BROKER_SQLITE_SYNC: "normal", BROKER_METRICS_PORT: "0" };
     [a, b] = await Promise.all([spawnBroker(env), spawnBroker(env)]);
   });
   after(async () => {
@@ -58,5 +75,13 @@ describe("nats-server outage during live subscriptions", () => {
     await Promise.all(subs);
     clearTimeout(timer);
     for (const list of received) assert.deepEqual(list.map((e) => e.id), sent);
+  });
+
+  it("broker_nats_connected reads 0 while nats-server is away and 1 once it is back", async () => {
+    await gaugeBecomes(a, "broker_nats_connected", 1);
+    await nats.stop("SIGKILL");
+    await Promise.all([gaugeBecomes(a, "broker_nats_connected", 0), gaugeBecomes(b, "broker_nats_connected", 0)]);
+    await nats.restart();
+    await Promise.all([gaugeBecomes(a, "broker_nats_connected", 1), gaugeBecomes(b, "broker_nats_connected", 1)]);
   });
 });
