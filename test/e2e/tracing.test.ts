@@ -118,6 +118,25 @@ describe("tracing: SDK producer → broker → subscriber and consumer group mem
     assert.deepEqual(broker[0]?.links.map((l) => l.context.spanId).sort(), [producer.spanContext().spanId, "b7ad6b7169203331"].sort());
   });
 
+  it("times each replayed event in a consumer span linked to the event's producer", async () => {
+    exporter.reset();
+    const e = purchase();
+    e.traceparent = "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01";
+    await t.client.publish(e);
+    let inside: string | undefined;
+    for await (const got of t.client.replay({ types: ["chapter.purchased"] })) {
+      if (got.id !== e.id) continue;
+      inside = trace.getActiveSpan()?.spanContext().spanId;
+      break;
+    }
+    const replayed = await until(() => spans(SpanKind.CONSUMER, "process chapter.purchased").find((s) => s.attributes["messaging.operation.name"] === "replay" && s.attributes["messaging.message.id"] === e.id), "replay span");
+    assert.equal(replayed.parentSpanContext, undefined, "a reader's span is not a child of the producer");
+    assert.deepEqual(replayed.links.map((l) => l.context.spanId), ["c7ad6b7169203331"]);
+    assert.equal(replayed.attributes["messaging.destination.name"], "chapter.purchased");
+    // A for-await loop cannot be given an active context (README): the span is linked and timed only.
+    assert.notEqual(inside, replayed.spanContext().spanId);
+  });
+
   it("writes trace_id and span_id into log lines while a span is active, and only then", () => {
     const sink = new LogSink();
     const log = createLogger("info", sink);
