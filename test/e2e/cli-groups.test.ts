@@ -90,8 +90,11 @@ describe("qingyu-events groups and dlq", () => {
     const shown = await cli(["dlq", "show", "reviews", first]);
     assert.match(shown.stdout, new RegExp(`^position:\\s+${first}$`, "m"));
     assert.match(shown.stdout, /#1 .* cannot handle/);
+    // An unknown position is a not-found like an unknown group: the status, and the exit code of a failed call.
     const none = await outcome(cli(["dlq", "show", "reviews", "ffffffffffffffff"]));
-    assert.equal(none.code, 2);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^qingyu-events: \[NOT_FOUND\] .*'ffffffffffffffff'/m);
+    assert.doesNotMatch(none.stderr, /usage:/);
   });
 
   it("refuses redrive, purge and delete without --yes when stdin is no terminal, and does nothing", async () => {
