@@ -32,7 +32,7 @@ describe("EventBrokerService.GetBrokerStats()", () => {
     const stats = await t.client.brokerStats();
     assert.equal(stats.store, "sqlite");
     assert.equal(stats.bus, "in-process");
-    assert.ok(stats.storeSizeBytes > 0n, `store size ${stats.storeSizeBytes}`);
+    assert.ok(stats.storeSizeBytes !== undefined && stats.storeSizeBytes > 0n, `store size ${stats.storeSizeBytes}`);
     const started = timestampMs(stats.startTime!);
     assert.ok(started >= startedAfterMs && started <= Date.now(), `start time ${started}`);
   });

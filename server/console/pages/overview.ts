@@ -66,7 +66,8 @@ export const overviewPage: Page = (main, { query }) => {
       fill(
         stats,
         facts([
-          ["store", `${s.store} · ${bytes(Number(s.storeSizeBytes))}`],
+          // An unset size is one the broker could not measure: "0 B" would be a false figure.
+          ["store", `${s.store} · ${s.storeSizeBytes === undefined ? "size unknown" : bytes(Number(s.storeSizeBytes))}`],
           ["subscribers", String(s.subscribers)],
           ["bus", s.bus],
           ["up", s.startTime ? duration(Date.now() - timestampMs(s.startTime)) : "?"],
