@@ -1,7 +1,7 @@
 // Events per second by domain over the last minutes (see rate-counter.ts), drawn as one SVG line
 // per domain.
 import { eventDomains } from "../../sdk/src/catalog/catalog.js";
-import { WINDOW_MS } from "./rate-counter.js";
+import { BUCKET_MS, WINDOW_MS } from "./rate-counter.js";
 
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569", "#ea580c"];
 
@@ -18,7 +18,7 @@ function colorOf(domain: string): string {
   return COLORS[(i < 0 ? COLORS.length - 1 : i) % COLORS.length] ?? "#000";
 }
 
-/** Draws the series into `into`: lines, a y axis in events/s, and a legend with the latest rate. */
+/** Draws the series into `into`: lines, a y axis in events/s, and a legend with the latest rate and the window's events. */
 export function drawRates(into: HTMLElement, series: Map<string, number[]>): void {
   const width = 720;
   const height = 200;
@@ -35,12 +35,14 @@ export function drawRates(into: HTMLElement, series: Map<string, number[]>): voi
     chart.append(svg("polyline", { points, fill: "none", stroke: colorOf(domain), "stroke-width": 2 }));
     // The last full bucket: the current one is still filling.
     const latest = values.at(-2) ?? 0;
+    const events = Math.round(values.reduce((a, b) => a + b, 0) * (BUCKET_MS / 1000));
     const item = document.createElement("li");
     item.dataset["domain"] = domain;
+    item.dataset["events"] = String(events);
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = colorOf(domain);
-    item.append(swatch, `${domain}: ${latest.toFixed(1)}/s`);
+    item.append(swatch, `${domain}: ${latest.toFixed(1)}/s · ${events} in ${WINDOW_MS / 60_000} min`);
     legend.append(item);
   }
   into.replaceChildren(chart, legend);

@@ -8,14 +8,7 @@ import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { sampleEvent } from "../helpers/sample-events.js";
 import { demoToken, EXAMPLE_POLICY } from "../helpers/auth.js";
 import { runCli } from "../helpers/cli.js";
-
-async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from "../helpers/until.js";
 
 describe("EventBrokerService.GetBrokerStats()", () => {
   let t: TestBroker;
@@ -32,7 +25,7 @@ describe("EventBrokerService.GetBrokerStats()", () => {
     const stats = await t.client.brokerStats();
     assert.equal(stats.store, "sqlite");
     assert.equal(stats.bus, "in-process");
-    assert.ok(stats.storeSizeBytes > 0n, `store size ${stats.storeSizeBytes}`);
+    assert.ok(stats.storeSizeBytes !== undefined && stats.storeSizeBytes > 0n, `store size ${stats.storeSizeBytes}`);
     const started = timestampMs(stats.startTime!);
     assert.ok(started >= startedAfterMs && started <= Date.now(), `start time ${started}`);
   });
@@ -51,10 +44,10 @@ describe("EventBrokerService.GetBrokerStats()", () => {
     const before = (await t.client.brokerStats()).subscribers;
     const controller = new AbortController();
     const tail = t.client.tail({ types: ["like.added"] }, () => undefined, { signal: controller.signal }).catch(() => undefined);
-    await until(async () => (await t.client.brokerStats()).subscribers === before + 1, "the subscription counted");
+    await until(async () => (await t.client.brokerStats()).subscribers === before + 1, "the subscription counted", { everyMs: 20 });
     controller.abort();
     await tail;
-    await until(async () => (await t.client.brokerStats()).subscribers === before, "the subscription no longer counted");
+    await until(async () => (await t.client.brokerStats()).subscribers === before, "the subscription no longer counted", { everyMs: 20 });
   });
 });
 

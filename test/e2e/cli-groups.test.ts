@@ -6,11 +6,7 @@ import assert from "node:assert/strict";
 import { newEvent, RejectError, TargetType, type Consumer } from "../../sdk/src/index.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { runCli } from "../helpers/cli.js";
-
-/** Polls until `cond` holds (the runner's timeout ends a test that waits for ever). */
-async function until(cond: () => Promise<boolean>): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, 10));
-}
+import { until } from "../helpers/until.js";
 
 /** The CLI's exit code and output, whether it succeeded or not. */
 async function outcome(p: Promise<{ stdout: string; stderr: string }>): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -76,7 +72,8 @@ describe("qingyu-events groups and dlq", () => {
     });
     const events = ["a", "b", "c"].map((u) => newEvent("like.added", { userId: u, targetType: TargetType.BOOK, targetId: "b1" }, { source: "review-svc" }));
     await t.client.publishBatch(events);
-    await until(async () => (await t.client.groups.get("reviews")).stats.deadLetters === 3n);
+    // No deadline of its own: the runner's timeout ends a test that waits for ever.
+    await until(async () => (await t.client.groups.get("reviews")).stats.deadLetters === 3n, "three dead letters", { timeoutMs: Infinity });
     await consumer.stop();
     consumer = undefined;
     const letters = lines((await cli(["dlq", "ls", "reviews", "--json"])).stdout) as { position: string; event: { id: string }; attempts: unknown[]; reason: string }[];
@@ -90,8 +87,11 @@ describe("qingyu-events groups and dlq", () => {
     const shown = await cli(["dlq", "show", "reviews", first]);
     assert.match(shown.stdout, new RegExp(`^position:\\s+${first}$`, "m"));
     assert.match(shown.stdout, /#1 .* cannot handle/);
+    // An unknown position is a not-found like an unknown group: the status, and the exit code of a failed call.
     const none = await outcome(cli(["dlq", "show", "reviews", "ffffffffffffffff"]));
-    assert.equal(none.code, 2);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^qingyu-events: \[NOT_FOUND\] .*'ffffffffffffffff'/m);
+    assert.doesNotMatch(none.stderr, /usage:/);
   });
 
   it("refuses redrive, purge and delete without --yes when stdin is no terminal, and does nothing", async () => {

@@ -10,14 +10,7 @@ import { startAuditLog } from "../../examples/audit-log.js";
 import { derivedEventId, startRoyalties } from "../../examples/royalty-calculation.js";
 import { startSocialStats } from "../../examples/social-stats.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from "../helpers/until.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 

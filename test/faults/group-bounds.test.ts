@@ -12,6 +12,7 @@ import { WireType } from "@bufbuild/protobuf/wire";
 import { ConsumeRequestSchema, type ConsumeRequest } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { Code, createBrokerClient, newEvent, TargetType, type BrokerClient, type Event } from "../../sdk/src/index.js";
 import { rssMiB, spawnBroker, type BrokerProcess } from "../helpers/broker-process.js";
+import { until } from "../helpers/until.js";
 
 const MiB = 2 ** 20;
 
@@ -29,13 +30,8 @@ function varint(n: number): number[] {
   return out;
 }
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** How long these tests wait for the broker, and how often they look (groups of ~1 MiB events are slow). */
+const WAIT = { timeoutMs: 60_000, everyMs: 50 };
 
 const settle = () => new Promise((r) => setTimeout(r, 1_000));
 
@@ -83,7 +79,7 @@ describe("consumer group bounds", () => {
         return released;
       }, { concurrency: 200, reconnect: false }),
     );
-    for (let i = 0; i < 5; i++) await until(async () => (await client.groups.get(`lazy-${i}`)).stats.inFlight > 0n, `deliveries to lazy-${i}`);
+    for (let i = 0; i < 5; i++) await until(async () => (await client.groups.get(`lazy-${i}`)).stats.inFlight > 0n, `deliveries to lazy-${i}`, WAIT);
     await settle();
     const consuming = rssMiB(broker);
     console.log(`RSS with 5 members holding full windows: ${consuming.toFixed(0)} MiB; bytes held: ${holding.map((b) => (b / MiB).toFixed(1)).join(", ")} MiB`);
@@ -115,7 +111,7 @@ describe("consumer group bounds", () => {
     assert.equal((await client.groups.list()).length, 80);
     const seen: Event[] = [];
     const c = client.consume("lazy-7", (e) => void seen.push(e), { concurrency: 16 });
-    await until(() => seen.length === 330, "every event of lazy-7 after the restart");
+    await until(() => seen.length === 330, "every event of lazy-7 after the restart", WAIT);
     await c.stop();
     await client.groups.delete("lazy-7");
     assert.equal((await client.groups.list()).length, 79);
@@ -126,7 +122,7 @@ describe("consumer group bounds", () => {
     await client.groups.create({ name: "paused", filter: { sources: ["paused-svc"] }, start: "beginning", ackDeadlineMs: 100, retry: { initialDelayMs: 1, multiplier: 1, jitter: 0, maxAttempts: 0 } });
     await client.publishBatch(Array.from({ length: COUNT }, (_, i) => heavy("paused-svc", i, 100 * 1024)));
     const stalled = stalledMember(broker.address, "paused", 16);
-    await until(async () => (await client.groups.get("paused")).stats.members.length === 1, "the paused member joined");
+    await until(async () => (await client.groups.get("paused")).stats.members.length === 1, "the paused member joined", WAIT);
     // Every 100 ms its 16 deliveries expire and go out again: 16 MB/s queued for it before the fix.
     await new Promise((r) => setTimeout(r, 4_000));
     const early = rssMiB(broker);
@@ -141,8 +137,8 @@ describe("consumer group bounds", () => {
     stalled.close();
     const got = new Set<string>();
     const c = client.consume("paused", (e) => void got.add(e.id), { concurrency: 16 });
-    await until(() => got.size === COUNT, "every event delivered to the reading member");
-    await until(async () => (await client.groups.get("paused")).stats.backlog === 0n, "nothing left");
+    await until(() => got.size === COUNT, "every event delivered to the reading member", WAIT);
+    await until(async () => (await client.groups.get("paused")).stats.backlog === 0n, "nothing left", WAIT);
     await c.stop();
     await client.groups.delete("paused"); // room under BROKER_MAX_GROUPS for the next test
   });
@@ -150,14 +146,14 @@ describe("consumer group bounds", () => {
   it("ends a member that keeps sending answers and never reads the replies", async () => {
     await client.groups.create({ name: "deaf", filter: { sources: ["deaf-svc"] } });
     const deaf = stalledMember(broker.address, "deaf", 1);
-    await until(async () => (await client.groups.get("deaf")).stats.members.length === 1, "the member joined");
+    await until(async () => (await client.groups.get("deaf")).stats.members.length === 1, "the member joined", WAIT);
     // Acknowledgements of deliveries it never had: each is answered `stale`, and none is read.
     // 20,000 replies pass what HTTP/2 flow control and grpc-js's queue hold (a few thousand).
     for (let i = 0; i < 400; i++) deaf.send(create(ConsumeRequestSchema, { kind: { case: "ack", value: { deliveryIds: Array.from({ length: 50 }, (_, j) => `x${i}.${j}`) } } }));
-    await until(() => broker.logs.some((l) => String(l["detail"] ?? "").includes("does not read its stream")), "the member ended as too slow");
+    await until(() => broker.logs.some((l) => String(l["detail"] ?? "").includes("does not read its stream")), "the member ended as too slow", WAIT);
     const ended = broker.logs.find((l) => String(l["detail"] ?? "").includes("does not read its stream"));
     assert.equal(ended?.["code"], "RESOURCE_EXHAUSTED");
-    await until(async () => (await client.groups.get("deaf")).stats.members.length === 0, "the member gone");
+    await until(async () => (await client.groups.get("deaf")).stats.members.length === 0, "the member gone", WAIT);
     deaf.close();
   });
 });

@@ -3,20 +3,14 @@
 // a member that does not write its deliveries out gets none again when their deadlines pass.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { pino } from "pino";
 import { ConsumeResponseSchema, ConsumerGroupSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventToBinary, newEvent, TargetType } from "../../sdk/src/index.js";
-import { settingsOf } from "../../server/src/groups/group-config.js";
-import { storedGroup } from "../../server/src/groups/group-records.js";
-import { GroupRuntime, Member } from "../../server/src/groups/group-runtime.js";
-import type { EventStore } from "../../server/src/store/event-store.js";
-import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { Member } from "../../server/src/groups/group-runtime.js";
 import { ManualClock } from "../helpers/manual-clock.js";
 import { MemoryFeed } from "../helpers/memory-feed.js";
+import { groupName, startGroupRuntime } from "../helpers/group-runtime.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const ticks = async (n: number) => {
@@ -29,25 +23,15 @@ function eventOf(n: number, bytes: number): Uint8Array {
 }
 
 describe("GroupRuntime bounds (manual clock)", () => {
-  let dir: string;
-  let store: EventStore;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "group-bounds-"));
-    store = await openSqliteStore({ dataDir: dir, sync: "normal", log: pino({ level: "silent" }) });
-  });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let temp: TempStore;
+  before(async () => (temp = await openTempStore("group-bounds-")));
+  after(() => temp.close());
 
   async function runtimeOver(events: Uint8Array[], windowBytes: number, ackDeadlineSeconds = 1) {
     const clock = new ManualClock();
     const feed = new MemoryFeed(events);
-    const group = create(ConsumerGroupSchema, { name: `b${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: BigInt(ackDeadlineSeconds) }, retry: { jitter: 0, multiplier: 1, initialDelay: { nanos: 1_000_000 }, maxAttempts: 0 } });
-    const def = storedGroup(group, "");
-    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
-    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed, state: { pending: [], deadLetters: 0 }, clock, windowBytes });
-    await runtime.start();
+    const group = create(ConsumerGroupSchema, { name: groupName("b"), ackDeadline: { seconds: BigInt(ackDeadlineSeconds) }, retry: { jitter: 0, multiplier: 1, initialDelay: { nanos: 1_000_000 }, maxAttempts: 0 } });
+    const runtime = await startGroupRuntime(temp.store, group, feed, clock, { windowBytes });
     return { clock, feed, runtime };
   }
 

@@ -4,17 +4,13 @@
 // store; only the answer of one commit is made to go missing.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
 import { ErrorReason } from "../../sdk/src/index.js";
 import { storeUnavailable, DomainError } from "../../server/src/errors.js";
 import { prepareEvent } from "../../server/src/services/prepare-event.js";
 import type { EventStore, NewEvent } from "../../server/src/store/event-store.js";
 import { GroupCommitter, type CommittedEvent } from "../../server/src/store/group-commit.js";
-import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
 import { sampleEvent } from "../helpers/sample-events.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
 
 const newEvent = (): NewEvent => prepareEvent(sampleEvent("like.added"), { maxEventBytes: 1 << 20 });
 
@@ -33,19 +29,12 @@ function losingAnswers(store: EventStore): EventStore & { loseNext(): void } {
 }
 
 describe("GroupCommitter", () => {
-  let dir: string;
-  let store: EventStore;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "group-commit-"));
-    store = await openSqliteStore({ dataDir: dir, sync: "normal", log: pino({ level: "silent" }) });
-  });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let temp: TempStore;
+  before(async () => (temp = await openTempStore("group-commit-")));
+  after(() => temp.close());
 
   it("fans out an event whose commit answer was lost when its retry comes back as a duplicate", async () => {
-    const flaky = losingAnswers(store);
+    const flaky = losingAnswers(temp.store);
     const fanned: CommittedEvent[] = [];
     const committer = new GroupCommitter(flaky, { maxPendingEvents: 100, onCommitted: (events) => fanned.push(...events) });
     const e = newEvent();
@@ -63,7 +52,7 @@ describe("GroupCommitter", () => {
 
   it("does not fan out a duplicate of an event that was fanned out when stored", async () => {
     const fanned: CommittedEvent[] = [];
-    const committer = new GroupCommitter(store, { maxPendingEvents: 100, onCommitted: (events) => fanned.push(...events) });
+    const committer = new GroupCommitter(temp.store, { maxPendingEvents: 100, onCommitted: (events) => fanned.push(...events) });
     const e = newEvent();
     await committer.submit([e]);
     const [again] = await committer.submit([{ ...e }]);

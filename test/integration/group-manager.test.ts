@@ -3,9 +3,6 @@
 // rest (its feed detached from the live hub); the number of groups has a limit.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { pino } from "pino";
 import { ConsumerGroupSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
@@ -14,39 +11,30 @@ import { DomainError } from "../../server/src/errors.js";
 import { GroupManager, storeFeeds } from "../../server/src/groups/group-manager.js";
 import { Member } from "../../server/src/groups/group-runtime.js";
 import { LiveHub } from "../../server/src/log/live-hub.js";
-import type { EventStore } from "../../server/src/store/event-store.js";
-import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
+import { until } from "../helpers/until.js";
 
 const log = pino({ level: "silent" });
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (const end = Date.now() + 10_000; !cond(); await new Promise((r) => setTimeout(r, 10))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-  }
-}
-
 describe("GroupManager: groups load while used, and their number is bounded", () => {
-  let dir: string;
-  let store: EventStore;
+  let temp: TempStore;
   let hub: LiveHub;
   const managers: GroupManager[] = [];
   const manager = async () => {
-    const m = new GroupManager(store, storeFeeds(store, hub, log), log, { idleMs: 20, maxGroups: 3 });
+    const m = new GroupManager(temp.store, storeFeeds(temp.store, hub, log), log, { idleMs: 20, maxGroups: 3 });
     managers.push(m);
     await m.start();
     return m;
   };
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "group-manager-"));
-    store = await openSqliteStore({ dataDir: dir, sync: "normal", log });
-    hub = new LiveHub(store, log);
+    temp = await openTempStore("group-manager-", log);
+    hub = new LiveHub(temp.store, log);
     await hub.start();
   });
   after(async () => {
     for (const m of managers) await m.close();
     hub.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await temp.close();
   });
 
   it("puts a group to rest without members, loads it for a member, and refuses a group past the limit", async () => {
@@ -83,7 +71,7 @@ describe("GroupManager: groups load while used, and their number is bounded", ()
   });
 
   it("loads a group at rest for its stats only: it goes back to rest at once, not after the idle time", async () => {
-    const groups = new GroupManager(store, storeFeeds(store, hub, log), log, { idleMs: 3_600_000, maxGroups: 3 });
+    const groups = new GroupManager(temp.store, storeFeeds(temp.store, hub, log), log, { idleMs: 3_600_000, maxGroups: 3 });
     managers.push(groups);
     await groups.start();
     assert.equal(hub.listenerCount, 0);

@@ -3,21 +3,15 @@
 // every delivery parks an event only after max_attempts deliveries (issue 10, item 6).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { pino } from "pino";
 import { ConsumeResponseSchema, ConsumerGroupSchema, DeadLetterSchema } from "../../sdk/src/gen/qingyu/broker/v1/groups_pb.js";
 import { eventToBinary, newEvent, TargetType } from "../../sdk/src/index.js";
-import { settingsOf } from "../../server/src/groups/group-config.js";
-import { storedGroup } from "../../server/src/groups/group-records.js";
-import { GroupRuntime, MAX_ATTEMPT_ERROR_BYTES, MAX_ATTEMPTS_KEPT, Member } from "../../server/src/groups/group-runtime.js";
-import type { EventStore } from "../../server/src/store/event-store.js";
-import { openSqliteStore } from "../../server/src/store/sqlite/sqlite-store.js";
+import { MAX_ATTEMPT_ERROR_BYTES, MAX_ATTEMPTS_KEPT, Member } from "../../server/src/groups/group-runtime.js";
 import { MemberOutbox } from "../../server/src/groups/member-outbox.js";
 import { ManualClock } from "../helpers/manual-clock.js";
 import { MemoryFeed } from "../helpers/memory-feed.js";
+import { groupName, startGroupRuntime } from "../helpers/group-runtime.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const DEADLINE_MS = 1_000;
@@ -26,25 +20,15 @@ const DEADLINE_MS = 1_000;
 const oneEventFeed = () => new MemoryFeed([eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }))], true);
 
 describe("GroupRuntime deadlines and attempts (manual clock)", () => {
-  let dir: string;
-  let store: EventStore;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "group-runtime-"));
-    store = await openSqliteStore({ dataDir: dir, sync: "normal", log: pino({ level: "silent" }) });
-  });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let temp: TempStore;
+  before(async () => (temp = await openTempStore("group-runtime-")));
+  after(() => temp.close());
 
   async function runtimeWith(retry: { maxAttempts: number }) {
     const clock = new ManualClock();
     const feed = oneEventFeed();
-    const group = create(ConsumerGroupSchema, { name: `g${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, multiplier: 2, initialDelay: { nanos: 100_000_000 }, ...retry } });
-    const def = storedGroup(group, "");
-    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
-    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed, state: { pending: [], deadLetters: 0 }, clock });
-    await runtime.start();
+    const group = create(ConsumerGroupSchema, { name: groupName("g"), ackDeadline: { seconds: 1n }, retry: { jitter: 0, multiplier: 2, initialDelay: { nanos: 100_000_000 }, ...retry } });
+    const runtime = await startGroupRuntime(temp.store, group, feed, clock);
     const deliveries: { attempt: number; at: number }[] = [];
     /** A member that takes a delivery and crashes: it leaves, and a new one joins. */
     let member: Member;
@@ -97,7 +81,7 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
       assert.deepEqual(deliveries.map((d) => [d.attempt, d.at - t0]), [[1, 0], [2, 1_100], [3, 2_300]]);
       assert.deepEqual(feed.finishedHow, ["parked"]);
       await runtime.flush();
-      const [letter] = await store.kvScan(`dead/${runtime.name}/`);
+      const [letter] = await temp.store.kvScan(`dead/${runtime.name}/`);
       assert.ok(letter, "dead letter written");
     } finally {
       await runtime.close();
@@ -120,11 +104,8 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
 
   it("keeps a dead letter's history bounded: errors cut, the first and the latest attempts kept", async () => {
     const clock = new ManualClock();
-    const group = create(ConsumerGroupSchema, { name: `h${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 30 } });
-    const def = storedGroup(group, "");
-    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
-    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed: oneEventFeed(), state: { pending: [], deadLetters: 0 }, clock });
-    await runtime.start();
+    const group = create(ConsumerGroupSchema, { name: groupName("h"), ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 30 } });
+    const runtime = await startGroupRuntime(temp.store, group, oneEventFeed(), clock);
     const huge = "e".repeat(1 << 20);
     // A member that answers every delivery with a nack, no delay, and a megabyte of error text
     // (each delivery counts as written at once, as the Consume handler's outbox does).
@@ -144,7 +125,7 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
       }
       assert.equal(runtime.deadLetters, 1);
       await runtime.flush();
-      const [entry] = await store.kvScan(`dead/${runtime.name}/`);
+      const [entry] = await temp.store.kvScan(`dead/${runtime.name}/`);
       assert.ok(entry, "dead letter written");
       const letter = fromBinary(DeadLetterSchema, entry.value);
       assert.equal(letter.attempts.length, MAX_ATTEMPTS_KEPT);
@@ -160,11 +141,8 @@ describe("GroupRuntime deadlines and attempts (manual clock)", () => {
   it("queues nothing more to a member that does not read, and delivers again once it drains its stream", async () => {
     const clock = new ManualClock();
     const like = () => eventToBinary(newEvent("like.added", { userId: "u", targetType: TargetType.BOOK, targetId: "b" }, { source: "s" }));
-    const group = create(ConsumerGroupSchema, { name: `s${Math.random().toString(36).slice(2, 8)}`, ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 0, initialDelay: { nanos: 100_000_000 } } });
-    const def = storedGroup(group, "");
-    await store.kvWrite([{ key: `group/${group.name}`, value: def.bytes }]);
-    const runtime = new GroupRuntime(def, settingsOf(group), { store, log: pino({ level: "silent" }), feed: new MemoryFeed([like(), like()], true), state: { pending: [], deadLetters: 0 }, clock });
-    await runtime.start();
+    const group = create(ConsumerGroupSchema, { name: groupName("s"), ackDeadline: { seconds: 1n }, retry: { jitter: 0, maxAttempts: 0, initialDelay: { nanos: 100_000_000 } } });
+    const runtime = await startGroupRuntime(temp.store, group, new MemoryFeed([like(), like()], true), clock);
     let member: Member | undefined;
     const outbox = new MemberOutbox<Uint8Array>(() => member, 10, () => runtime.schedulePump());
     member = new Member("sleeper", 100, "test", (f, current) => outbox.delivery(f, current));

@@ -6,7 +6,7 @@ import { durationMs, timestampDate, type Timestamp } from "@bufbuild/protobuf/wk
 import { createInterface } from "node:readline/promises";
 import type { BrokerClient } from "../client/client.js";
 import type { DeadLetterSelection, GroupDefinition } from "../client/groups.js";
-import { Code, isBrokerError } from "../errors.js";
+import { BrokerError, Code, isBrokerError } from "../errors.js";
 import { ConsumerGroupSchema, DeadLetterSchema, GroupStatsSchema, OrderingMode, type ConsumerGroup, type DeadLetter, type GroupStats } from "../gen/qingyu/broker/v1/groups_pb.js";
 import { filterOf, parseFrom, UsageError, type Values } from "./args.js";
 import { parseDurationMs } from "../duration.js";
@@ -179,7 +179,8 @@ async function dlq(client: BrokerClient, args: string[], v: Values, confirm: Con
         console.log(asJson ? json(d) : describeDeadLetter(d));
         return;
       }
-      throw new UsageError(`consumer group '${group}' has no dead letter at position '${position}'`);
+      // As the broker says of an unknown group or event: a failed call (exit 1), not a usage error.
+      throw new BrokerError(Code.NOT_FOUND, `consumer group '${group}' has no dead letter at position '${position}'`);
     }
     case "redrive":
     case "purge": {

@@ -18,6 +18,7 @@ import { toJson, type JsonValue } from "@bufbuild/protobuf";
 import { GetBrokerStatsResponseSchema } from "../gen/qingyu/broker/v1/broker_pb.js";
 import { NotConfirmedError, runAdmin } from "./admin.js";
 import { filterOf, OPTIONS, parseFrom, parseTime, UsageError, type Values } from "./args.js";
+import { statsText } from "./stats.js";
 
 const USAGE = `usage: qingyu-events <command> [options]
 
@@ -159,7 +160,7 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
       case "stats": {
         const st = await client.brokerStats();
         if (asJson) console.log(JSON.stringify(toJson(GetBrokerStatsResponseSchema, st)));
-        else console.log(`store: ${st.store} (${st.storeSizeBytes} bytes)\nsubscribers: ${st.subscribers}\nbus: ${st.bus}\nstarted: ${st.startTime ? timestampDate(st.startTime).toISOString() : "?"}`);
+        else console.log(statsText(st));
         return;
       }
       default:

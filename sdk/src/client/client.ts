@@ -328,6 +328,7 @@ export class BrokerClient {
 
   /**
    * A summary of the broker: its store (kind, bytes on disk), open subscriptions, bus and start time.
+   * `storeSizeBytes` is undefined when the broker cannot measure its store (never 0 for unknown).
    * @throws BrokerError PERMISSION_DENIED when the principal may read no event type
    */
   async brokerStats(opts: CallOptions = {}): Promise<GetBrokerStatsResponse> {

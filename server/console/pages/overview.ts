@@ -1,5 +1,5 @@
-// Overview: events per second by domain (live), the broker's store and subscribers, and every
-// consumer group with its lag.
+// Overview: events per second by domain (live, counted by the broker), the broker's store and
+// subscribers, and every consumer group with its lag.
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { eventDomains } from "../../../sdk/src/catalog/catalog.js";
@@ -8,7 +8,7 @@ import { bytes, duration, facts, fill, h } from "../dom.js";
 import { note } from "../event-view.js";
 import { groupsTable, loadGroups } from "../groups-view.js";
 import { drawRates } from "../rate-chart.js";
-import { RateCounter, WINDOW_MS } from "../rate-counter.js";
+import { countDue, RateCounter, WINDOW_MS, type CountEvents } from "../rate-counter.js";
 import type { Page } from "../router.js";
 
 const REFRESH_MS = 5_000;
@@ -30,29 +30,18 @@ async function readableDomains(signal: AbortSignal): Promise<string[] | undefine
   return allowed.filter((d) => d !== undefined);
 }
 
-/** History the overview reads back at most (`#/?history=N` sets another): a busy broker's last minutes would swamp the page. */
-const MAX_HISTORY_EVENTS = 50_000;
+/** How often the overview counts again the buckets that may still grow (the current one, the one just ended). */
+const COUNT_EVERY_MS = 2_500;
 
-/** Counts events from WINDOW_MS ago (then live); past `maxHistory` events of history, from now on. */
-async function countRates(counter: RateCounter, domains: string[], maxHistory: number, signal: AbortSignal, onHistoryCut: () => void): Promise<void> {
-  let history = 0;
-  let live = false;
-  const from = { case: "fromTime" as const, value: timestampFromMs(Date.now() - WINDOW_MS) };
-  for await (const res of broker.subscribe({ filter: { domains }, start: from }, { signal })) {
-    if (res.kind.case === "caughtUp") live = true;
-    if (res.kind.case !== "event") continue;
-    counter.add(res.kind.value);
-    // Leaving the loop cancels the stream.
-    if (!live && ++history >= maxHistory) break;
-  }
-  if (live || signal.aborted) return;
-  onHistoryCut();
-  for await (const res of broker.subscribe({ filter: { domains }, start: { case: "fromNow", value: true } }, { signal })) {
-    if (res.kind.case === "event") counter.add(res.kind.value);
-  }
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
 }
 
-export const overviewPage: Page = (main, { query }) => {
+export const overviewPage: Page = (main) => {
   const controller = new AbortController();
   const { signal } = controller;
   const stats = h("section", { id: "broker-stats" }, note("loading…"));
@@ -66,7 +55,8 @@ export const overviewPage: Page = (main, { query }) => {
       fill(
         stats,
         facts([
-          ["store", `${s.store} · ${bytes(Number(s.storeSizeBytes))}`],
+          // An unset size is one the broker could not measure: "0 B" would be a false figure.
+          ["store", `${s.store} · ${s.storeSizeBytes === undefined ? "size unknown" : bytes(Number(s.storeSizeBytes))}`],
           ["subscribers", String(s.subscribers)],
           ["bus", s.bus],
           ["up", s.startTime ? duration(Date.now() - timestampMs(s.startTime)) : "?"],
@@ -85,12 +75,12 @@ export const overviewPage: Page = (main, { query }) => {
   void refresh();
   const timer = setInterval(() => void refresh(), REFRESH_MS);
 
-  const counter = new RateCounter();
+  let counter: RateCounter | undefined;
   let failed = false;
   const scope = h("p", { class: "note info", id: "rates-scope" });
   const chart = h("div");
   const draw = () => {
-    if (failed) return;
+    if (failed || !counter) return;
     if (!rates.contains(chart)) fill(rates, scope, chart);
     drawRates(chart, counter.series(Date.now()));
   };
@@ -100,10 +90,14 @@ export const overviewPage: Page = (main, { query }) => {
       const domains = await readableDomains(signal);
       if (domains?.length === 0) throw new ConnectError("this token may read no domain", Code.PermissionDenied);
       scope.textContent = domains ? `the domains this token may read: ${domains.join(", ")}` : "";
-      const maxHistory = Number(query.get("history")) > 0 ? Number(query.get("history")) : MAX_HISTORY_EVENTS;
-      await countRates(counter, domains ?? [], maxHistory, signal, () => {
-        scope.textContent = `${scope.textContent ?? ""} More than ${maxHistory} events in the last ${WINDOW_MS / 60_000} minutes: the chart counts the first of them, then from now on.`.trim();
-      });
+      const count: CountEvents = async (ds, fromMs, toMs) => Number((await broker.countEvents({ filter: { domains: [...ds] }, fromTime: timestampFromMs(fromMs), toTime: timestampFromMs(toMs) }, { signal })).count);
+      const counting = new RateCounter(domains ?? eventDomains());
+      while (!signal.aborted) {
+        await countDue(counting, count, Date.now());
+        counter = counting;
+        draw();
+        await pause(COUNT_EVERY_MS, signal);
+      }
     } catch (err) {
       if (isAbort(err, signal)) return;
       failed = true;

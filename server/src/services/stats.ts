@@ -18,11 +18,12 @@ export function statsHandlers({ store, bus, subscribers, startedAtMs }: StatsDep
     async getBrokerStats(_req: unknown, ctx: HandlerContext): Promise<MessageInitShape<typeof GetBrokerStatsResponseSchema>> {
       // A principal that may read nothing learns nothing about the broker either.
       if (!ctx.access.readsAnything) ctx.access.read(undefined);
-      // why: a store that cannot tell its size (e.g. a MongoDB user without dbStats) still has the other figures to show.
-      const size = await store.sizeBytes().catch(() => 0);
+      // why: a store that cannot tell its size (e.g. a MongoDB user without dbStats) still has the
+      // other figures to show; its size is left unset, which clients show as unknown, never as 0 B.
+      const size = await store.sizeBytes().catch(() => Number.NaN);
       return {
         store: store.kind,
-        storeSizeBytes: BigInt(Number.isFinite(size) && size > 0 ? Math.round(size) : 0),
+        ...(Number.isFinite(size) && size >= 0 ? { storeSizeBytes: BigInt(Math.round(size)) } : {}),
         subscribers: await subscribers(),
         bus: bus.kind,
         startTime: timestampFromMs(startedAtMs),
