@@ -142,6 +142,28 @@ describe("web console", () => {
     await count(page, "#event-list tbody tr", 25);
   });
 
+  it("searches with a where expression, and shows a wrong one's error with its position", async () => {
+    const [hit, miss] = [like("w-hit", "where-svc"), like("w-miss", "where-svc")];
+    await t.client.publishBatch([miss, hit]);
+    await page.goto(`${base}#/events`);
+    await page.fill("input[name=source]", "where-svc");
+    await page.fill("input[name=where]", 'event.like_added.user_id == "w-hit"');
+    await page.click("form.filters button[type=submit]");
+    await page.waitForURL(/where=/);
+    await count(page, "#event-list tbody tr", 1);
+    assert.deepEqual(await ids(page, "#event-list"), [hit.id]);
+
+    await page.fill("input[name=where]", "event.like_added.user == 1");
+    await page.click("form.filters button[type=submit]");
+    const error = page.locator("#results p.error");
+    await error.waitFor();
+    assert.match((await error.textContent()) ?? "", /INVALID_ARGUMENT.*filter\.where.*1:\d+/i);
+    // The browser logs the refused request (HTTP 400) as a console error: that one was asked for.
+    const asked = browser.errors.findIndex((e) => e.includes("where=event.like_added.user+") && e.includes("400"));
+    assert.ok(asked >= 0, browser.errors.join("\n"));
+    browser.errors.splice(asked, 1);
+  });
+
   it("opens an event: envelope and payload as JSON with the catalog's field names, and its correlation chain", async () => {
     const last = chain.at(-1)!;
     await page.goto(`${base}#/events?correlation=order-7`);
