@@ -44,6 +44,18 @@ async function main(): Promise<void> {
     else reloadPending = true;
   });
 
+  // With --expose-gc, SIGUSR2 runs a full GC, for tests and benchmarks that compare memory with a
+  // baseline. A signal, not an HTTP request: only the process's owner can send it. Without
+  // --expose-gc it is logged and ignored, rather than ending the broker (Node's default for it).
+  // Taken from the start, like SIGHUP: a test that sent it as soon as "broker started" was logged
+  // could reach the broker before startBroker returned, and ended it (the test then hung).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  process.on("SIGUSR2", () => {
+    if (!gc) return log.warn("SIGUSR2 ignored: a full gc needs node --expose-gc");
+    gc();
+    log.info("full gc done");
+  });
+
   const broker = await startBroker(config, log).catch((err: unknown) => {
     if (err instanceof ConfigError) exitWithConfigError(err);
     // A policy or certificate file that cannot be used is a configuration error: say which, exit 2.
@@ -67,15 +79,6 @@ async function main(): Promise<void> {
         },
       );
   };
-  // With --expose-gc, SIGUSR2 runs a full GC, for tests and benchmarks that compare memory with a
-  // baseline. A signal, not an HTTP request: only the process's owner can send it. Without
-  // --expose-gc it is logged and ignored, rather than ending the broker (Node's default for it).
-  const gc = (globalThis as { gc?: () => void }).gc;
-  process.on("SIGUSR2", () => {
-    if (!gc) return log.warn("SIGUSR2 ignored: a full gc needs node --expose-gc");
-    gc();
-    log.info("full gc done");
-  });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   reload = () => broker.reload();

@@ -87,12 +87,24 @@ export async function runBrokerExpectingFailure(env: Record<string, string>, arg
   return { code, stderr, stdout };
 }
 
-/** Sends SIGUSR2 (a full GC, with --expose-gc) and resolves once the broker logged it done. */
+/** How long a full GC may take to be logged done before {@link liveMemoryMiB} fails (a loaded machine). */
+const FULL_GC_WAIT_MS = 30_000;
+
+/**
+ * Sends SIGUSR2 (a full GC, with --expose-gc) and resolves once the broker logged it done; fails,
+ * rather than waiting for ever, when the broker has exited or does not answer.
+ */
 async function fullGc(b: BrokerProcess): Promise<void> {
   const done = () => b.logs.filter((l) => l["msg"] === "full gc done").length;
+  const exited = () => b.proc.exitCode !== null || b.proc.signalCode !== null;
   const before = done();
   b.proc.kill("SIGUSR2");
-  while (done() === before) await new Promise((r) => setTimeout(r, 20));
+  const since = Date.now();
+  while (done() === before) {
+    if (exited()) throw new Error(`broker exited (code ${b.proc.exitCode}, signal ${b.proc.signalCode}) before a full gc: ${b.stderr()}`);
+    if (Date.now() - since > FULL_GC_WAIT_MS) throw new Error(`broker did not log a full gc within ${FULL_GC_WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /**

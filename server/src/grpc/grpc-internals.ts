@@ -14,6 +14,8 @@
 // - gRPC-web refused: grpc-js takes application/grpc-web for gRPC; it is answered HTTP 415.
 // - statuses grpc-js's own call sends for undecodable requests (a body that does not decompress, a
 //   malformed grpc-timeout) become INVALID_ARGUMENT (transport-statuses.ts).
+// - every call (unary ones too) is registered by its HTTP/2 stream when grpc-js starts it, so a
+//   stream ended for its incomplete message gets a status rather than a bare reset.
 import * as grpc from "@grpc/grpc-js";
 import { createRequire } from "node:module";
 import { constants as h2, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
@@ -34,27 +36,35 @@ export const STREAM_RECEIVE_WINDOW = 256 << 10;
 export const CONNECTION_RECEIVE_WINDOW = 4 << 20;
 
 /** Which patches took (true) and which are off (false), for the start-up log. */
-export type PatchReport = Record<"streamWindow" | "connectionWindow" | "incompleteMessages" | "prefaceTimeout" | "undecodableStatuses", boolean>;
+export type PatchReport = Record<"streamWindow" | "connectionWindow" | "incompleteMessages" | "incompleteStatuses" | "prefaceTimeout" | "undecodableStatuses", boolean>;
 
-interface BaseCallClass {
-  prototype: { sendStatus?: (status: { code: grpc.status; details: string }) => void; handler?: { path?: string } };
+interface BaseCallPrototype {
+  sendStatus?: (status: { code: grpc.status; details: string }) => void;
+  start?: (listener: unknown) => void;
+  handler?: { path?: string };
 }
 
-/** The original sendStatus, once patched (the class is shared by every server in the process). */
+/** grpc-js's own call class (BaseServerInterceptingCall), the one under any server interceptors. */
+function baseCallPrototype(): BaseCallPrototype | undefined {
+  try {
+    const module = createRequire(import.meta.url)("@grpc/grpc-js/build/src/server-interceptors.js") as { BaseServerInterceptingCall?: { prototype: BaseCallPrototype } };
+    return module.BaseServerInterceptingCall?.prototype;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The logger of the latest patched broker (the class is shared by every server in the process). */
 let patchedLog: Logger | undefined;
+/** Whether start is wrapped (once per process). */
+let startPatched = false;
 
 /**
  * grpc-js's BaseServerInterceptingCall.sendStatus, wrapped so that what it sends for undecodable
  * requests is INVALID_ARGUMENT. Patched once per process; the latest broker's logger is used.
  */
 function rewriteBaseStatuses(log: Logger): boolean {
-  let cls: BaseCallClass | undefined;
-  try {
-    cls = (createRequire(import.meta.url)("@grpc/grpc-js/build/src/server-interceptors.js") as { BaseServerInterceptingCall?: BaseCallClass }).BaseServerInterceptingCall;
-  } catch {
-    return false;
-  }
-  const proto = cls?.prototype;
+  const proto = baseCallPrototype();
   const original = proto?.sendStatus;
   if (!proto || typeof original !== "function") return false;
   if (patchedLog === undefined) {
@@ -63,6 +73,26 @@ function rewriteBaseStatuses(log: Logger): boolean {
     };
   }
   patchedLog = log;
+  return true;
+}
+
+/**
+ * grpc-js's BaseServerInterceptingCall.start, wrapped to register each call by its HTTP/2 stream
+ * (grpc-js starts every call, unary ones included, in the server's 'stream' event): a stream ended
+ * for its incomplete message then gets a status (see endIncomplete), where it would otherwise get a
+ * bare reset, which a client shows as "Call cancelled" or "Bandwidth exhausted".
+ */
+function registerBaseCalls(): boolean {
+  const proto = baseCallPrototype();
+  const original = proto?.start;
+  if (!proto || typeof original !== "function") return false;
+  if (!startPatched) {
+    proto.start = function (this: unknown, listener) {
+      if (isBaseCall(this)) registered.set(this.stream, this);
+      original.call(this, listener);
+    };
+    startPatched = true;
+  }
   return true;
 }
 
@@ -105,7 +135,8 @@ export interface PatchedServer {
 export function patchServer(server: grpc.Server, options: PatchOptions, log: Logger): { after(): PatchedServer } {
   const streamWindow = widenStreamWindow(server);
   const undecodableStatuses = rewriteBaseStatuses(log);
-  reportMiss = () => log.warn({ grpcJs: GRPC_JS_VERSION, tested: GRPC_JS_TESTED }, "grpc-js call internals differ: responses are written one message at a time, incomplete messages end by reset");
+  const incompleteStatuses = registerBaseCalls();
+  reportMiss = () => log.warn({ grpcJs: GRPC_JS_VERSION, tested: GRPC_JS_TESTED }, "grpc-js call internals differ: responses are written one message at a time");
   return {
     after() {
       const servers = (server as unknown as ServerInternals).http2Servers;
@@ -115,7 +146,7 @@ export function patchServer(server: grpc.Server, options: PatchOptions, log: Log
       sweep.unref();
       for (const http2Server of bound) watchSessions(http2Server, guard, options.prefaceTimeoutMs, log);
       const ok = bound.length > 0;
-      const report: PatchReport = { streamWindow, connectionWindow: ok, incompleteMessages: ok, prefaceTimeout: ok, undecodableStatuses };
+      const report: PatchReport = { streamWindow, connectionWindow: ok, incompleteMessages: ok, incompleteStatuses, prefaceTimeout: ok, undecodableStatuses };
       return { report, incompleteBytes: () => guard.held, incomplete: guard, stop: () => clearInterval(sweep) };
     },
   };
@@ -178,8 +209,9 @@ function verdictStatus(verdict: IncompleteVerdict, log: Logger): grpc.StatusObje
 
 /**
  * Ends a stream whose incomplete message passed a bound. If grpc-js has sent nothing on it yet, the
- * status goes out as trailers (the usual case: the first message never completed); otherwise, or
- * when the call is not one registered by {@link adoptCall}, the stream is reset (a client sees
+ * status goes out as a trailers-only response (the usual case: the first message never completed),
+ * then RST_STREAM NO_ERROR tells the client to stop sending (RFC 9113, 8.1). Otherwise, or when
+ * grpc-js's call was not registered (its internals differ), the stream is reset (a client sees
  * RESOURCE_EXHAUSTED for ENHANCE_YOUR_CALM, CANCELLED for CANCEL). Either way the stream closes, so
  * grpc-js drops the chunks it held.
  */
@@ -187,7 +219,7 @@ function endIncomplete(stream: ServerHttp2Stream, verdict: IncompleteVerdict, lo
   // A client's doing, like any caller mistake: debug (broker_incomplete_message_bytes shows the load).
   log.debug({ verdict }, "request stream ended: incomplete message");
   const status = verdictStatus(verdict, log);
-  const base = adopted.get(stream);
+  const base = registered.get(stream);
   if (base && !base.metadataSent && !base.checkCancelled()) {
     base.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
     stream.close(h2.NGHTTP2_NO_ERROR);
@@ -213,8 +245,21 @@ interface BaseCall {
   stream: ServerHttp2Stream;
 }
 
-/** Calls handed to adoptCall, by their HTTP/2 stream, so a bound can end them with a status. */
-const adopted = new WeakMap<ServerHttp2Stream, BaseCall>();
+/** grpc-js's calls by their HTTP/2 stream (registerBaseCalls), so a bound can end them with a status. */
+const registered = new WeakMap<ServerHttp2Stream, BaseCall>();
+
+/** Whether `call` has the parts of grpc-js's own call that ending it with a status uses. */
+function isBaseCall(call: unknown): call is BaseCall {
+  const c = call as Partial<BaseCall> | null;
+  return (
+    typeof c === "object" &&
+    c !== null &&
+    typeof c.checkCancelled === "function" &&
+    typeof c.sendStatus === "function" &&
+    typeof c.metadataSent === "boolean" &&
+    typeof c.stream?.close === "function"
+  );
+}
 
 /** grpc-js's own call under a stream's call, through any server interceptors (`nextCall`). */
 function baseCallOf(call: OutCall): BaseCall | undefined {
@@ -259,7 +304,7 @@ export const coalescing = { calls: 0, writes: 0, messages: 0, missed: 0 };
 let reportMiss: (() => void) | undefined;
 
 /**
- * Takes over a streaming call's writes and registers it for the incomplete-message bounds.
+ * Takes over a streaming call's writes.
  *
  * grpc-js writes one message per HTTP/2 write and waits for it before the next: a stream of small
  * messages (acknowledgements, deliveries) costs a DATA frame and a socket write each. Messages that
@@ -274,7 +319,6 @@ export function adoptCall(call: OutCall): void {
     if (coalescing.missed++ === 0) reportMiss?.();
     return;
   }
-  adopted.set(base.stream, base);
   coalescing.calls++;
   const writable = call as unknown as { _writev?: (chunks: { chunk: unknown }[], cb: (err?: Error | null) => void) => void };
   // As in grpc-js, a call that is over (cancelled, or ended with an error status) takes no more
