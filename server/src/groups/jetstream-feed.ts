@@ -144,6 +144,16 @@ class JetStreamFeed implements GroupFeed {
     (entry.handle as JsMsg | undefined)?.working();
   }
 
+  release(entry: Entry, retrying: boolean): boolean {
+    const m = entry.handle as JsMsg | undefined;
+    if (!m) return false;
+    // A nak without a delay: JetStream sends it to the next pull, of any replica, at once rather
+    // than after the ack wait. One already nak'ed with a delay is JetStream's again: a second nak
+    // would cut its delay short.
+    if (!retrying) m.nak();
+    return true;
+  }
+
   async redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[]): Promise<void> {
     for (const l of letters) {
       const meta = eventMeta(eventFromBinary(l.data));
