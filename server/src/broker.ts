@@ -23,6 +23,7 @@ import { consoleFallback } from "./console/serve-console.js";
 import { groupHandlers } from "./services/groups.js";
 import { GroupManager, storeFeeds } from "./groups/group-manager.js";
 import { jetstreamFeeds } from "./groups/jetstream-feed.js";
+import { JetStreamAdmin } from "./groups/jetstream-admin.js";
 import { JetStreamLog, durableLogNames } from "./log/jetstream-log.js";
 import { countPublished, countRejected, createMetrics, registerStateGauges, serveMetrics, type BrokerMetrics } from "./metrics.js";
 import { CommitFanout } from "./commit-fanout.js";
@@ -97,16 +98,21 @@ function patchOptions(config: BrokerConfig) {
   };
 }
 
-/** Periodic store checks: health follows the store, retention expires old events. */
-function startMaintenance(store: EventStore, health: HealthState, config: BrokerConfig, log: Logger): () => void {
-  const check = () =>
-    store.ping().then(
+/**
+ * Periodic store checks: health follows the store, retention expires old events. `alsoCheck` runs
+ * with each check (JetStream asked again after an admin call it did not answer).
+ */
+function startMaintenance(store: EventStore, health: HealthState, config: BrokerConfig, log: Logger, alsoCheck?: () => Promise<void>): () => void {
+  const check = () => {
+    void alsoCheck?.();
+    return store.ping().then(
       () => health.setAll(ServingStatus.SERVING),
       (err: unknown) => {
         log.warn({ err }, "store health check failed");
         health.setAll(ServingStatus.NOT_SERVING);
       },
     );
+  };
   const expire = () =>
     store.expire(Date.now() * 1000 - config.retentionMs * 1000).then(
       (n) => n > 0 && log.info({ expired: n }, "expired events past retention"),
@@ -289,7 +295,9 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
           )
         : undefined;
     if (jslog) opened.add("jetstream log", () => jslog.close());
-    const groups = new GroupManager(store, jslog ? jetstreamFeeds(jslog, store, hub, log) : storeFeeds(store, hub, log), log, {
+    const jsAdmin = jslog && new JetStreamAdmin(log);
+    jsAdmin?.onChange((healthy) => health.degrade(ConsumerGroupService.typeName, !healthy));
+    const groups = new GroupManager(store, jslog && jsAdmin ? jetstreamFeeds(jslog, store, hub, log, jsAdmin) : storeFeeds(store, hub, log), log, {
       windowEvents: config.groupWindowEvents,
       windowBytes: config.groupWindowBytes,
       maxGroups: config.maxGroups,
@@ -316,7 +324,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, options: St
       },
     );
     health.setAll(ServingStatus.SERVING);
-    const stopMaintenance = startMaintenance(store, health, config, log);
+    const stopMaintenance = startMaintenance(store, health, config, log, jsAdmin && (() => jsAdmin.check()));
     const dataDir = store.kind === "sqlite" ? resolve(config.dataDir) : undefined;
     log.info(
       { host: config.host, port, metricsPort, httpPort: http?.port, store: store.kind, dataDir, bus: bus.kind, groups: config.groupBackend, retentionMs: config.retentionMs, tls: tls !== undefined, mutualTls: tls?.requireClientCertificate === true, policy: config.authFile ?? null },

@@ -142,3 +142,43 @@ describe("consumer groups on two replicas with members slower than JetStream's a
     }
   });
 });
+
+describe("consumer groups on two replicas when the members of one replica leave", () => {
+  let a: TestBroker;
+  let b: TestBroker;
+  let replicas: Replicas;
+  // Groups stay loaded: what A holds is not let go by A putting the group to rest.
+  before(async () => void ({ a, b } = replicas = await startReplicas({ BROKER_GROUP_IDLE_MS: "600000" })));
+  after(() => replicas.close());
+
+  it("hands the events that replica held to the other replica's members, each delivered once", async () => {
+    // Ack deadline 60 s: JetStream would send an event A holds again only after its ack wait (125 s).
+    await a.client.groups.create({ name: "handover", filter: { sources: ["handover-svc"] }, start: "now", ackDeadlineMs: 60_000 });
+    const deliveries = new Map<string, string[]>();
+    const seen = (replica: string) => (e: Event) => void deliveries.set(e.id, [...(deliveries.get(e.id) ?? []), replica]);
+    let letGo!: () => void;
+    const held = new Promise<void>((r) => (letGo = r));
+    const onA = a.client.consume("handover", async (e) => (seen("a")(e), await held), { concurrency: 1 });
+    let onB: { stop(): Promise<void> } | undefined;
+    try {
+      const runtimeA = await a.broker.groups.find("handover");
+      await until(() => runtimeA.memberList.length === 1, "a's member joined");
+      const events = Array.from({ length: 20 }, (_, i) => like(`h${i}`, "handover-svc"));
+      await a.client.publishBatch(events);
+      // A's member has one event; A holds more in its window, waiting for a member.
+      await until(() => deliveries.size === 1 && runtimeA.windowSize > 1, "a holds events beyond the one delivered");
+      const heldByA = runtimeA.windowSize - 1;
+      letGo();
+      await onA.stop();
+      onB = b.client.consume("handover", async (e) => seen("b")(e), { concurrency: 4 });
+      await until(() => deliveries.size === events.length, "every event delivered", 30_000);
+      assert.equal(runtimeA.windowSize, 0, "a holds nothing without members");
+      const twice = [...deliveries].filter(([, at]) => at.length > 1);
+      assert.deepEqual(twice, [], "delivered more than once");
+      assert.ok([...deliveries.values()].filter(([at]) => at === "b").length >= heldByA, "b got what a held");
+    } finally {
+      letGo();
+      await Promise.all([onA.stop(), onB?.stop()]);
+    }
+  });
+});

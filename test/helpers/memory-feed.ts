@@ -43,6 +43,9 @@ export class MemoryFeed implements GroupFeed {
     return false;
   }
   keepAlive(): void {}
+  release(): boolean {
+    return false;
+  }
   async redrive(): Promise<void> {}
   progress(): KvWrite[] {
     return [];

@@ -47,6 +47,11 @@ export interface NatsServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port and store directory. */
   restart(): Promise<void>;
+  /**
+   * Replaces the configuration (of a server started with `config`) and tells the server to read it
+   * again (SIGHUP); it does so shortly after, for connections already open too.
+   */
+  reconfigure(config: string): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -62,12 +67,13 @@ export interface NatsServerOptions {
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "nats-js-"));
-  const configArgs: string[] = [];
-  if (options.config !== undefined) {
-    writeFileSync(join(dir, "nats.conf"), options.config);
-    configArgs.push("-c", join(dir, "nats.conf"));
-  }
-  const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), ...(options.jetstream === false ? [] : ["-js", "-sd", dir]), ...(options.monitorPort ? ["-m", String(options.monitorPort)] : [])];
+  const jetstream = options.jetstream !== false;
+  const configPath = join(dir, "nats.conf");
+  // With a file, JetStream is configured in it: a reload of a file without it would shut JetStream down.
+  const writeConfig = (config: string) => writeFileSync(configPath, `${jetstream ? `jetstream { store_dir: ${JSON.stringify(dir)} }\n` : ""}${config}`);
+  if (options.config !== undefined) writeConfig(options.config);
+  const configArgs = options.config === undefined ? (jetstream ? ["-js", "-sd", dir] : []) : ["-c", configPath];
+  const args = [...configArgs, "-a", "127.0.0.1", "-p", String(port), ...(options.monitorPort ? ["-m", String(options.monitorPort)] : [])];
   let proc: ChildProcess | undefined;
   const launch = async () => {
     let failure: Error | undefined;
@@ -101,6 +107,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     stop,
     restart: launch,
+    reconfigure(config) {
+      if (options.config === undefined || !proc?.pid) throw new Error("nats-server runs without a configuration file");
+      writeConfig(config);
+      process.kill(proc.pid, "SIGHUP");
+    },
     async [Symbol.asyncDispose]() {
       await stop();
       rmSync(dir, { recursive: true, force: true });

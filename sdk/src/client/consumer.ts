@@ -11,6 +11,7 @@ import type { Rpc } from "./rpc.js";
 import { consumerSpan } from "./tracing.js";
 import { inSpan } from "../trace/trace-context.js";
 import { Backoff, sleep } from "./backoff.js";
+import { AsyncQueue } from "../fifo.js";
 import { isUnknownEvent, Upcasters, type UnknownEvent } from "../event/evolution.js";
 
 /** What a handler knows about the delivery it is working on. */
@@ -80,6 +81,8 @@ export interface ConsumeOptions {
 type Call = grpc.ClientDuplexStream<MessageInitShape<typeof ConsumeRequestSchema>, ConsumeResponse>;
 const RECONNECT_BASE_MS = 100;
 const DEFAULT_MAX_RECONNECT_DELAY_MS = 5_000;
+/** Put in a session's inbox by stop(). */
+const STOP = Symbol("stop");
 const RETRYABLE = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.RESOURCE_EXHAUSTED]);
 
 /**
@@ -93,7 +96,8 @@ export class Consumer {
   private call: Call | undefined;
   private stopping = false;
   private readonly running = new Set<Promise<void>>();
-  private wakeStop: (() => void) | undefined;
+  /** What the session in progress reads: the stream's responses, and STOP once stop() is called. */
+  private inbox: AsyncQueue<ConsumeResponse | typeof STOP> | undefined;
   /** Aborted by stop(): ends a reconnect wait at once. */
   private readonly stopped = new AbortController();
   private readonly backoff: Backoff;
@@ -118,7 +122,7 @@ export class Consumer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopped.abort();
-    this.wakeStop?.();
+    this.inbox?.push(STOP);
     await this.done.catch(() => undefined);
   }
 
@@ -137,27 +141,37 @@ export class Consumer {
     }
   }
 
-  /** One Consume stream: join, handle deliveries, until the stream ends or we stop. */
+  /**
+   * One Consume stream: join, handle deliveries, until the stream ends or we stop. Deliveries that
+   * arrive after stop() are still handled, until the broker ends the stream we half-closed.
+   */
   private async session(): Promise<void> {
     const call = this.rpc.bidi(ConsumerGroupService.method.consume) as unknown as Call;
     this.call = call;
-    const ended = new Promise<void>((resolve, reject) => {
-      call.on("error", reject);
-      call.on("end", () => resolve());
-    });
-    call.on("data", (res: ConsumeResponse) => this.onResponse(call, res));
+    const inbox = new AsyncQueue<ConsumeResponse | typeof STOP>();
+    this.inbox = inbox;
+    call.on("data", (res: ConsumeResponse) => inbox.push(res));
+    call.on("end", () => inbox.close());
+    call.on("error", (err: Error) => inbox.close(err));
     call.write({ kind: { case: "join", value: { group: this.group, memberId: this.options.memberId ?? "", maxInFlight: this.options.concurrency ?? 16 } } });
-    const stopRequested = new Promise<void>((resolve) => (this.wakeStop = resolve));
-    if (this.stopping) this.wakeStop?.();
-    const outcome = await Promise.race([ended.then(() => "ended" as const), stopRequested.then(() => "stop" as const)]);
-    if (outcome === "stop") {
-      // Let running handlers answer on this stream, then leave.
-      await Promise.allSettled([...this.running]);
-      call.end();
-      await ended.catch(() => undefined);
-      return;
+    if (this.stopping) inbox.push(STOP);
+    let leaving: Promise<void> | undefined;
+    try {
+      for await (const item of inbox) {
+        if (item !== STOP) this.onResponse(call, item);
+        else leaving ??= this.leave(call);
+      }
+    } catch (err) {
+      if (!leaving) throw err;
     }
-    throw new BrokerError(grpc.status.UNAVAILABLE, "consume stream ended by the broker");
+    if (!leaving) throw new BrokerError(grpc.status.UNAVAILABLE, "consume stream ended by the broker");
+    await leaving;
+  }
+
+  /** Lets running handlers answer on this stream, then half-closes it: the broker ends it. */
+  private async leave(call: Call): Promise<void> {
+    await Promise.allSettled([...this.running]);
+    call.end();
   }
 
   private onResponse(call: Call, res: ConsumeResponse): void {

@@ -52,6 +52,12 @@ export interface GroupFeed {
   retryLater(entry: Entry, delayMs: number): boolean;
   /** The runtime still holds the event (an extended deadline, or an event waiting for its key). */
   keepAlive(entry: Entry): void;
+  /**
+   * The runtime has no member for an event it holds and no member has it now (`retrying`: one the
+   * feed took to retry, see retryLater). True when the feed gives it back to where other replicas'
+   * members get it at once (JetStream), and the runtime drops it; false when the runtime keeps it.
+   */
+  release(entry: Entry, retrying: boolean): boolean;
   /** Puts redriven dead letters back in the flow. */
   redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[], sink: FeedSink): Promise<void>;
   /** Progress records to write with the next flush (none when the feed keeps its progress itself). */

@@ -175,9 +175,26 @@ export class GroupRuntime implements FeedSink {
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
+      if (this.members.all.length === 0) this.releaseHeld();
       this.dispatch();
       if (this.roomEvents > 0) this.feed.pull();
     });
+  }
+
+  /**
+   * Gives the events no member holds back to the feed when it takes them (JetStream), so that the
+   * members of other replicas get them now: neither kept alive here with nobody to take them, nor
+   * left to JetStream's ack wait when this runtime stops. In-flight events stay with their member.
+   */
+  private releaseHeld(): void {
+    for (const e of [...this.entries.values()]) {
+      const retrying = e.state === "waiting" && e.nextAtMs === Number.POSITIVE_INFINITY;
+      if (e.state !== "ready" && !retrying) continue;
+      if (!this.feed.release(e, retrying)) continue;
+      this.drop(e);
+      // Its attempts so far count when it comes back here (JetStream redelivers it to some replica).
+      if (e.attempts > 0 || e.redriven) this.restored.set(e.seq, { attempts: e.attempts, history: e.history, redriven: e.redriven });
+    }
   }
 
   private dispatch(): void {
@@ -297,15 +314,20 @@ export class GroupRuntime implements FeedSink {
 
   /** Acknowledged or parked: out of the window, and the key's next event may go. */
   private finish(entry: Entry, how: "acked" | "parked"): void {
+    if (entry.redriven || entry.history.length > 0) this.writer.put({ key: pendingPrefix(this.name) + entry.position, value: null });
+    this.drop(entry);
+    this.feed.finished(entry, how);
+    this.writer.touch();
+  }
+
+  /** Out of the window (finished, or given back to the feed), and the key's next event may go. */
+  private drop(entry: Entry): void {
     this.release(entry);
     this.waiting.delete(entry);
     if (this.entries.delete(entry.seq)) this.bytes -= entry.data.length;
-    if (entry.redriven || entry.history.length > 0) this.writer.put({ key: pendingPrefix(this.name) + entry.position, value: null });
-    this.feed.finished(entry, how);
     const head = this.order.remove(entry);
     const next = head === undefined ? undefined : this.entries.get(head);
     if (next?.state === "ready") this.ready.push(next);
-    this.writer.touch();
   }
 
   private persistPending(entry: Entry): void {
@@ -344,6 +366,7 @@ export class GroupRuntime implements FeedSink {
     this.members.remove(member);
     for (const e of member.inFlight) this.orphans.add(e);
     member.inFlight.clear();
+    this.schedulePump();
   }
 
   get memberList(): readonly Member[] {
@@ -398,7 +421,10 @@ export class GroupRuntime implements FeedSink {
     this.stopSweep();
     this.stopFlush();
     if (options.discard) this.writer.discard();
-    else await this.flush();
+    else {
+      this.releaseHeld();
+      await this.flush();
+    }
     await this.writer.settled();
     await this.feed.close();
   }

@@ -18,6 +18,7 @@ import { decodePosition, encodePosition } from "../store/position.js";
 import type { Entry } from "./group-entry.js";
 import { Wakeup } from "../../../sdk/src/fifo.js";
 import { ChunkSizer } from "./chunk-sizer.js";
+import type { JetStreamAdmin } from "./jetstream-admin.js";
 import type { FeedSink, GroupFeed } from "./group-feed.js";
 
 const NS_PER_MS = 1_000_000;
@@ -50,6 +51,7 @@ class JetStreamFeed implements GroupFeed {
     private settings: GroupSettings,
     private readonly log: Logger,
     private readonly store: EventStore,
+    private readonly admin: JetStreamAdmin,
     /** Events at or before this position are before the group's start: skipped. */
     private readonly startSeq: bigint,
   ) {
@@ -142,6 +144,16 @@ class JetStreamFeed implements GroupFeed {
     (entry.handle as JsMsg | undefined)?.working();
   }
 
+  release(entry: Entry, retrying: boolean): boolean {
+    const m = entry.handle as JsMsg | undefined;
+    if (!m) return false;
+    // A nak without a delay: JetStream sends it to the next pull, of any replica, at once rather
+    // than after the ack wait. One already nak'ed with a delay is JetStream's again: a second nak
+    // would cut its delay short.
+    if (!retrying) m.nak();
+    return true;
+  }
+
   async redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[]): Promise<void> {
     for (const l of letters) {
       const meta = eventMeta(eventFromBinary(l.data));
@@ -173,7 +185,7 @@ class JetStreamFeed implements GroupFeed {
    * replica without free members has not pulled and skipped.
    */
   async lag(): Promise<{ backlog: number; floor: string; oldestUs?: number | undefined }> {
-    const info = await this.jslog.jsm.consumers.info(this.jslog.names.stream, consumerName(this.group));
+    const info = await this.consumerInfo("consumer info");
     const floor = (await this.positionAt(info.ack_floor.stream_seq)) ?? "";
     const from = (p: bigint) => encodePosition(p > this.startSeq ? p : this.startSeq);
     let backlog = info.num_ack_pending;
@@ -188,11 +200,21 @@ class JetStreamFeed implements GroupFeed {
     return { backlog, floor, oldestUs: first?.recordedUs };
   }
 
+  private consumerInfo(op: string) {
+    const info = () => this.jslog.jsm.consumers.info(this.jslog.names.stream, consumerName(this.group));
+    return this.admin.run({ op, group: this.group }, info, info);
+  }
+
   update(settings: GroupSettings): void {
     this.settings = settings;
     this.matches = matcher(settings.filter);
-    void this.jslog.jsm.consumers
-      .update(this.jslog.names.stream, consumerName(this.group), { ack_wait: ackWaitNs(settings) })
+    const { stream } = this.jslog.names;
+    void this.admin
+      .run(
+        { op: "consumer update", group: this.group },
+        () => this.jslog.jsm.consumers.update(stream, consumerName(this.group), { ack_wait: ackWaitNs(settings) }),
+        () => this.jslog.jsm.consumers.info(stream, consumerName(this.group)),
+      )
       .catch((err: unknown) => this.log.warn({ err, group: this.group }, "could not update the JetStream consumer"));
   }
 
@@ -204,8 +226,13 @@ class JetStreamFeed implements GroupFeed {
   }
 }
 
-/** Feeds of consumer groups backed by JetStream durable consumers. */
-export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: LiveHub, log: Logger): FeedFactory {
+/**
+ * Feeds of consumer groups backed by JetStream durable consumers. Every admin call goes through
+ * `admin`: only an answer of JetStream ("consumer not found") leads to a recreate or counts as
+ * deleted; a timeout or a permissions violation fails the call as STORE_UNAVAILABLE and shows in
+ * health (see JetStreamAdmin).
+ */
+export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: LiveHub, log: Logger, admin: JetStreamAdmin): FeedFactory {
   const stream = jslog.names.stream;
   // Every consumer reads the whole mirrored log and skips what lies before the group's start.
   const config = (group: ConsumerGroup, settings: GroupSettings) => ({
@@ -218,31 +245,34 @@ export function jetstreamFeeds(jslog: JetStreamLog, store: EventStore, hub: Live
     filter_subject: `${jslog.names.root}.>`,
     deliver_policy: DeliverPolicy.All,
   });
+  const info = (name: string) => () => jslog.jsm.consumers.info(stream, consumerName(name));
+  const feed = (name: string, settings: GroupSettings, ackFloor: string) => new JetStreamFeed(jslog, name, settings, log, store, admin, decodePosition(ackFloor) ?? 0n);
   return {
     startOf: (group) => startFloor(store, hub.lastSeq, group),
     async create(def, settings) {
       jslog.ensureRunning();
-      await jslog.jsm.consumers.add(stream, config(def.group, settings));
-      return new JetStreamFeed(jslog, def.group.name, settings, log, store, decodePosition(def.record.ackFloor) ?? 0n);
+      await admin.run({ op: "consumer add", group: def.group.name }, () => jslog.jsm.consumers.add(stream, config(def.group, settings)), info(def.group.name));
+      return feed(def.group.name, settings, def.record.ackFloor);
     },
     async resume(def, settings) {
       jslog.ensureRunning();
       const { group, record } = def;
       try {
-        await jslog.jsm.consumers.info(stream, consumerName(group.name));
+        await admin.run({ op: "consumer info", group: group.name }, info(group.name), info(group.name));
       } catch (err) {
-        // A timeout or a permission error fails the resume as itself (logged, retried at the next sync).
+        // Only JetStream saying the consumer does not exist recreates it; anything else fails the
+        // resume as itself (the member's call gets UNAVAILABLE and may try again).
         if (!isJetStreamNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
         // why: the JetStream state was lost (a new NATS deployment): start over from the group's
         // start; events delivered before may be delivered again (at-least-once).
         log.warn({ group: group.name }, "JetStream consumer missing; recreating it");
-        await jslog.jsm.consumers.add(stream, config(group, settings));
+        await admin.run({ op: "consumer add", group: group.name }, () => jslog.jsm.consumers.add(stream, config(group, settings)), info(group.name));
       }
-      return new JetStreamFeed(jslog, group.name, settings, log, store, decodePosition(record.ackFloor) ?? 0n);
+      return feed(group.name, settings, record.ackFloor);
     },
     async destroy(name) {
       // Already gone is fine; any other failure fails the DeleteGroup call with the group intact.
-      await jslog.jsm.consumers.delete(stream, consumerName(name)).catch((err: unknown) => {
+      await admin.run({ op: "consumer delete", group: name }, () => jslog.jsm.consumers.delete(stream, consumerName(name)), info(name)).catch((err: unknown) => {
         if (!isJetStreamNotFound(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
       });
     },

@@ -147,6 +147,11 @@ export class StoreFeed implements GroupFeed {
 
   keepAlive(): void {}
 
+  release(): boolean {
+    // One broker serves the group: nobody else would take the event.
+    return false;
+  }
+
   async redrive(letters: readonly { position: string; data: Uint8Array; recordedUs: number }[], sink: FeedSink): Promise<void> {
     for (const l of letters) sink.admit(l.position, l.data, l.recordedUs, undefined, (this.sink as GroupRuntime).takeRestored(decodePosition(l.position) ?? 0n));
   }

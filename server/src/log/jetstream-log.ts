@@ -10,7 +10,7 @@ import { followLogBatches } from "./follow-log.js";
 import { eventMeta, type EventMeta, type LiveHub } from "./live-hub.js";
 import { eventFromBinary } from "../../../sdk/src/event/codec.js";
 import { JetStreamPublisher } from "../bus/jetstream-publisher.js";
-import { Fifo } from "../../../sdk/src/fifo.js";
+import { AsyncQueue } from "../../../sdk/src/fifo.js";
 import { HEADER_ID, HEADER_POSITION, HEADER_TRACEPARENT, HEADER_TYPE } from "../bus/nats-bus.js";
 
 export const HEADER_SOURCE = "Event-Source";
@@ -113,12 +113,10 @@ export class JetStreamLog {
     // ones from the oldest: acknowledgements can come back out of order (one lost in a reconnect
     // times out after later ones succeeded), and moving to the highest acknowledged position would
     // then skip the lost event for good.
-    const sent = new Fifo<{ seq: bigint; acked: boolean }>();
-    let wake: (() => void) | undefined;
+    // At most IN_FLIGHT unacknowledged: the queue's bound holds the next publish back.
+    const sent = new AsyncQueue<{ seq: bigint; acked: boolean }>(IN_FLIGHT);
     const settled = () => {
       while (sent.peek()?.acked) this.acked = (sent.shift() as { seq: bigint }).seq;
-      wake?.();
-      wake = undefined;
     };
     // A refused or unanswered event ends this run at once (not at the next event, which may be long
     // in coming): forwarding starts over from the watermark.
@@ -148,13 +146,16 @@ export class JetStreamLog {
               // from the watermark (the stream's duplicate window drops what it already has).
               if (failedAt === undefined || seq < failedAt) failedAt = seq;
               restart.abort();
+              // Nothing more is sent in this run: waiting for room or for the rest ends now.
+              sent.close();
               settled();
             },
           );
-          while (sent.length >= IN_FLIGHT && failedAt === undefined) await new Promise<void>((r) => (wake = r));
+          // Only when full: an await per event would split the batch's synchronous run.
+          if (sent.full) await sent.waitForRoom();
         }
       }
-      while (sent.length > 0 && failedAt === undefined) await new Promise<void>((r) => (wake = r));
+      await sent.drained();
       if (failedAt !== undefined) throw new Error(`JetStream did not acknowledge position ${encodePosition(failedAt)}`);
     } finally {
       clearInterval(timer);

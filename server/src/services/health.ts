@@ -5,9 +5,15 @@ import { clip } from "../clip.js";
 import { DomainError } from "../errors.js";
 import type { HandlerContext } from "./handler-context.js";
 
-/** Serving status of the server ("") and of each service, with change notifications. */
+/**
+ * Serving status of the server ("") and of each service, with change notifications. The broker is
+ * healthy or not as a whole (setAll, from the store check); a service may besides be degraded on
+ * its own (consumer groups while JetStream does not answer), which makes it NOT_SERVING whatever
+ * the whole says.
+ */
 export class HealthState {
   private readonly statuses = new Map<string, ServingStatus>();
+  private readonly degraded = new Set<string>();
   private readonly changes = new EventEmitter();
 
   constructor(services: readonly string[]) {
@@ -17,14 +23,24 @@ export class HealthState {
 
   /** Sets every service's status (the broker is healthy or not as a whole). */
   setAll(status: ServingStatus): void {
-    for (const [service, current] of this.statuses) {
-      if (current === status) continue;
-      this.statuses.set(service, status);
-      this.changes.emit("change", service, status);
-    }
+    for (const service of this.statuses.keys()) this.change(service, () => this.statuses.set(service, status));
+  }
+
+  /** Marks one service degraded (NOT_SERVING) or not; the others keep their status. */
+  degrade(service: string, degraded: boolean): void {
+    if (!this.statuses.has(service)) return;
+    this.change(service, () => (degraded ? this.degraded.add(service) : this.degraded.delete(service)));
+  }
+
+  private change(service: string, update: () => unknown): void {
+    const was = this.get(service);
+    update();
+    const now = this.get(service);
+    if (now !== was) this.changes.emit("change", service, now);
   }
 
   get(service: string): ServingStatus | undefined {
+    if (this.degraded.has(service)) return ServingStatus.NOT_SERVING;
     return this.statuses.get(service);
   }
 
