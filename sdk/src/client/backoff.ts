@@ -1,5 +1,16 @@
 // Waiting between attempts: one abortable sleep and one exponential backoff for the client's publish
-// retries, the subscription's reconnects and the consumer's reconnects.
+// retries, the subscription's reconnects and the consumer's reconnects, and what is worth a reconnect.
+import { ErrorReason } from "../gen/qingyu/broker/v1/errors_pb.js";
+import type { BrokerError } from "../errors.js";
+
+/**
+ * @internal Whether a stream that ended with `e` is worth opening again: its code is one of
+ * `codes` (the stream's transient failures), unless the broker said an event is too large to send
+ * (RESOURCE_EXHAUSTED, TOO_LARGE), which a new stream would meet again.
+ */
+export function worthReconnecting(e: BrokerError, codes: ReadonlySet<number>): boolean {
+  return codes.has(e.code) && e.reason !== ErrorReason.TOO_LARGE;
+}
 
 /**
  * @internal Resolves after `ms`, or at once when `signal` aborts. The abort listener is removed when

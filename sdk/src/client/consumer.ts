@@ -10,7 +10,7 @@ import type { SdkLogger } from "./logger.js";
 import type { Rpc } from "./rpc.js";
 import { consumerSpan } from "./tracing.js";
 import { inSpan } from "../trace/trace-context.js";
-import { Backoff, sleep } from "./backoff.js";
+import { Backoff, sleep, worthReconnecting } from "./backoff.js";
 import { AsyncQueue } from "../fifo.js";
 import { isUnknownEvent, Upcasters, type UnknownEvent } from "../event/evolution.js";
 
@@ -133,7 +133,7 @@ export class Consumer {
       } catch (err) {
         const e = BrokerError.from(err);
         if (this.stopping) return;
-        if (this.options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
+        if (this.options.reconnect === false || !worthReconnecting(e, RETRYABLE)) throw e;
         const delayMs = this.backoff.next();
         this.options.logger?.warn({ group: this.group, code: e.code, attempt: this.backoff.attempts, delayMs }, "consumer reconnecting");
         await sleep(delayMs, this.stopped.signal);

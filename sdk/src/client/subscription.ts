@@ -3,7 +3,7 @@ import { status } from "@grpc/grpc-js";
 import { EventBrokerService, type EventFilter, type SubscribeRequest } from "../gen/qingyu/broker/v1/broker_pb.js";
 import type { Event } from "../gen/qingyu/events/v1/event_pb.js";
 import { BrokerError } from "../errors.js";
-import { Backoff, sleep } from "./backoff.js";
+import { Backoff, sleep, worthReconnecting } from "./backoff.js";
 import type { SdkLogger } from "./logger.js";
 import type { Upcasters } from "../event/evolution.js";
 import type { Rpc } from "./rpc.js";
@@ -33,7 +33,8 @@ export interface SubscribeOptions {
   onCheckpoint?: (position: string) => void;
   /**
    * Reconnect after UNAVAILABLE, RESOURCE_EXHAUSTED (too slow) or a broken stream, resuming after
-   * the last position received, so no event is lost or repeated.
+   * the last position received, so no event is lost or repeated. An event too large to send
+   * (RESOURCE_EXHAUSTED with reason TOO_LARGE) ends the subscription instead: it would come again.
    * @defaultValue true
    */
   reconnect?: boolean;
@@ -96,7 +97,7 @@ export async function* subscription(rpc: Rpc, filter: EventFilter, options: Subs
     } catch (err) {
       const e = BrokerError.from(err);
       if (signal?.aborted) return;
-      if (options.reconnect === false || !RETRYABLE.has(e.code)) throw e;
+      if (options.reconnect === false || !worthReconnecting(e, RETRYABLE)) throw e;
       ended = e;
       code = e.code;
     }
