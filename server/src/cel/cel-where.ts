@@ -9,6 +9,7 @@ import { timestampFromMs, TimestampSchema, type Timestamp } from "@bufbuild/prot
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { EventSchema, file_qingyu_events_v1_event, type Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { checkExpr, CelCheckError } from "./cel-check.js";
+import { compileFast } from "./cel-fast.js";
 import { emptyReadSet, prunedRegistry, readField, readWhole } from "./cel-prune.js";
 
 /** Longest expression accepted, in characters. */
@@ -123,6 +124,10 @@ export interface WhereProgram {
   matches(event: Event, now?: Timestamp): boolean;
   /** {@link matches} on an encoded envelope. */
   matchesBytes(data: Uint8Array, now?: Timestamp): boolean;
+  /** Whether matchesBytes takes the compiled fast path (cel-fast.ts) for this expression. */
+  readonly fast: boolean;
+  /** matchesBytes through @bufbuild/cel alone: the reference the fast path is tested against. */
+  matchesSlowly(data: Uint8Array, now?: Timestamp): boolean;
 }
 
 function compile(spec: WhereSpec): WhereProgram {
@@ -169,10 +174,22 @@ function compile(spec: WhereSpec): WhereProgram {
     if (r !== false || isCelError(r)) evalErrors++;
     return false;
   };
+  const slow = (data: Uint8Array, now: Timestamp) => test(fromBinary(prunedEvent, data, { readUnknownFields: false }) as Event, now);
+  // Stored bytes take the compiled fast path when the expression is in its subset (cel-fast.ts).
+  const fast = compileFast(parsed.expr, { env: baseEnv, event: EventSchema, payloadField: onlyCase, constants });
   return {
     expression: source,
+    fast: fast !== undefined,
     matches: (event, now = timestampFromMs(Date.now())) => test(event, now),
-    matchesBytes: (data, now = timestampFromMs(Date.now())) => test(fromBinary(prunedEvent, data, { readUnknownFields: false }) as Event, now),
+    matchesBytes: fast
+      ? (data, now = timestampFromMs(Date.now())) => {
+          const v = fast(data, now);
+          if (v === undefined) return slow(data, now);
+          if (v === "error") evalErrors++;
+          return v === true;
+        }
+      : (data, now = timestampFromMs(Date.now())) => slow(data, now),
+    matchesSlowly: (data, now = timestampFromMs(Date.now())) => slow(data, now),
   };
 }
 
