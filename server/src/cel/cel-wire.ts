@@ -135,7 +135,7 @@ export class WireReader {
 
   private message(plan: MessagePlan, end: number): void {
     while (this.pos < end) {
-      const tag = this.uint32();
+      const tag = this.tag();
       const f = plan.fields.get(tag >>> 3);
       if (f === undefined) this.skip(tag & 7, end);
       else this.field(f, tag & 7);
@@ -178,7 +178,7 @@ export class WireReader {
     let key = "";
     let value: unknown;
     while (this.pos < end) {
-      const tag = this.uint32();
+      const tag = this.tag();
       if (tag === ((1 << 3) | LEN)) key = this.string(true);
       else if (tag >>> 3 === 2 && (tag & 7) === wireTypeOf(f.value)) value = this.scalar(f.value, f.strict);
       else throw GIVE_UP;
@@ -289,6 +289,15 @@ export class WireReader {
         throw GIVE_UP; // groups: never written by our SDK
     }
     if (this.pos > end) throw GIVE_UP;
+  }
+
+  /** A field tag, refused where protobuf-es refuses it: longer than 32 bits, or field number 0. */
+  private tag(): number {
+    const start = this.pos;
+    const tag = this.uint32();
+    const read = this.pos - start;
+    if (read > 5 || (read === 5 && (this.buf[this.pos - 1] as number) > 0x0f) || tag >>> 3 === 0) throw GIVE_UP;
+    return tag;
   }
 
   /** The low 32 bits of a varint (what protobuf-es's uint32() returns, before its sign handling). */
