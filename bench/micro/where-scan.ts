@@ -1,12 +1,12 @@
 // The stored-event `where` scan alone, without a broker or a worker thread: SQLite rows read the
-// way the reader thread reads them, matched by matchRows. Prints events scanned per second for the
+// way the reader thread reads them, matched by matchRows (server/src/cel/cel-match.ts). Prints events scanned per second for the
 // plain read and for a few expressions, so the cost of matching is the difference.
 //   node --import tsx bench/micro/where-scan.ts [events=200000]
 import Database from "better-sqlite3";
 import { newEvent, newEventId, TargetType, eventToBinary } from "../../sdk/src/index.js";
 import { withSuffix } from "../../server/src/store/envelope-suffix.js";
 import { SCHEMA_SQL } from "../../server/src/store/sqlite/sqlite-sql.js";
-import { scanWhereRows } from "../../server/src/store/sqlite/sqlite-where.js";
+import { matchRows } from "../../server/src/cel/cel-match.js";
 import { benchEvent } from "../lib/events.js";
 
 const N = Number(process.argv[2] ?? 200_000);
@@ -52,7 +52,7 @@ function timed(name: string, f: () => number): void {
   console.log(`${name.padEnd(90)} ${rate.padStart(10)} ev/s  ${((best * 1000) / N).toFixed(2)} µs/ev wall  ${((bestCpu * 1000) / N).toFixed(2)} µs/ev CPU  matched ${matched}`);
 }
 
-const query = (expression: string) => ({ filter: { where: { expression } }, limit: Number.MAX_SAFE_INTEGER, maxScanned: N, countOnly: true });
+const query = (expression: string) => ({ where: { expression }, limit: Number.MAX_SAFE_INTEGER, countOnly: true });
 const inMemory = (select.all(0, N) as { position: number; data: Buffer }[]);
 timed("plain SQLite read", () => {
   let n = 0;
@@ -60,6 +60,6 @@ timed("plain SQLite read", () => {
   return n;
 });
 for (const expression of EXPRESSIONS) {
-  timed(`SQLite + ${expression}`, () => scanWhereRows(query(expression), select.iterate(0, N) as IterableIterator<{ position: number; data: Buffer }>).matched);
-  timed(`  matching alone (rows in memory)`, () => scanWhereRows(query(expression), inMemory.values()).matched);
+  timed(`SQLite + ${expression}`, () => matchRows(select.iterate(0, N) as IterableIterator<{ data: Buffer }>, query(expression)).matched);
+  timed(`  matching alone (rows in memory)`, () => matchRows(inMemory, query(expression)).matched);
 }

@@ -6,7 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
 import type { CheckpointTiming, KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
-import { scanWhereRows } from "./sqlite-where.js";
+import { matchRows } from "../../cel/cel-match.js";
 import { sameContent } from "../same-content.js";
 import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
 import { EXPIRE_CHUNK, type PackedGroups, type StoredDuplicate, type WorkerAppendResult, type WorkerData, type WorkerGroupOutcome, type WorkerRequest, type WorkerResponse, type WorkerRows } from "./sqlite-protocol.js";
@@ -199,14 +199,21 @@ function scan(q: ScanQuery): WorkerRows {
   return packRows(stmt(sql).all(...where.params, q.limit) as Row[]);
 }
 
-/** A bounded `where` scan, evaluated here in the reader thread: only matches cross to the broker. */
+/**
+ * A bounded `where` scan, evaluated here in the reader thread: the SQL narrows by index (type,
+ * source, subject, correlation id, range) and reads at most maxScanned rows; only matches are
+ * copied to the broker's thread.
+ */
 function scanWhere(q: WhereScanQuery) {
   const where = rangeSql(q, timeToPosition);
   if (where === undefined) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
   const order = q.newestFirst ? "DESC" : "ASC";
   const sql = `SELECT position, recorded_us, core_len, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
-  const page = scanWhereRows(q, stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>);
-  return { ...packRows(page.rows), matched: page.matched, scannedTo: page.scannedTo === undefined ? "" : encodePosition(page.scannedTo), done: page.done, errors: page.errors };
+  if (!q.filter.where) throw new Error("scanWhere needs filter.where");
+  const rows = stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>;
+  const page = matchRows(rows, { where: q.filter.where, limit: q.limit, countOnly: q.countOnly });
+  const scannedTo = page.last === undefined ? "" : encodePosition(page.last.position);
+  return { ...packRows(page.rows), matched: page.matched, scannedTo, done: !page.full && page.scanned < q.maxScanned, errors: page.errors };
 }
 
 function count(range: StoreRange): number {
