@@ -178,6 +178,7 @@ describe("the compiled fast path of where", () => {
   const events = [...eventCatalog().flatMap((c) => Array.from({ length: 4 }, () => randomEvent(c.type))), ...edges];
   const bytes = events.map(stored);
 
+  let withNeedles = 0;
   /** The fast path's verdicts and error count on every event equal the evaluator's. */
   const compare = (spec: WhereSpec, expectFast: boolean): { matched: number; errors: number } => {
     const p = compileWhere(spec);
@@ -189,7 +190,11 @@ describe("the compiled fast path of where", () => {
     assert.equal(whereEvalErrors() - e0 - errors, errors, `errors counted for ${spec.expression}`);
     for (let i = 0; i < bytes.length; i++) {
       if (got[i] !== want[i]) assert.fail(`${spec.expression}: event ${i} (${events[i]?.type}) got ${got[i]}, @bufbuild/cel says ${want[i]}`);
+      // A store skips rows without one of the needles unread: every match must have one.
+      const b = Buffer.from(bytes[i] as Uint8Array);
+      if (want[i] && p.needles && !p.needles.some((n) => b.includes(Buffer.from(n)))) assert.fail(`${spec.expression}: event ${i} matches without any of its needles`);
     }
+    if (p.needles) withNeedles++;
     return { matched: want.filter(Boolean).length, errors };
   };
 
@@ -204,6 +209,9 @@ describe("the compiled fast path of where", () => {
     // The corpus proves something only when most expressions split the events and many hit errors.
     assert.ok(matched >= CORPUS.length * 0.8, `${matched} of ${CORPUS.length} expressions split the events`);
     assert.ok(errors >= 10, `${errors} expressions had evaluation errors`);
+    assert.ok(withNeedles >= 8, `${withNeedles} expressions name needles`);
+    assert.deepEqual(compileWhere({ expression: "event.comment_created.target_id == 'b-hit' && event.source != 'x'" }).needles, [new TextEncoder().encode("b-hit")]);
+    assert.equal(compileWhere({ expression: "event.source == 'svc-a' || event.data_version > 1u" }).needles, undefined);
   });
 
   it("gives @bufbuild/cel's verdict for comparisons of every scalar field of every payload type", () => {

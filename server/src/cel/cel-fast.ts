@@ -23,7 +23,7 @@
 //   key or a payload case the event does not carry as an error.
 // The differential test (test/unit/cel-fast.test.ts) checks this against @bufbuild/cel.
 import { isCelError, isCelList, isCelUint, plan, type CelEnv } from "@bufbuild/cel";
-import { isMessage, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { isMessage, ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import { isReflectMessage } from "@bufbuild/protobuf/reflect";
 import { DurationSchema, TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
@@ -78,7 +78,7 @@ export interface FastWhereOptions {
 export type FastWhere = (data: Uint8Array, now: Timestamp) => boolean | "error" | undefined;
 
 /** The fast path of a checked (and rewritten) expression, or undefined when it is outside the subset. */
-export function compileFast(root: Expr, o: FastWhereOptions): FastWhere | undefined {
+export function compileFast(root: Expr, o: FastWhereOptions): { test: FastWhere; needles: Uint8Array[] | undefined } | undefined {
   const c = new FastCompiler(o);
   let f: Fn;
   try {
@@ -87,6 +87,10 @@ export function compileFast(root: Expr, o: FastWhereOptions): FastWhere | undefi
     if (err instanceof Unsupported) return undefined;
     throw err;
   }
+  return { test: fastTest(c, f, o), needles: c.needles(root)?.map((x) => new TextEncoder().encode(x)) };
+}
+
+function fastTest(c: FastCompiler, f: Fn, o: FastWhereOptions): FastWhere {
   const reader = new WireReader(c.wire);
   const consts: V[] = c.constants.map((k) => (k.readsNow ? UNSUPPORTED : k.value));
   const nowDependent = c.constants.filter((k) => k.readsNow);
@@ -275,6 +279,51 @@ class FastCompiler {
     };
   }
 
+  /**
+   * Strings one of which the envelope's bytes must contain for the expression to be true, or
+   * undefined when there is no such set: a string field equal to, starting with, ending with or
+   * containing a non-empty literal holds the literal's UTF-8 bytes (an unset field reads as "", a
+   * decoded string equal to the literal was those bytes, a byte-order mark aside). && needs one of
+   * its operands' sets (the longest shortest string: the rarest), || all of them.
+   */
+  needles(e: Expr): string[] | undefined {
+    const k = e.exprKind;
+    if (k.case !== "callExpr") return undefined;
+    const { function: fn, target, args } = k.value;
+    const [a, b] = args;
+    if (fn === "_&&_") {
+      const sets = args.map((x) => this.needles(x)).filter((x): x is string[] => x !== undefined);
+      const rarity = (xs: string[]) => Math.min(...xs.map((x) => x.length));
+      return sets.sort((x, y) => rarity(y) - rarity(x))[0];
+    }
+    if (fn === "_||_") {
+      const sets = args.map((x) => this.needles(x));
+      return sets.every((x) => x !== undefined) ? sets.flat() : undefined;
+    }
+    if (fn === "_==_" && a && b) return this.isStringRead(a) ? literals([b]) : this.isStringRead(b) ? literals([a]) : undefined;
+    if (fn === "@in" && a && b?.exprKind.case === "listExpr" && this.isStringRead(a)) return literals(b.exprKind.value.elements);
+    if (target && a && STRING_METHODS[fn] && this.isStringRead(target)) return literals([a]);
+    return undefined;
+  }
+
+  /** A string read from the event: a string field, or a map<string, string> value. */
+  private isStringRead(e: Expr): boolean {
+    const k = e.exprKind;
+    try {
+      if (k.case === "selectExpr" && !k.value.testOnly && k.value.operand) {
+        const map = this.mapRef(k.value.operand);
+        if (map) return map.map.scalar === ScalarType.STRING;
+        const f = fieldOf(this.messageRef(k.value.operand).desc, k.value.field);
+        return f.fieldKind === "scalar" && f.scalar === ScalarType.STRING;
+      }
+      if (k.case === "callExpr" && k.value.function === "_[_]" && !k.value.target && k.value.args[0]) return this.mapRef(k.value.args[0])?.map.scalar === ScalarType.STRING;
+    } catch (err) {
+      if (err instanceof Unsupported) return false;
+      throw err;
+    }
+    return false;
+  }
+
   private call(e: Expr): Fn {
     if (e.exprKind.case !== "callExpr") throw new Unsupported();
     const { function: fn, target, args } = e.exprKind.value;
@@ -357,6 +406,17 @@ function readsIdent(e: Expr, names: ReadonlySet<string>): boolean {
     default:
       return false;
   }
+}
+
+/** The values of string literals, all non-empty; undefined when any is not one. */
+function literals(xs: Expr[]): string[] | undefined {
+  const out: string[] = [];
+  for (const x of xs) {
+    const k = x.exprKind;
+    if (k.case !== "constExpr" || k.value.constantKind.case !== "stringValue" || k.value.constantKind.value === "") return undefined;
+    out.push(k.value.constantKind.value);
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 function fieldOf(m: DescMessage, name: string): DescField {

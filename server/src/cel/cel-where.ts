@@ -126,6 +126,11 @@ export interface WhereProgram {
   matchesBytes(data: Uint8Array, now?: Timestamp): boolean;
   /** Whether matchesBytes takes the compiled fast path (cel-fast.ts) for this expression. */
   readonly fast: boolean;
+  /**
+   * Byte strings one of which an envelope must contain to match (UTF-8 of string literals the
+   * expression compares fields with), or undefined; a store may skip other rows unread.
+   */
+  readonly needles: readonly Uint8Array[] | undefined;
   /** matchesBytes through @bufbuild/cel alone: the reference the fast path is tested against. */
   matchesSlowly(data: Uint8Array, now?: Timestamp): boolean;
 }
@@ -180,10 +185,11 @@ function compile(spec: WhereSpec): WhereProgram {
   return {
     expression: source,
     fast: fast !== undefined,
+    needles: fast?.needles,
     matches: (event, now = timestampFromMs(Date.now())) => test(event, now),
     matchesBytes: fast
       ? (data, now = timestampFromMs(Date.now())) => {
-          const v = fast(data, now);
+          const v = fast.test(data, now);
           if (v === undefined) return slow(data, now);
           if (v === "error") evalErrors++;
           return v === true;
