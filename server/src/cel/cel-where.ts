@@ -169,17 +169,24 @@ function compile(spec: WhereSpec): WhereProgram {
   for (const node of guarded) rewriteToGuard(node);
   const constants = foldLiterals(parsed.expr, (node, description) => failAt(source, positions[node.id.toString()] ?? 0, description));
   // Stored events are decoded through descriptors that keep only what the expression reads.
-  const pruned = prunedRegistry(FILES, reads);
-  const prunedEvent = pruned.getMessage(EventSchema.typeName) ?? EventSchema;
-  const run = plan(celEnv({ registry: pruned, funcs: [payloadCase] }), parsed);
+  // Built on first use: an expression the fast path takes whole may never need them, and they
+  // cost more to build (a registry of every file) than the rest of the compilation.
+  let slowPath: { prunedEvent: DescMessage; run: ReturnType<typeof plan> } | undefined;
+  const slowParts = () => {
+    if (!slowPath) {
+      const pruned = prunedRegistry(FILES, reads);
+      slowPath = { prunedEvent: pruned.getMessage(EventSchema.typeName) ?? EventSchema, run: plan(celEnv({ registry: pruned, funcs: [payloadCase] }), parsed) };
+    }
+    return slowPath;
+  };
   const test = (event: Event, now: Timestamp): boolean => {
     const payload = only && event.payload.value ? event.payload.value : undefined;
-    const r = run({ ...constants, event, now, ...(payload ? { payload } : {}) });
+    const r = slowParts().run({ ...constants, event, now, ...(payload ? { payload } : {}) });
     if (r === true) return true;
     if (r !== false || isCelError(r)) evalErrors++;
     return false;
   };
-  const slow = (data: Uint8Array, now: Timestamp) => test(fromBinary(prunedEvent, data, { readUnknownFields: false }) as Event, now);
+  const slow = (data: Uint8Array, now: Timestamp) => test(fromBinary(slowParts().prunedEvent, data, { readUnknownFields: false }) as Event, now);
   // Stored bytes take the compiled fast path when the expression is in its subset (cel-fast.ts).
   const fast = compileFast(parsed.expr, { env: baseEnv, event: EventSchema, payloadField: onlyCase, constants });
   return {
