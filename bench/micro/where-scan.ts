@@ -7,6 +7,7 @@ import { newEvent, newEventId, TargetType, eventToBinary } from "../../sdk/src/i
 import { withSuffix } from "../../server/src/store/envelope-suffix.js";
 import { SCHEMA_SQL } from "../../server/src/store/sqlite/sqlite-sql.js";
 import { matchRows } from "../../server/src/cel/cel-match.js";
+import { compileWhere } from "../../server/src/cel/cel-where.js";
 import { benchEvent } from "../lib/events.js";
 
 const N = Number(process.argv[2] ?? 200_000);
@@ -61,5 +62,13 @@ timed("plain SQLite read", () => {
 });
 for (const expression of EXPRESSIONS) {
   timed(`SQLite + ${expression}`, () => matchRows(select.iterate(0, N) as IterableIterator<{ data: Buffer }>, query(expression)).matched);
+  // What the reader thread runs when the expression names needles (sqlite-worker.ts, scanWhereWindow).
+  const needles = compileWhere({ expression }).needles;
+  if (needles) {
+    const contains = needles.map((clause) => `(${clause.map(() => "instr(data, ?) > 0").join(" OR ")})`).join(" AND ");
+    const narrowed = db.prepare(`SELECT position, recorded_us, data FROM events WHERE position > ? AND ${contains} ORDER BY position ASC LIMIT ?`);
+    const blobs = needles.flat().map((n) => Buffer.from(n));
+    timed(`  SQLite skipping rows without ${contains.replace(/instr\(data, \?\) > 0/g, "x")}`, () => matchRows(narrowed.iterate(0, ...blobs, N) as IterableIterator<{ data: Buffer }>, query(expression)).matched);
+  }
   timed(`  matching alone (rows in memory)`, () => matchRows(inMemory, query(expression)).matched);
 }

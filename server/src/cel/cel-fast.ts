@@ -51,7 +51,7 @@ export interface FastWhereOptions {
 export type FastWhere = (data: Uint8Array, now: Timestamp) => boolean | "error" | undefined;
 
 /** The fast path of a checked (and rewritten) expression, or undefined when it is outside the subset. */
-export function compileFast(root: Expr, o: FastWhereOptions): { test: FastWhere; needles: Uint8Array[] | undefined } | undefined {
+export function compileFast(root: Expr, o: FastWhereOptions): { test: FastWhere; needles: Uint8Array[][] | undefined } | undefined {
   const c = new FastCompiler(o);
   let f: Fn;
   try {
@@ -60,7 +60,8 @@ export function compileFast(root: Expr, o: FastWhereOptions): { test: FastWhere;
     if (err instanceof Unsupported) return undefined;
     throw err;
   }
-  return { test: fastTest(c, f, o), needles: c.needles(root)?.map((x) => new TextEncoder().encode(x)) };
+  const utf8 = new TextEncoder();
+  return { test: fastTest(c, f, o), needles: c.needles(root)?.map((clause) => clause.map((x) => utf8.encode(x))) };
 }
 
 function fastTest(c: FastCompiler, f: Fn, o: FastWhereOptions): FastWhere {
@@ -253,29 +254,31 @@ class FastCompiler {
   }
 
   /**
-   * Strings one of which the envelope's bytes must contain for the expression to be true, or
-   * undefined when there is no such set: a string field equal to, starting with, ending with or
-   * containing a non-empty literal holds the literal's UTF-8 bytes (an unset field reads as "", a
-   * decoded string equal to the literal was those bytes, a byte-order mark aside). && needs one of
-   * its operands' sets (the longest shortest string: the rarest), || all of them.
+   * What the envelope's bytes must contain for the expression to be true, as clauses that must all
+   * hold, each a set of strings one of which is there; undefined when nothing is known. A string
+   * field equal to, starting with, ending with or containing a non-empty literal holds the
+   * literal's UTF-8 bytes (an unset field reads as "", a decoded string equal to the literal was
+   * those bytes, a byte-order mark aside). && needs the clauses of all its operands, || one of
+   * them: the union of one clause of each (the one whose shortest string is longest: the rarest).
    */
-  needles(e: Expr): string[] | undefined {
+  needles(e: Expr): string[][] | undefined {
     const k = e.exprKind;
     if (k.case !== "callExpr") return undefined;
     const { function: fn, target, args } = k.value;
     const [a, b] = args;
     if (fn === "_&&_") {
-      const sets = args.map((x) => this.needles(x)).filter((x): x is string[] => x !== undefined);
-      const rarity = (xs: string[]) => Math.min(...xs.map((x) => x.length));
-      return sets.sort((x, y) => rarity(y) - rarity(x))[0];
+      const clauses = args.flatMap((x) => this.needles(x) ?? []);
+      return clauses.length > 0 ? clauses : undefined;
     }
     if (fn === "_||_") {
-      const sets = args.map((x) => this.needles(x));
-      return sets.every((x) => x !== undefined) ? sets.flat() : undefined;
+      const rarity = (xs: string[]) => Math.min(...xs.map((x) => x.length));
+      const best = args.map((x) => this.needles(x)?.sort((p, q) => rarity(q) - rarity(p))[0]);
+      return best.every((x) => x !== undefined) ? [best.flat()] : undefined;
     }
-    if (fn === "_==_" && a && b) return this.isStringRead(a) ? literals([b]) : this.isStringRead(b) ? literals([a]) : undefined;
-    if (fn === "@in" && a && b?.exprKind.case === "listExpr" && this.isStringRead(a)) return literals(b.exprKind.value.elements);
-    if (target && a && STRING_METHODS[fn] && this.isStringRead(target)) return literals([a]);
+    const clause = (xs: string[] | undefined) => (xs ? [xs] : undefined);
+    if (fn === "_==_" && a && b) return clause(this.isStringRead(a) ? literals([b]) : this.isStringRead(b) ? literals([a]) : undefined);
+    if (fn === "@in" && a && b?.exprKind.case === "listExpr" && this.isStringRead(a)) return clause(literals(b.exprKind.value.elements));
+    if (target && a && STRING_METHODS[fn] && this.isStringRead(target)) return clause(literals([a]));
     return undefined;
   }
 

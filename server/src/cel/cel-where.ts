@@ -127,10 +127,11 @@ export interface WhereProgram {
   /** Whether matchesBytes takes the compiled fast path (cel-fast.ts) for this expression. */
   readonly fast: boolean;
   /**
-   * Byte strings one of which an envelope must contain to match (UTF-8 of string literals the
-   * expression compares fields with), or undefined; a store may skip other rows unread.
+   * What an envelope's bytes must contain to match: clauses that must all hold, each a set of byte
+   * strings (UTF-8 of string literals the expression compares fields with) one of which is there;
+   * undefined when nothing is known. A store may skip other rows unread.
    */
-  readonly needles: readonly Uint8Array[] | undefined;
+  readonly needles: readonly (readonly Uint8Array[])[] | undefined;
   /** matchesBytes through @bufbuild/cel alone: the reference the fast path is tested against. */
   matchesSlowly(data: Uint8Array, now?: Timestamp): boolean;
 }

@@ -223,20 +223,20 @@ function scanWhere(q: WhereScanQuery): WorkerWherePage {
 }
 
 /**
- * The scan of an expression that names byte strings one of which a match must contain
- * (WhereProgram.needles), over the whole log in position order: SQLite skips the rows without them
+ * The scan of an expression that names bytes a match must contain (WhereProgram.needles), over
+ * the whole log in position order: SQLite skips the rows without them
  * itself (instr() on the blob, which is then never copied to JavaScript), and the expression runs
  * on the rest. The page covers maxScanned positions rather than rows, so it stays as bounded (with
  * an indexed column to narrow by, positions are sparse and the plain scan is used).
  */
-function scanWhereWindow(q: WhereScanQuery, where: { sql: string; params: unknown[] }, needles: readonly Uint8Array[]): WorkerWherePage {
+function scanWhereWindow(q: WhereScanQuery, where: { sql: string; params: unknown[] }, needles: readonly (readonly Uint8Array[])[]): WorkerWherePage {
   const bounds = sequenceBounds(q, timeToPosition);
   if (!bounds || !q.filter.where) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
   const last = Math.min(bounds.hi - 1, readMeta().lastPosition);
   const end = Math.min(bounds.lo + q.maxScanned, last);
-  const contains = needles.map(() => "instr(data, ?) > 0").join(" OR ");
-  const sql = `SELECT position, recorded_us, data FROM events WHERE ${where.sql} AND position <= ? AND (${contains}) ORDER BY position ASC LIMIT ?`;
-  const blobs = needles.map((n) => Buffer.from(n.buffer, n.byteOffset, n.byteLength));
+  const contains = needles.map((clause) => `(${clause.map(() => "instr(data, ?) > 0").join(" OR ")})`).join(" AND ");
+  const sql = `SELECT position, recorded_us, data FROM events WHERE ${where.sql} AND position <= ? AND ${contains} ORDER BY position ASC LIMIT ?`;
+  const blobs = needles.flat().map((n) => Buffer.from(n.buffer, n.byteOffset, n.byteLength));
   const rows = stmt(sql).iterate(...where.params, end, ...blobs, q.maxScanned) as IterableIterator<Row>;
   const page = matchRows(rows, { where: q.filter.where, limit: q.limit, countOnly: q.countOnly });
   const packed = packRows(page.rows);
