@@ -213,7 +213,7 @@ function scanWhere(q: WhereScanQuery): WorkerWherePage {
   const { needles } = compileWhere(q.filter.where);
   const f = q.filter;
   const indexed = f.types !== undefined || f.sources !== undefined || f.subject !== undefined || f.correlationId !== undefined;
-  if (needles && !indexed && !q.newestFirst) return scanWhereWindow(q, where, needles);
+  if (needles && !indexed && !q.newestFirst) return scanWhereWindow(q, needles);
   const order = q.newestFirst ? "DESC" : "ASC";
   const sql = `SELECT position, recorded_us, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
   const rows = stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>;
@@ -229,15 +229,17 @@ function scanWhere(q: WhereScanQuery): WorkerWherePage {
  * on the rest. The page covers maxScanned positions rather than rows, so it stays as bounded (with
  * an indexed column to narrow by, positions are sparse and the plain scan is used).
  */
-function scanWhereWindow(q: WhereScanQuery, where: { sql: string; params: unknown[] }, needles: readonly (readonly Uint8Array[])[]): WorkerWherePage {
+function scanWhereWindow(q: WhereScanQuery, needles: readonly (readonly Uint8Array[])[]): WorkerWherePage {
   const bounds = sequenceBounds(q, timeToPosition);
   if (!bounds || !q.filter.where) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
   const last = Math.min(bounds.hi - 1, readMeta().lastPosition);
   const end = Math.min(bounds.lo + q.maxScanned, last);
   const contains = needles.map((clause) => `(${clause.map(() => "instr(data, ?) > 0").join(" OR ")})`).join(" AND ");
-  const sql = `SELECT position, recorded_us, data FROM events WHERE ${where.sql} AND position <= ? AND ${contains} ORDER BY position ASC LIMIT ?`;
+  // The window alone bounds the positions (no other upper bound: SQLite would take that one for the
+  // rowid range and scan on to the end of the range on every page).
+  const sql = `SELECT position, recorded_us, data FROM events WHERE position > ? AND position <= ? AND ${contains} ORDER BY position ASC LIMIT ?`;
   const blobs = needles.flat().map((n) => Buffer.from(n.buffer, n.byteOffset, n.byteLength));
-  const rows = stmt(sql).iterate(...where.params, end, ...blobs, q.maxScanned) as IterableIterator<Row>;
+  const rows = stmt(sql).iterate(bounds.lo, end, ...blobs, q.maxScanned) as IterableIterator<Row>;
   const page = matchRows(rows, { where: q.filter.where, limit: q.limit, countOnly: q.countOnly });
   const packed = packRows(page.rows);
   if (page.full && page.last) return { ...packed, matched: page.matched, scannedTo: encodePosition(page.last.position), done: false, errors: page.errors };
