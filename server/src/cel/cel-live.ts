@@ -1,7 +1,7 @@
 // `where` on live events: every subscriber of a broker sees the same stored bytes for an event (the
-// hub decodes nothing), so the decoded event and each expression's verdict are kept per event bytes:
-// an event is decoded once for all subscribers with an expression, and an expression shared by
-// many subscribers runs once per event.
+// hub decodes nothing), so each expression's verdict is kept per event bytes: an expression shared
+// by many subscribers runs once per event. Expressions in the fast path's subset read the bytes;
+// for the others the event is decoded once, for all of them.
 import { fromBinary, isMessage } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventSchema, type Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
@@ -31,7 +31,10 @@ export function liveWhere(spec: WhereSpec): (m: object, data?: Uint8Array) => bo
     let seen = verdicts.get(data);
     const known = seen?.get(program);
     if (known !== undefined) return known;
-    const verdict = program.matches(decode(data), timestampFromMs(Date.now()));
+    // An expression in the fast path's subset reads its fields from the bytes (cel-fast.ts); the
+    // others share one decoded event.
+    const now = timestampFromMs(Date.now());
+    const verdict = program.fast ? program.matchesBytes(data, now) : program.matches(decode(data), now);
     if (!seen) verdicts.set(data, (seen = new Map()));
     seen.set(program, verdict);
     return verdict;

@@ -9,6 +9,7 @@ import { timestampFromMs, TimestampSchema, type Timestamp } from "@bufbuild/prot
 import { eventCatalog } from "../../../sdk/src/catalog/catalog.js";
 import { EventSchema, file_qingyu_events_v1_event, type Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { checkExpr, CelCheckError } from "./cel-check.js";
+import { compileFast } from "./cel-fast.js";
 import { emptyReadSet, prunedRegistry, readField, readWhole } from "./cel-prune.js";
 
 /** Longest expression accepted, in characters. */
@@ -123,6 +124,16 @@ export interface WhereProgram {
   matches(event: Event, now?: Timestamp): boolean;
   /** {@link matches} on an encoded envelope. */
   matchesBytes(data: Uint8Array, now?: Timestamp): boolean;
+  /** Whether matchesBytes takes the compiled fast path (cel-fast.ts) for this expression. */
+  readonly fast: boolean;
+  /**
+   * What an envelope's bytes must contain to match: clauses that must all hold, each a set of byte
+   * strings (UTF-8 of string literals the expression compares fields with) one of which is there;
+   * undefined when nothing is known. A store may skip other rows unread.
+   */
+  readonly needles: readonly (readonly Uint8Array[])[] | undefined;
+  /** matchesBytes through @bufbuild/cel alone: the reference the fast path is tested against. */
+  matchesSlowly(data: Uint8Array, now?: Timestamp): boolean;
 }
 
 function compile(spec: WhereSpec): WhereProgram {
@@ -159,20 +170,40 @@ function compile(spec: WhereSpec): WhereProgram {
   for (const node of guarded) rewriteToGuard(node);
   const constants = foldLiterals(parsed.expr, (node, description) => failAt(source, positions[node.id.toString()] ?? 0, description));
   // Stored events are decoded through descriptors that keep only what the expression reads.
-  const pruned = prunedRegistry(FILES, reads);
-  const prunedEvent = pruned.getMessage(EventSchema.typeName) ?? EventSchema;
-  const run = plan(celEnv({ registry: pruned, funcs: [payloadCase] }), parsed);
+  // Built on first use: an expression the fast path takes whole may never need them, and they
+  // cost more to build (a registry of every file) than the rest of the compilation.
+  let slowPath: { prunedEvent: DescMessage; run: ReturnType<typeof plan> } | undefined;
+  const slowParts = () => {
+    if (!slowPath) {
+      const pruned = prunedRegistry(FILES, reads);
+      slowPath = { prunedEvent: pruned.getMessage(EventSchema.typeName) ?? EventSchema, run: plan(celEnv({ registry: pruned, funcs: [payloadCase] }), parsed) };
+    }
+    return slowPath;
+  };
   const test = (event: Event, now: Timestamp): boolean => {
     const payload = only && event.payload.value ? event.payload.value : undefined;
-    const r = run({ ...constants, event, now, ...(payload ? { payload } : {}) });
+    const r = slowParts().run({ ...constants, event, now, ...(payload ? { payload } : {}) });
     if (r === true) return true;
     if (r !== false || isCelError(r)) evalErrors++;
     return false;
   };
+  const slow = (data: Uint8Array, now: Timestamp) => test(fromBinary(slowParts().prunedEvent, data, { readUnknownFields: false }) as Event, now);
+  // Stored bytes take the compiled fast path when the expression is in its subset (cel-fast.ts).
+  const fast = compileFast(parsed.expr, { env: baseEnv, event: EventSchema, payloadField: onlyCase, constants });
   return {
     expression: source,
+    fast: fast !== undefined,
+    needles: fast?.needles,
     matches: (event, now = timestampFromMs(Date.now())) => test(event, now),
-    matchesBytes: (data, now = timestampFromMs(Date.now())) => test(fromBinary(prunedEvent, data, { readUnknownFields: false }) as Event, now),
+    matchesBytes: fast
+      ? (data, now = timestampFromMs(Date.now())) => {
+          const v = fast.test(data, now);
+          if (v === undefined) return slow(data, now);
+          if (v === "error") evalErrors++;
+          return v === true;
+        }
+      : (data, now = timestampFromMs(Date.now())) => slow(data, now),
+    matchesSlowly: (data, now = timestampFromMs(Date.now())) => slow(data, now),
   };
 }
 

@@ -2,7 +2,7 @@
 // (SQLite in its reader thread, MongoDB here in process), and the unbounded scan and count built
 // from such pages for callers that need the whole answer.
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { compileWhere, whereEvalErrors } from "../cel/cel-where.js";
+import { matchRows } from "../cel/cel-match.js";
 import type { EventStore, ReadLimits, ScanQuery, StoreRange, StoredEvent, WherePage, WhereScanQuery } from "./event-store.js";
 
 /** Rows examined per page when a caller wants everything (scan, count). */
@@ -26,28 +26,26 @@ export async function scanWhereInProcess(
 ): Promise<WherePage> {
   const where = query.filter.where;
   if (!where) throw new Error("scanWhere needs filter.where");
-  const program = compileWhere(where);
   const { where: _, ...filter } = query.filter;
   const now = timestampFromMs(Date.now());
-  const errorsBefore = whereEvalErrors();
   const events: StoredEvent[] = [];
   let matched = 0;
   let scanned = 0;
+  let errors = 0;
   let scannedTo = "";
   let q: ScanQuery = { ...query, filter };
   for (;;) {
     const chunk = Math.min(READ_CHUNK, query.maxScanned - scanned);
     const rows = await scanPlain({ ...q, limit: chunk }, limits);
-    for (const r of rows) {
-      scanned++;
-      scannedTo = r.position;
-      if (!program.matchesBytes(r.data, now)) continue;
-      matched++;
-      if (!query.countOnly) events.push(r);
-      if (matched >= query.limit) return { events, matched, scannedTo, done: false, errors: whereEvalErrors() - errorsBefore };
-    }
-    if (rows.length < chunk) return { events, matched, scannedTo, done: true, errors: whereEvalErrors() - errorsBefore };
-    if (scanned >= query.maxScanned) return { events, matched, scannedTo, done: false, errors: whereEvalErrors() - errorsBefore };
+    const page = matchRows(rows, { where, limit: query.limit - matched, countOnly: query.countOnly, now });
+    events.push(...page.rows);
+    matched += page.matched;
+    scanned += page.scanned;
+    errors += page.errors;
+    scannedTo = page.last?.position ?? scannedTo;
+    if (page.full) return { events, matched, scannedTo, done: false, errors };
+    if (rows.length < chunk) return { events, matched, scannedTo, done: true, errors };
+    if (scanned >= query.maxScanned) return { events, matched, scannedTo, done: false, errors };
     q = pastPosition(q, scannedTo);
   }
 }

@@ -6,10 +6,12 @@ import { parentPort, workerData } from "node:worker_threads";
 import { encodePosition } from "../position.js";
 import { withSuffix } from "../envelope-suffix.js";
 import type { CheckpointTiming, KvEntry, KvExpect, KvWrite, ScanQuery, StoreRange, WhereScanQuery } from "../event-store.js";
-import { scanWhereRows } from "./sqlite-where.js";
+import { matchRows } from "../../cel/cel-match.js";
+import { compileWhere } from "../../cel/cel-where.js";
+import { sequenceBounds } from "../position-bounds.js";
 import { sameContent } from "../same-content.js";
 import { prefixSql, SCHEMA_SQL, rangeSql } from "./sqlite-sql.js";
-import { EXPIRE_CHUNK, type PackedGroups, type StoredDuplicate, type WorkerAppendResult, type WorkerData, type WorkerGroupOutcome, type WorkerRequest, type WorkerResponse, type WorkerRows } from "./sqlite-protocol.js";
+import { EXPIRE_CHUNK, type PackedGroups, type StoredDuplicate, type WorkerAppendResult, type WorkerData, type WorkerGroupOutcome, type WorkerRequest, type WorkerResponse, type WorkerRows, type WorkerWherePage } from "./sqlite-protocol.js";
 
 const { file, role, sync, busyTimeoutMs } = workerData as WorkerData;
 const db = new Database(file, { readonly: false, timeout: busyTimeoutMs });
@@ -199,14 +201,49 @@ function scan(q: ScanQuery): WorkerRows {
   return packRows(stmt(sql).all(...where.params, q.limit) as Row[]);
 }
 
-/** A bounded `where` scan, evaluated here in the reader thread: only matches cross to the broker. */
-function scanWhere(q: WhereScanQuery) {
+/**
+ * A bounded `where` scan, evaluated here in the reader thread: the SQL narrows by index (type,
+ * source, subject, correlation id, range) and reads at most maxScanned rows; only matches are
+ * copied to the broker's thread.
+ */
+function scanWhere(q: WhereScanQuery): WorkerWherePage {
+  if (!q.filter.where) throw new Error("scanWhere needs filter.where");
   const where = rangeSql(q, timeToPosition);
   if (where === undefined) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
+  const { needles } = compileWhere(q.filter.where);
+  const f = q.filter;
+  const indexed = f.types !== undefined || f.sources !== undefined || f.subject !== undefined || f.correlationId !== undefined;
+  if (needles && !indexed && !q.newestFirst) return scanWhereWindow(q, needles);
   const order = q.newestFirst ? "DESC" : "ASC";
-  const sql = `SELECT position, recorded_us, core_len, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
-  const page = scanWhereRows(q, stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>);
-  return { ...packRows(page.rows), matched: page.matched, scannedTo: page.scannedTo === undefined ? "" : encodePosition(page.scannedTo), done: page.done, errors: page.errors };
+  const sql = `SELECT position, recorded_us, data FROM events WHERE ${where.sql} ORDER BY position ${order} LIMIT ?`;
+  const rows = stmt(sql).iterate(...where.params, q.maxScanned) as IterableIterator<Row>;
+  const page = matchRows(rows, { where: q.filter.where, limit: q.limit, countOnly: q.countOnly });
+  const scannedTo = page.last === undefined ? "" : encodePosition(page.last.position);
+  return { ...packRows(page.rows), matched: page.matched, scannedTo, done: !page.full && page.scanned < q.maxScanned, errors: page.errors };
+}
+
+/**
+ * The scan of an expression that names bytes a match must contain (WhereProgram.needles), over
+ * the whole log in position order: SQLite skips the rows without them
+ * itself (instr() on the blob, which is then never copied to JavaScript), and the expression runs
+ * on the rest. The page covers maxScanned positions rather than rows, so it stays as bounded (with
+ * an indexed column to narrow by, positions are sparse and the plain scan is used).
+ */
+function scanWhereWindow(q: WhereScanQuery, needles: readonly (readonly Uint8Array[])[]): WorkerWherePage {
+  const bounds = sequenceBounds(q, timeToPosition);
+  if (!bounds || !q.filter.where) return { ...packRows([]), matched: 0, scannedTo: "", done: true, errors: 0 };
+  const last = Math.min(bounds.hi - 1, readMeta().lastPosition);
+  const end = Math.min(bounds.lo + q.maxScanned, last);
+  const contains = needles.map((clause) => `(${clause.map(() => "instr(data, ?) > 0").join(" OR ")})`).join(" AND ");
+  // The window alone bounds the positions (no other upper bound: SQLite would take that one for the
+  // rowid range and scan on to the end of the range on every page).
+  const sql = `SELECT position, recorded_us, data FROM events WHERE position > ? AND position <= ? AND ${contains} ORDER BY position ASC LIMIT ?`;
+  const blobs = needles.flat().map((n) => Buffer.from(n.buffer, n.byteOffset, n.byteLength));
+  const rows = stmt(sql).iterate(bounds.lo, end, ...blobs, q.maxScanned) as IterableIterator<Row>;
+  const page = matchRows(rows, { where: q.filter.where, limit: q.limit, countOnly: q.countOnly });
+  const packed = packRows(page.rows);
+  if (page.full && page.last) return { ...packed, matched: page.matched, scannedTo: encodePosition(page.last.position), done: false, errors: page.errors };
+  return { ...packed, matched: page.matched, scannedTo: end > bounds.lo ? encodePosition(end) : "", done: end >= last, errors: page.errors };
 }
 
 function count(range: StoreRange): number {
