@@ -5,7 +5,7 @@
 // evaluation error is the evaluator's. Bytes the fast path does not expect go to the evaluator.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { create, ScalarType, toBinary, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { create, fromBinary, ScalarType, toBinary, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { eventCatalog, type Event } from "../../sdk/src/index.js";
 import { EventSchema } from "../../sdk/src/gen/qingyu/events/v1/event_pb.js";
@@ -225,6 +225,41 @@ describe("the compiled fast path of where", () => {
       if (r.matched > 0) split++;
     }
     assert.ok(split > specs.length / 4, `${split} of ${specs.length} generated expressions matched some event`);
+  });
+
+  it("follows the last member of a oneof on the wire, read by the expression or not, as a full decode does", () => {
+    // Producers' bytes are stored as sent: two envelopes in one (protobuf concatenation merges them)
+    // carry an earlier payload member that the later one replaces, and a nested oneof likewise.
+    const purchase = randomEvent("chapter.purchased");
+    (purchase.payload.value as { amount: { minorUnits: bigint } }).amount.minorUnits = 10_000n;
+    const comment = randomEvent("comment.created");
+    const config = (value: object) => {
+      const e = randomEvent("config.changed");
+      (e.payload.value as { newValue?: unknown }).newValue = { $typeName: "qingyu.events.v1.ConfigValue", kind: value };
+      return e;
+    };
+    const concat = (a: Uint8Array, b: Uint8Array) => Uint8Array.from([...a, ...b]);
+    const cases = [
+      concat(toBinary(EventSchema, purchase), stored(comment, 0)),
+      concat(toBinary(EventSchema, config({ case: "intValue", value: 10n })), stored(config({ case: "stringValue", value: "x" }), 1)),
+    ];
+    const expressions = [
+      "event.chapter_purchased.amount.minor_units > 5000",
+      "has(event.chapter_purchased)",
+      "!has(event.chapter_purchased) && event.source != 'zz'",
+      "event.config_changed.new_value.int_value == 10",
+      "event.config_changed.new_value.int_value == 0 && event.source != 'zz'",
+      "has(event.config_changed.new_value.int_value)",
+      "event.config_changed.new_value.string_value == 'x'",
+    ];
+    for (const expression of expressions) {
+      const p = compileWhere({ expression });
+      for (const [i, b] of cases.entries()) {
+        const want = p.matches(fromBinary(EventSchema, b), now);
+        assert.equal(p.matchesBytes(b, now), want, `${expression} on case ${i}: fast path`);
+        assert.equal(p.matchesSlowly(b, now), want, `${expression} on case ${i}: pruned decode`);
+      }
+    }
   });
 
   it("leaves bytes it does not expect to @bufbuild/cel (truncated, bytes changed at random)", () => {

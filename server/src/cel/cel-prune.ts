@@ -2,8 +2,8 @@
 // a few fields; protobuf-es decodes every field it knows, which costs more than the expression
 // itself. Descriptors that keep only the fields an expression names (and, in full, messages it
 // uses as a whole, like a timestamp it compares) let the decoder skip the rest of the bytes.
-import { clone, create, createFileRegistry, type DescFile, type DescMessage, type Registry } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type DescriptorProto } from "@bufbuild/protobuf/wkt";
+import { clone, create, createFileRegistry, isFieldSet, type DescFile, type DescMessage, type Registry } from "@bufbuild/protobuf";
+import { FieldDescriptorProtoSchema, FileDescriptorProtoSchema, FileDescriptorSetSchema, type DescriptorProto } from "@bufbuild/protobuf/wkt";
 
 /** What an expression reads: fields per message type name, and messages it needs whole. */
 export interface ReadSet {
@@ -33,7 +33,10 @@ function pruneMessage(d: DescriptorProto, prefix: string, set: ReadSet): void {
   // Map entries are decoded whole (key and value) whenever their map field is kept.
   if (!set.whole.has(name) && d.options?.mapEntry !== true) {
     const keep = set.fields.get(name) ?? new Set<string>();
-    d.field = d.field.filter((f) => keep.has(f.name));
+    // A oneof keeps every member when one is read: a member later on the wire replaces an earlier
+    // one, so the decoder must see them all to know which is set (and clear the others).
+    const oneofs = new Set(d.field.filter((f) => keep.has(f.name) && isFieldSet(f, FieldDescriptorProtoSchema.field.oneofIndex)).map((f) => f.oneofIndex));
+    d.field = d.field.filter((f) => keep.has(f.name) || (isFieldSet(f, FieldDescriptorProtoSchema.field.oneofIndex) && oneofs.has(f.oneofIndex)));
   }
   for (const nested of d.nestedType) pruneMessage(nested, `${name}.`, set);
 }

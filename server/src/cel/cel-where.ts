@@ -181,7 +181,8 @@ function compile(spec: WhereSpec): WhereProgram {
     return slowPath;
   };
   const test = (event: Event, now: Timestamp): boolean => {
-    const payload = only && event.payload.value ? event.payload.value : undefined;
+    // `payload` is the filter's one type's payload, bound only when the event carries that case.
+    const payload = onlyCase && event.payload.case === onlyCase.localName ? event.payload.value : undefined;
     const r = slowParts().run({ ...constants, event, now, ...(payload ? { payload } : {}) });
     if (r === true) return true;
     if (r !== false || isCelError(r)) evalErrors++;

@@ -19,7 +19,12 @@ const I32 = 5;
 export type FieldPlan =
   | { readonly t: "scalar"; readonly slot: number; readonly scalar: ScalarType; readonly strict: boolean; readonly oneof?: OneofPlan | undefined }
   | { readonly t: "message"; readonly slot: number; readonly plan: MessagePlan; readonly oneof?: OneofPlan | undefined }
-  | { readonly t: "map"; readonly keys: Map<string, number>; readonly value: ScalarType; readonly strict: boolean };
+  | { readonly t: "map"; readonly keys: Map<string, number>; readonly value: ScalarType; readonly strict: boolean }
+  /**
+   * A oneof member the expression does not read: seen to replace the member before it, and read
+   * through (a message's structure, a scalar's value) as the ordinary decoder would, then dropped.
+   */
+  | { readonly t: "member"; readonly oneof: OneofPlan; readonly scalar: ScalarType | undefined; readonly strict: boolean };
 
 /** The members of a oneof the plan reads; `slot` holds the number of the member last seen. */
 export interface OneofPlan {
@@ -88,13 +93,18 @@ export class WirePlan {
   private oneof(parent: MessagePlan, o: DescOneof | undefined): OneofPlan | undefined {
     if (!o) return undefined;
     let p = parent.oneofs.get(o);
-    if (!p) parent.oneofs.set(o, (p = { slot: this.slots++, members: [] }));
+    if (!p) {
+      parent.oneofs.set(o, (p = { slot: this.slots++, members: [] }));
+      // Every member is planned, read or not: a member later on the wire replaces an earlier one
+      // (protobuf-es keeps the last), so an unread member must still clear the read ones before it.
+      for (const m of o.fields) if (!parent.fields.has(m.number)) this.add(parent, m, { t: "member", oneof: p, scalar: m.fieldKind === "message" ? undefined : m.fieldKind === "enum" ? ScalarType.INT32 : (m.scalar ?? ScalarType.STRING), strict: m.utf8Validation });
+    }
     return p;
   }
 
   private add<P extends FieldPlan>(parent: MessagePlan, f: DescField, p: P): P {
     parent.fields.set(f.number, p);
-    if ("oneof" in p && p.oneof) p.oneof.members.push(p);
+    if (p.t !== "map" && p.oneof) p.oneof.members.push(p);
     return p;
   }
 }
@@ -102,6 +112,9 @@ export class WirePlan {
 function newMessagePlan(): MessagePlan {
   return { fields: new Map(), oneofs: new Map() };
 }
+
+/** The plan of a message nothing is read from: its fields are skipped one by one. */
+const UNREAD: MessagePlan = newMessagePlan();
 
 /** Thrown (and caught by read) when the bytes are not what the plan expects. */
 const GIVE_UP = new Error("unexpected bytes");
@@ -138,12 +151,13 @@ export class WireReader {
       const tag = this.tag();
       const f = plan.fields.get(tag >>> 3);
       if (f === undefined) this.skip(tag & 7, end);
+      else if (f.t === "member") this.member(f, tag & 7);
       else this.field(f, tag & 7);
     }
     if (this.pos !== end) throw GIVE_UP;
   }
 
-  private field(f: FieldPlan, wireType: number): void {
+  private field(f: Exclude<FieldPlan, { t: "member" }>, wireType: number): void {
     if (f.t === "map") return this.mapEntry(f, wireType);
     if (f.oneof) this.enterOneof(f.oneof, f);
     if (f.t === "scalar") {
@@ -157,6 +171,17 @@ export class WireReader {
     this.message(f.plan, end);
   }
 
+  private member(f: FieldPlan & { t: "member" }, wireType: number): void {
+    this.enterOneof(f.oneof, f);
+    if (f.scalar !== undefined) {
+      if (wireType !== wireTypeOf(f.scalar)) throw GIVE_UP;
+      this.scalar(f.scalar, f.strict);
+      return;
+    }
+    if (wireType !== LEN) throw GIVE_UP;
+    this.message(UNREAD, this.length());
+  }
+
   /** A oneof member replaces another member's value (and everything read beneath it). */
   private enterOneof(o: OneofPlan, member: FieldPlan): void {
     const last = this.slots[o.slot];
@@ -165,6 +190,7 @@ export class WireReader {
   }
 
   private clear(f: FieldPlan): void {
+    if (f.t === "member") return;
     if (f.t === "map") for (const slot of f.keys.values()) this.slots[slot] = undefined;
     else this.slots[f.slot] = undefined;
     if (f.t !== "message") return;
