@@ -6,7 +6,8 @@
 // machine's load than throughput does, which is what a bisection on a shared machine needs.
 // A <main.js> is a `dist/server/src/main.js` built at any commit (`npm run build` there);
 // `<label>=<main.js>::<node options>` gives that broker Node options of its own.
-// BENCH_AB_PHASES=stream,batch,unary picks phases; BENCH_AB_EVENTS the events per phase.
+// BENCH_AB_PHASES=stream,batch,unary,fanout picks phases (fanout: 10 subscribers, ev/s there are
+// deliveries/s); BENCH_AB_EVENTS the events per phase.
 import { loadavg } from "node:os";
 import { spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
 import { BROKER_NODE_ARGS, bundleLoads, load, median, removeTempDirs, run, tempDir, withGc } from "./lib/harness.js";
@@ -42,6 +43,17 @@ async function measure(label: string, main: string, round: number): Promise<void
     if (phases.includes("batch")) {
       const bt = await withGc(b, () => run("batch", { address: b.address, count: events, batch: 500, concurrency: 4, source: `${source}-batch` }));
       add(`${label}|batch`, { cpu: bt.cpuUs / events, perSec: bt.r["perSec"] ?? 0, load: loadavg()[0] ?? 0 });
+    }
+    if (phases.includes("fanout")) {
+      // 10 live subscribers in one load process, as the bench's fan-out row; CPU per event published.
+      const subs = load("subscribers", { address: b.address, subscribers: 10, expect: events, source: `${source}-fan`, timeoutMs: 180_000 });
+      await subs.ready;
+      const f = await withGc(b, async () => {
+        await run("stream", { address: b.address, count: events, window: 2_000, source: `${source}-fan` });
+        return subs.result;
+      });
+      if ((f.r["lost"] ?? 0) > 0) console.error(`${label}: subscribers lost ${f.r["lost"]}`);
+      add(`${label}|fanout`, { cpu: f.cpuUs / events, perSec: f.r["deliveriesPerSec"] ?? 0, load: loadavg()[0] ?? 0 });
     }
     if (phases.includes("unary")) {
       const u = await withGc(b, () => run("unary", { address: b.address, mode: "saturate", concurrency: 50, seconds, source: `${source}-unary` }));
