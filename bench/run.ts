@@ -12,7 +12,7 @@ import { openSqliteStore } from "../server/src/store/sqlite/sqlite-store.js";
 import { prepareEvent } from "../server/src/services/prepare-event.js";
 import { createBrokerClient, newEvent, newEventId, TargetType } from "../sdk/src/index.js";
 import { benchEvent } from "./lib/events.js";
-import { LOAD_DIR, ONLY, QUICK, SIZE, WRITE, broker, bundleLoads, fmt, load, loadAverage, removeTempDirs, rows, run, scrape, spread, stopShared, tempDir, withGc, type Row } from "./lib/harness.js";
+import { BROKER_MAIN, LOAD_DIR, ONLY, QUICK, SIZE, WRITE, broker, bundleLoads, fmt, load, loadAverage, removeTempDirs, rows, run, scrape, spread, stopShared, tempDir, withGc, type Row } from "./lib/harness.js";
 import { tracing, auth } from "./scenarios/overhead.js";
 import { breakdowns, tail } from "./scenarios/tail.js";
 import { durability } from "./scenarios/durability.js";
@@ -244,7 +244,7 @@ function machine(): Record<string, string> {
       return "unknown";
     }
   })();
-  return { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, node: process.version, nats: natsVersion, mode: QUICK ? "quick" : "full" };
+  return { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, node: process.version, nats: natsVersion, mode: QUICK ? "quick" : "full", broker: BROKER_MAIN };
 }
 
 const SCENARIOS = ["peers", "ingest", "latency", "fanout", "reads", "idle", "where", "tail", "durability", "auth", "tracing", "nats"];

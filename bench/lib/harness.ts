@@ -20,6 +20,12 @@ export const LOAD_SRC = new URL("../load/", import.meta.url).pathname;
 const nodeArgs = (name: string): string[] => (process.env[name] ?? "").split(" ").filter((a) => a !== "");
 export const BROKER_NODE_ARGS = nodeArgs("BENCH_BROKER_NODE_ARGS");
 export const LOAD_NODE_ARGS = nodeArgs("BENCH_LOAD_NODE_ARGS");
+/**
+ * The broker to measure: this tree's compiled one, or (BENCH_BROKER_MAIN) a `dist/server/src/main.js`
+ * built at another commit, for a before/after under the same load generators, e.g.
+ * BENCH_BROKER_MAIN=../old/dist/server/src/main.js npm run bench -- --only=ingest,fanout
+ */
+export const BROKER_MAIN = process.env["BENCH_BROKER_MAIN"] ?? DIST_MAIN;
 // Load generators are bundled once into plain JavaScript: starting each through tsx costs a second
 // or more, which a quick run pays dozens of times.
 export const LOAD_DIR = new URL("../.build/", import.meta.url).pathname;
@@ -118,7 +124,7 @@ export function tempDir(): string {
 }
 
 export async function spawn_(extra: Record<string, string>, dataDir: string, nodeArgs: string[] = []): Promise<BrokerProcess> {
-  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, [...BROKER_NODE_ARGS, ...nodeArgs], DIST_MAIN);
+  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, [...BROKER_NODE_ARGS, ...nodeArgs], BROKER_MAIN);
 }
 
 /**

@@ -7,6 +7,7 @@ import { shuttingDown, storeUnavailable } from "./errors.js";
 import { addService } from "./grpc/bind.js";
 import { CallRegistry, type ServiceHandlers } from "./services/handler-context.js";
 import { logPatchReport, patchServer } from "./grpc/grpc-internals.js";
+import { PROTOBUF_ES_TESTED, PROTOBUF_ES_VERSION, speedUpDecoding } from "./protobuf-internals.js";
 import { addReflection } from "./grpc/reflection.js";
 import { HealthState, ServingStatus } from "./services/health.js";
 import { publishHandlers } from "./services/publish.js";
@@ -169,6 +170,7 @@ async function bindPorts(config: BrokerConfig, log: Logger, opened: OpenedResour
   const server = new grpc.Server(serverOptions(config, log));
   opened.add("grpc server", () => server.forceShutdown());
   const patches = patchServer(server, patchOptions(config), log);
+  if (!speedUpDecoding()) log.info({ protobufEs: PROTOBUF_ES_VERSION, tested: `${PROTOBUF_ES_TESTED}x` }, "protobuf-es decoding not patched (the patches are for another version)");
   const admit = s.gate.enforced ? s.gate.admitter() : undefined;
   const bindOptions = { log, calls: s.calls, onError: (method: string, code: string) => s.metrics.rpcErrors.inc({ method, code }) };
   const services = [

@@ -17,26 +17,40 @@ function whenReady<T>(ready: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** A unary handler's answer as a promise, a synchronous throw included. */
+function settle(h: AnyHandler, req: unknown, ctx: HandlerContext): Promise<unknown> {
+  try {
+    return Promise.resolve(h(req, ctx));
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+async function* waitThenStream(handler: Promise<AnyHandler>, req: unknown, ctx: HandlerContext): AsyncIterable<unknown> {
+  yield* (await handler)(req, ctx) as AsyncIterable<unknown>;
+}
+
 /**
  * Handlers for every method of `service` that wait for `ready` and then call the real handler.
  * If `ready` rejects, every call fails with that error.
  */
 export function deferredHandlers<S extends DescService>(service: S, ready: Promise<ServiceHandlers<S>>): ServiceHandlers<S> {
+  // Once ready, calls go straight to the real handlers: waiting costs every call a promise and an
+  // abort listener, which a publish (one call per event) cannot afford.
+  let handlers: Record<string, AnyHandler> | undefined;
   // A rejection nobody waits for yet must not count as unhandled: calls see it when they come.
-  ready.catch(() => undefined);
+  ready.then((h) => void (handlers = h as unknown as Record<string, AnyHandler>)).catch(() => undefined);
   const handler = async (name: string, ctx: HandlerContext): Promise<AnyHandler> => {
-    const handlers = (await whenReady(ready, ctx.signal)) as unknown as Record<string, AnyHandler>;
-    return handlers[name] as AnyHandler;
+    const h = (await whenReady(ready, ctx.signal)) as unknown as Record<string, AnyHandler>;
+    return h[name] as AnyHandler;
   };
   const out: Record<string, AnyHandler> = {};
   for (const method of service.methods) {
     const name = method.localName;
     out[name] =
       method.methodKind === "unary"
-        ? async (req, ctx) => (await handler(name, ctx))(req, ctx)
-        : async function* (req, ctx) {
-            yield* (await handler(name, ctx))(req, ctx) as AsyncIterable<unknown>;
-          };
+        ? (req, ctx) => (handlers ? settle(handlers[name] as AnyHandler, req, ctx) : handler(name, ctx).then((h) => h(req, ctx)))
+        : (req, ctx) => (handlers ? (handlers[name] as AnyHandler)(req, ctx) : waitThenStream(handler(name, ctx), req, ctx));
   }
   return out as ServiceHandlers<S>;
 }

@@ -1,13 +1,27 @@
 // The broker's spans for publishes: one per Publish or PublishBatch call (and per PublishStream
 // request), never one per event of a batch, with the store commit as a child span. Without an
-// OpenTelemetry SDK in the process (tracing off) each is a no-op span.
-import { context, SpanKind, trace, type Span } from "@opentelemetry/api";
+// OpenTelemetry SDK in the process (tracing off) the call runs as it is: no span, no context.
+import { context, ProxyTracerProvider, SpanKind, trace, type Span } from "@opentelemetry/api";
 import { eventSubject } from "../../../sdk/src/catalog/subject.js";
 import type { EventType } from "../../../sdk/src/catalog/catalog.js";
 import type { Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { contextFromTraceparent, inSpan, linksFromTraceparents, MESSAGING_SYSTEM } from "../../../sdk/src/trace/trace-context.js";
 
 const tracer = trace.getTracer("qingyu-broker");
+
+/** What the API's global provider delegates to while no SDK is registered. */
+const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an OpenTelemetry SDK is registered in this process (main.ts registers one when tracing
+ * is configured; a test may register its own). Without one every span is a no-op and no context
+ * manager carries an active span, so wrapping a publish in spans would only cost it: two async
+ * frames and two contexts per event.
+ */
+function tracingOn(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_PROVIDER;
+}
 
 /** The value of `field` every event shares, or "" when they differ. */
 function shared(events: readonly (Event | undefined)[], field: "type" | "traceparent"): string {
@@ -36,11 +50,13 @@ function startPublishSpan(events: readonly (Event | undefined)[], subjectPrefix:
 
 /** Runs one publish call in its span (active, so logs and the commit span see it). */
 export function tracePublish<T>(events: readonly (Event | undefined)[], subjectPrefix: string, fn: () => Promise<T>): Promise<T> {
+  if (!tracingOn()) return fn();
   return inSpan(startPublishSpan(events, subjectPrefix), fn);
 }
 
 /** Runs a store commit in a child span of the active publish span. */
 export function traceCommit<T>(events: number, fn: () => Promise<T>): Promise<T> {
+  if (!tracingOn()) return fn();
   const span = tracer.startSpan("store commit", { kind: SpanKind.INTERNAL });
   if (span.isRecording()) span.setAttribute("messaging.batch.message_count", events);
   return inSpan(span, fn);
