@@ -45,6 +45,8 @@ describe("compileWhere()", () => {
     // 64 × 64 × 64 metadata entries at worst: far over the cost bound.
     wrong("event.metadata.all(a, event.metadata.all(b, event.metadata.all(c, a + b + c != '')))");
     wrong(`${"[".repeat(80)}1${"]".repeat(80)} == []`);
+    // The parser's own refusals name themselves, not the nesting bound.
+    assert.throws(() => compileWhere({ expression: "event.source == '\\ud83d'" }), (err) => err instanceof WhereError && /surrogate/.test(err.message) && !/nests/.test(err.message));
     // Just under: one comprehension over 64 entries.
     assert.ok(64 * 10 < MAX_WHERE_COST);
     compileWhere({ expression: "event.metadata.all(a, a != '')" });

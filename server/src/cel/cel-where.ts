@@ -93,10 +93,12 @@ function parseWhere(source: string): ParsedExpr & { expr: Expr } {
   try {
     return parse(source);
   } catch (err) {
-    // why: the parser reports a location (peggy) for syntax errors; a stack overflow has none.
+    // why: the parser reports a location (peggy) for syntax errors; a stack overflow and the
+    // lexer's own checks (e.g. a surrogate escape) have none.
     const e = err as { rawMessage?: unknown; location?: { start?: { offset?: number } } };
     if (typeof e.rawMessage === "string") return failAt(source, e.location?.start?.offset ?? 0, `syntax error: ${e.rawMessage}`);
-    return failAt(source, 0, "expression nests too deeply");
+    if (err instanceof RangeError) return failAt(source, 0, "expression nests too deeply");
+    return failAt(source, 0, `syntax error: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
