@@ -3,7 +3,7 @@
 // itself. Descriptors that keep only the fields an expression names (and, in full, messages it
 // uses as a whole, like a timestamp it compares) let the decoder skip the rest of the bytes.
 import { clone, create, createFileRegistry, isFieldSet, type DescFile, type DescMessage, type Registry } from "@bufbuild/protobuf";
-import { FieldDescriptorProtoSchema, FileDescriptorProtoSchema, FileDescriptorSetSchema, type DescriptorProto } from "@bufbuild/protobuf/wkt";
+import { FieldDescriptorProtoSchema, FileDescriptorProtoSchema, FileDescriptorSetSchema, type DescriptorProto, type FieldDescriptorProto } from "@bufbuild/protobuf/wkt";
 
 /** What an expression reads: fields per message type name, and messages it needs whole. */
 export interface ReadSet {
@@ -28,6 +28,11 @@ export function readWhole(set: ReadSet, message: DescMessage): void {
   for (const f of message.fields) if (f.message) readWhole(set, f.message);
 }
 
+/** The index of the oneof a field is a member of, or undefined. */
+function oneofOf(f: FieldDescriptorProto): number | undefined {
+  return isFieldSet(f, FieldDescriptorProtoSchema.field.oneofIndex) ? f.oneofIndex : undefined;
+}
+
 function pruneMessage(d: DescriptorProto, prefix: string, set: ReadSet): void {
   const name = `${prefix}${d.name}`;
   // Map entries are decoded whole (key and value) whenever their map field is kept.
@@ -35,8 +40,9 @@ function pruneMessage(d: DescriptorProto, prefix: string, set: ReadSet): void {
     const keep = set.fields.get(name) ?? new Set<string>();
     // A oneof keeps every member when one is read: a member later on the wire replaces an earlier
     // one, so the decoder must see them all to know which is set (and clear the others).
-    const oneofs = new Set(d.field.filter((f) => keep.has(f.name) && isFieldSet(f, FieldDescriptorProtoSchema.field.oneofIndex)).map((f) => f.oneofIndex));
-    d.field = d.field.filter((f) => keep.has(f.name) || (isFieldSet(f, FieldDescriptorProtoSchema.field.oneofIndex) && oneofs.has(f.oneofIndex)));
+    const oneofs = new Set(d.field.filter((f) => keep.has(f.name)).map(oneofOf));
+    oneofs.delete(undefined);
+    d.field = d.field.filter((f) => keep.has(f.name) || oneofs.has(oneofOf(f)));
   }
   for (const nested of d.nestedType) pruneMessage(nested, `${name}.`, set);
 }

@@ -37,6 +37,11 @@ export interface MessagePlan {
   readonly oneofs: Map<DescOneof, OneofPlan>;
 }
 
+/** How a singular non-message field is read (enums as int32, as protobuf-es does). */
+function scalarOf(f: DescField): ScalarType {
+  return f.fieldKind === "enum" ? ScalarType.INT32 : (f.scalar ?? ScalarType.STRING);
+}
+
 /** The wire type a scalar of this type is written with. */
 function wireTypeOf(s: ScalarType): number {
   switch (s) {
@@ -65,8 +70,7 @@ export class WirePlan {
   scalar(parent: MessagePlan, f: DescField): FieldPlan & { t: "scalar" } {
     const known = parent.fields.get(f.number);
     if (known?.t === "scalar") return known;
-    const scalar = f.fieldKind === "enum" ? ScalarType.INT32 : (f.scalar ?? ScalarType.STRING);
-    return this.add(parent, f, { t: "scalar", slot: this.slots++, scalar, strict: f.utf8Validation, oneof: this.oneof(parent, f.oneof) });
+    return this.add(parent, f, { t: "scalar", slot: this.slots++, scalar: scalarOf(f), strict: f.utf8Validation, oneof: this.oneof(parent, f.oneof) });
   }
 
   /** The plan of a singular message field; its slot is true once the field was seen. */
@@ -97,7 +101,7 @@ export class WirePlan {
       parent.oneofs.set(o, (p = { slot: this.slots++, members: [] }));
       // Every member is planned, read or not: a member later on the wire replaces an earlier one
       // (protobuf-es keeps the last), so an unread member must still clear the read ones before it.
-      for (const m of o.fields) if (!parent.fields.has(m.number)) this.add(parent, m, { t: "member", oneof: p, scalar: m.fieldKind === "message" ? undefined : m.fieldKind === "enum" ? ScalarType.INT32 : (m.scalar ?? ScalarType.STRING), strict: m.utf8Validation });
+      for (const m of o.fields) if (!parent.fields.has(m.number)) this.add(parent, m, { t: "member", oneof: p, scalar: m.fieldKind === "message" ? undefined : scalarOf(m), strict: m.utf8Validation });
     }
     return p;
   }
