@@ -5,6 +5,7 @@ import { configHelp, ConfigError, loadConfig, wantsHelp } from "./config.js";
 import { createLogger, pipeGrpcLogs } from "./logger.js";
 import { PolicyError } from "./auth/policy.js";
 import { TlsFileError } from "./auth/tls-files.js";
+import { tuneV8 } from "./v8-tuning.js";
 
 /** A setting that is malformed or cannot be used: one line naming it, exit code 2. */
 function exitWithConfigError(err: Error): never {
@@ -13,6 +14,7 @@ function exitWithConfigError(err: Error): never {
 }
 
 async function main(): Promise<void> {
+  tuneV8();
   if (wantsHelp(process.argv.slice(2))) {
     process.stdout.write(`${configHelp()}\n`);
     return;

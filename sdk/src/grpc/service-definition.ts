@@ -48,14 +48,27 @@ function lenientDeserializer<D extends DescMessage>(method: DescMethod, schema: 
   };
 }
 
-const rawBytes = new WeakMap<object, Uint8Array>();
+/**
+ * Where a decoded sub-message keeps the bytes it arrived as: a non-enumerable property of the
+ * message itself, not a WeakMap. V8's young-generation GC keeps the keys and values of a WeakMap
+ * alive until the next full GC, so one entry per request made every request's objects (the call,
+ * its HTTP/2 stream) outlive their call and be copied and promoted (BENCHMARKS.md, issue 18).
+ */
+const RAW_BYTES = Symbol("qingyu.rawBytes");
+
+type WithRawBytes = { [RAW_BYTES]?: Uint8Array | undefined };
 
 /**
  * @internal The bytes a sub-message arrived as, when the server kept them (see `keepRawOf`). They are a
  * view into the request frame: copy them before keeping them beyond the call.
  */
 export function rawBytesOf(message: object): Uint8Array | undefined {
-  return rawBytes.get(message);
+  return (message as WithRawBytes)[RAW_BYTES];
+}
+
+function setRawBytes(message: object, bytes: Uint8Array | undefined): void {
+  if (RAW_BYTES in message) (message as WithRawBytes)[RAW_BYTES] = bytes;
+  else if (bytes !== undefined) Object.defineProperty(message, RAW_BYTES, { value: bytes, writable: true, configurable: true });
 }
 
 // Records the encoded form of top-level message fields, so the broker can store an event exactly as
@@ -76,8 +89,8 @@ function captureRaw(message: Record<string, unknown>, fields: readonly DescMessa
     seen.set(no, n + 1);
     const value = message[field.localName];
     const target = field.fieldKind === "list" ? (value as object[])[n] : n === 0 ? value : undefined;
-    if (target && typeof target === "object") rawBytes.set(target, slice);
-    else if (field.fieldKind !== "list" && typeof value === "object" && value !== null) rawBytes.delete(value);
+    if (target && typeof target === "object") setRawBytes(target, slice);
+    else if (field.fieldKind !== "list" && typeof value === "object" && value !== null) setRawBytes(value, undefined);
   }
 }
 

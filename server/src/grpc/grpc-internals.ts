@@ -88,7 +88,7 @@ function registerBaseCalls(): boolean {
   if (!proto || typeof original !== "function") return false;
   if (!startPatched) {
     proto.start = function (this: unknown, listener) {
-      if (isBaseCall(this)) registered.set(this.stream, this);
+      if (isBaseCall(this)) (this.stream as StreamWithCall)[BASE_CALL] = this;
       original.call(this, listener);
     };
     startPatched = true;
@@ -219,7 +219,7 @@ function endIncomplete(stream: ServerHttp2Stream, verdict: IncompleteVerdict, lo
   // A client's doing, like any caller mistake: debug (broker_incomplete_message_bytes shows the load).
   log.debug({ verdict }, "request stream ended: incomplete message");
   const status = verdictStatus(verdict, log);
-  const base = registered.get(stream);
+  const base = (stream as StreamWithCall)[BASE_CALL];
   if (base && !base.metadataSent && !base.checkCancelled()) {
     base.sendStatus({ code: status.code, details: status.details, metadata: status.metadata });
     stream.close(h2.NGHTTP2_NO_ERROR);
@@ -245,8 +245,14 @@ interface BaseCall {
   stream: ServerHttp2Stream;
 }
 
-/** grpc-js's calls by their HTTP/2 stream (registerBaseCalls), so a bound can end them with a status. */
-const registered = new WeakMap<ServerHttp2Stream, BaseCall>();
+/**
+ * grpc-js's call of an HTTP/2 stream (registerBaseCalls), so a bound can end it with a status: kept on
+ * the stream, not in a WeakMap, whose entries V8's young-generation GC keeps alive until the next
+ * full GC (every call's objects would be promoted; BENCHMARKS.md, issue 18).
+ */
+const BASE_CALL = Symbol("qingyu.baseCall");
+
+type StreamWithCall = ServerHttp2Stream & { [BASE_CALL]?: BaseCall };
 
 /** Whether `call` has the parts of grpc-js's own call that ending it with a status uses. */
 function isBaseCall(call: unknown): call is BaseCall {
