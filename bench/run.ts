@@ -1,30 +1,28 @@
 // npm run bench [-- --quick] [-- --write]: the broker as a child process, driven by separate
 // load-generator processes, next to the raw layers it sits on, measured in the same run.
 // Prints one table, writes bench/results/<date>.json, and with --write updates BENCHMARKS.md.
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import { readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { pino } from "pino";
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
 import { openSqliteStore } from "../server/src/store/sqlite/sqlite-store.js";
 import { prepareEvent } from "../server/src/services/prepare-event.js";
 import { createBrokerClient, newEvent, newEventId, TargetType } from "../sdk/src/index.js";
 import { benchEvent } from "./lib/events.js";
-import { BROKER_MAIN, LOAD_DIR, ONLY, QUICK, SIZE, WRITE, broker, bundleLoads, fmt, load, loadAverage, removeTempDirs, rows, run, scrape, spread, stopShared, tempDir, withGc, type Row } from "./lib/harness.js";
+import { BROKER_MAIN, ONLY, QUICK, SIZE, WRITE, broker, bundleLoads, fmt, load, loadAverage, removeTempDirs, rows, run, scrape, spread, startEchoServer, stopShared, tempDir, withGc, type Row } from "./lib/harness.js";
 import { tracing, auth } from "./scenarios/overhead.js";
 import { breakdowns, tail } from "./scenarios/tail.js";
 import { durability } from "./scenarios/durability.js";
 // ---- scenarios ------------------------------------------------------------------------------
 
 async function peers(nats: NatsServer): Promise<Record<string, number>> {
-  const echo = spawn(process.execPath, [join(LOAD_DIR, "peer-echo.mjs"), JSON.stringify({ mode: "serve" })], { stdio: ["ignore", "pipe", "inherit"] });
-  const echoPort = await new Promise<number>((resolve) => createInterface({ input: echo.stdout }).on("line", (l) => l.startsWith("PORT ") && resolve(Number(l.slice(5)))));
-  const address = `127.0.0.1:${echoPort}`;
+  const echo = await startEchoServer();
+  const { address } = echo;
   const echoUnary = await run("peer-echo", { mode: "unary", address, concurrency: 50, seconds: SIZE.seconds });
   const echoStream = await run("peer-echo", { mode: "stream", address, count: SIZE.peers });
-  echo.kill();
+  echo.stop();
   const core = await run("peer-nats", { url: nats.url, mode: "core", count: SIZE.peers * 4 });
   const js = await run("peer-nats", { url: nats.url, mode: "jetstream", count: SIZE.peers / 2 });
   const sqlite = await run("peer-sqlite", { count: SIZE.peers, batch: 1_000, sync: "full" });

@@ -1,16 +1,18 @@
 // Unary Publish from a thin HTTP/2 client. "saturate": `concurrency` callers in a closed loop for
 // `seconds`. "rate": open loop at `rate` calls/s, latency counted from the scheduled send time,
-// so a stall is not hidden by the generator waiting for it. With `traceFile` (rate mode), each
-// call's id, scheduled time, send time and answer time (monotonic host clock, ms) go to that file,
-// for the bench to join with the broker's commit trace.
+// so a stall is not hidden by the generator waiting for it; a call is never sent before its time
+// (a timer wakes at most a millisecond late, and every call due by then goes out). With
+// `traceFile` (rate mode), each call's id, scheduled time, send time and answer time (monotonic
+// host clock, ms) go to that file, for the bench to join with the broker's commit trace. With
+// `echo`, the same load goes to bench/load/peer-echo.ts's unary method (a 500-byte message,
+// answered at once): the floor a gRPC server in Node.js has on this machine under this client.
 import { writeFileSync } from "node:fs";
 import { newEventId } from "../../sdk/src/index.js";
 import { RequestTemplate } from "../lib/events.js";
 import { ThinClient } from "../lib/thin-client.js";
 import { args, latencySummary, report } from "../lib/stats.js";
 
-const PATH = "/qingyu.broker.v1.EventBrokerService/Publish";
-const { address, mode, concurrency = 50, rate = 1000, seconds, source, credentials, traceFile, warmupSeconds = 0 } = args<{
+const { address, mode, concurrency = 50, rate = 1000, seconds, source, credentials, traceFile, warmupSeconds = 0, echo = false } = args<{
   address: string;
   mode: "saturate" | "rate";
   concurrency?: number;
@@ -20,11 +22,17 @@ const { address, mode, concurrency = 50, rate = 1000, seconds, source, credentia
   credentials?: string;
   traceFile?: string;
   warmupSeconds?: number;
+  echo?: boolean;
 }>();
+const PATH = echo ? "/bench.Echo/Unary" : "/qingyu.broker.v1.EventBrokerService/Publish";
 const client = new ThinClient(address, credentials);
 const template = new RequestTemplate(source);
+const ECHO_FRAME = Buffer.alloc(505, 7);
+ECHO_FRAME[0] = 0;
+ECHO_FRAME.writeUInt32BE(500, 1);
+const frame = (id?: string): Buffer => (echo ? ECHO_FRAME : template.frame(id));
 // Warm-up: connection, JIT.
-await Promise.all(Array.from({ length: 200 }, () => client.call(PATH, template.frame())));
+await Promise.all(Array.from({ length: 200 }, () => client.call(PATH, frame())));
 
 if (mode === "saturate") {
   let done = 0;
@@ -33,7 +41,7 @@ if (mode === "saturate") {
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
-      if ((await client.call(PATH, template.frame())) === 0) done++;
+      if ((await client.call(PATH, frame())) === 0) done++;
       else errors++;
     }
   }));
@@ -53,10 +61,10 @@ if (mode === "saturate") {
   for (let i = 0; i < total; i++) {
     const scheduled = t0 + (i * 1000) / rate;
     const wait = scheduled - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const id = newEventId();
     const sent = performance.now();
-    inflight.push(client.call(PATH, template.frame(id)).then((s) => {
+    inflight.push(client.call(PATH, frame(id)).then((s) => {
       if (i < warm) return;
       const done = performance.now();
       if (s === 0) latencies.push(done - scheduled);
