@@ -43,7 +43,7 @@ async function measure(entry: string): Promise<Figures> {
       p999: r["p999"] ?? NaN,
       scavenges: scavenges.length,
       pause: median(scavenges.map((g) => g.pause)),
-      maxPause: Math.max(...scavenges.map((g) => g.pause)),
+      maxPause: scavenges.length === 0 ? Number.NaN : Math.max(...scavenges.map((g) => g.pause)),
       allocatedKiB: kib(scavenges.map((g) => g.allocated)),
       survivedKiB: kib(scavenges.map((g) => g.survived)),
       promotedKiB: kib(scavenges.map((g) => g.promoted)),

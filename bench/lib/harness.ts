@@ -99,7 +99,10 @@ export const run = (script: string, params: Record<string, unknown>) => load(scr
 /** The raw gRPC peer: a grpc-js server answering each message at once (bench/load/peer-echo.ts), in its own process. */
 export async function startEchoServer(): Promise<{ address: string; stop(): void }> {
   const echo = spawn(process.execPath, [...LOAD_NODE_ARGS, join(LOAD_DIR, "peer-echo.mjs"), JSON.stringify({ mode: "serve" })], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<number>((resolve) => createInterface({ input: echo.stdout }).on("line", (l) => l.startsWith("PORT ") && resolve(Number(l.slice(5)))));
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: echo.stdout }).on("line", (l) => l.startsWith("PORT ") && resolve(Number(l.slice(5))));
+    echo.once("exit", (code) => reject(new Error(`the echo server exited with ${code} before listening`)));
+  });
   return { address: `127.0.0.1:${port}`, stop: () => echo.kill() };
 }
 

@@ -60,8 +60,8 @@ if (mode === "saturate") {
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const scheduled = t0 + (i * 1000) / rate;
-    const wait = scheduled - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    // A timer may fire a fraction of a millisecond early (it counts whole ms from the loop's clock).
+    for (let wait = scheduled - performance.now(); wait > 0; wait = scheduled - performance.now()) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
     const id = newEventId();
     const sent = performance.now();
     inflight.push(client.call(PATH, frame(id)).then((s) => {

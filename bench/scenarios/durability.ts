@@ -13,8 +13,11 @@ const REPEATS = 3;
 /** A process's CPU time so far (user + system), in µs, from /proc; NaN where there is none. */
 function processCpuUs(pid: number | undefined): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command's ") ".
+    if (pid === undefined) return Number.NaN;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command's closing ")"; in
+    // clock ticks of 1/100 s (USER_HZ on Linux).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
   } catch {
     return Number.NaN;

@@ -3,7 +3,8 @@
 import { setFlagsFromString } from "node:v8";
 
 /**
- * Turns off V8's allocation-site pretenuring.
+ * Turns off V8's allocation-site pretenuring, unless the process was started with an
+ * `--allocation-site-pretenuring` option of its own (in its arguments or NODE_OPTIONS), which wins.
  *
  * V8 watches which allocation sites' objects survive a young-generation GC; a site whose objects
  * all survive for a while is switched to allocate straight into the old generation. A burst of
@@ -14,7 +15,11 @@ import { setFlagsFromString } from "node:v8";
  * instead of 1.6) until a mark-compact, and p99 doubled. A broker's allocations are almost all
  * per call and short-lived, so the feedback only ever hurts it; the flag is process-wide (the
  * store's worker threads included) and read at each GC, so setting it here takes effect at once.
+ * Returns whether it was set.
  */
-export function tuneV8(): void {
+export function tuneV8(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env["NODE_OPTIONS"] ?? ""): boolean {
+  const chosen = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--(no-)?allocation[-_]site[-_]pretenuring$/.test(a));
+  if (chosen) return false;
   setFlagsFromString("--no-allocation-site-pretenuring");
+  return true;
 }

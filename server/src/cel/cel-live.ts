@@ -7,16 +7,15 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventSchema, type Event } from "../../../sdk/src/gen/qingyu/events/v1/event_pb.js";
 import { compileWhere, type WhereProgram, type WhereSpec } from "./cel-where.js";
 
-const decoded = new WeakMap<Uint8Array, Event>();
-const verdicts = new WeakMap<Uint8Array, Map<WhereProgram, boolean>>();
+// Kept on the bytes themselves, not in WeakMaps keyed by them: V8's scavenges keep WeakMap entries
+// alive until a full GC, which promoted every event's (BENCHMARKS.md, issue 18).
+const DECODED = Symbol("qingyu.decoded");
+const VERDICTS = Symbol("qingyu.verdicts");
 
-function decode(data: Uint8Array): Event {
-  let e = decoded.get(data);
-  if (!e) {
-    e = fromBinary(EventSchema, data);
-    decoded.set(data, e);
-  }
-  return e;
+type Annotated = Uint8Array & { [DECODED]?: Event; [VERDICTS]?: Map<WhereProgram, boolean> };
+
+function decode(data: Annotated): Event {
+  return (data[DECODED] ??= fromBinary(EventSchema, data));
 }
 
 /**
@@ -25,17 +24,17 @@ function decode(data: Uint8Array): Event {
  */
 export function liveWhere(spec: WhereSpec): (m: object, data?: Uint8Array) => boolean {
   const program = compileWhere(spec);
-  return (m, data) => {
+  return (m, data?: Annotated) => {
     if (isMessage(m, EventSchema)) return program.matches(m);
     if (!data) return false;
-    let seen = verdicts.get(data);
+    let seen = data[VERDICTS];
     const known = seen?.get(program);
     if (known !== undefined) return known;
     // An expression in the fast path's subset reads its fields from the bytes (cel-fast.ts); the
     // others share one decoded event.
     const now = timestampFromMs(Date.now());
     const verdict = program.fast ? program.matchesBytes(data, now) : program.matches(decode(data), now);
-    if (!seen) verdicts.set(data, (seen = new Map()));
+    if (!seen) data[VERDICTS] = seen = new Map();
     seen.set(program, verdict);
     return verdict;
   };

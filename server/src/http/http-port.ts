@@ -121,6 +121,13 @@ function watchWrites(res: Parameters<NodeHandlerFn>[1]): Written {
   return { responded, abandon };
 }
 
+/**
+ * A request's response watch, kept on the request (not in a WeakMap, whose entries V8's scavenges
+ * keep alive until a full GC, with everything the request reaches: BENCHMARKS.md, issue 18).
+ */
+const WRITTEN = Symbol("qingyu.written");
+type WithWritten = { [WRITTEN]?: Written };
+
 /** Binds the HTTP port. @throws the listen error (e.g. EADDRINUSE) */
 export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
   const connect = connectNodeAdapter({
@@ -133,11 +140,10 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     // No writeMaxBytes: the handlers bound what they answer (a page by its budget, in the binary
     // encoding), and the same page in JSON is larger; a bound here failed it with a bare error.
     ...(o.fallback ? { fallback: o.fallback } : {}),
-    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, responses.get(req) ?? { responded: Promise.resolve(), abandon: () => {} }, () => closing)),
+    contextValues: (req) => createContextValues().set(httpPeerKey, peerOf(req.socket as Socket, (req as WithWritten)[WRITTEN] ?? { responded: Promise.resolve(), abandon: () => {} }, () => closing)),
   });
   const refused = o.gRpcPortOnly ?? new Map<string, string>();
   let closing = false;
-  const responses = new WeakMap<object, Written>();
   const countBody = o.incomplete ? boundRequestBodies(o.incomplete, o.log) : undefined;
   const forUs = hostAllowed(o.host, o.allowedHosts ?? []);
   const handler: NodeHandlerFn = (req, res) => {
@@ -154,7 +160,7 @@ export async function serveHttp(o: HttpPortOptions): Promise<HttpPort> {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const method = refused.get(path);
     if (method === undefined) {
-      responses.set(req, watchWrites(res));
+      (req as WithWritten)[WRITTEN] = watchWrites(res);
       return connect(req, res);
     }
     o.onRefused?.(method);

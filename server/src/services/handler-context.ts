@@ -24,7 +24,7 @@ export interface HandlerContext {
   /** What the caller may do; handlers ask it before they publish, read or administer. */
   readonly access: Access;
   /** Ends the call from the server side with `reason` as its status (e.g. a slow subscriber). */
-  end(reason: DomainError): void;
+  end(this: HandlerContext, reason: DomainError): void;
 }
 
 /** A response: a message, its init shape, or bytes already encoded (e.g. a stored event). */
