@@ -31,24 +31,20 @@ async function disk(dir: string, mode: "overwrite" | "append"): Promise<Percenti
 }
 
 /**
- * The floor: the same client and open-loop load against a grpc-js server that answers at once,
- * `REPEATS` times per rate. A broker's tail can only approach the disk's where this floor is below
- * it; on a machine whose event loops and scheduler add milliseconds, this is the line to read.
+ * The floor: the same client and open-loop load against a grpc-js server that answers at once, at
+ * each rate, added to `floors`. A broker's tail can only approach the disk's where this floor is
+ * below it; on a machine whose event loops and scheduler add milliseconds, this is the line to read.
  */
-async function echoFloor(seconds: number): Promise<Map<number, Percentiles[]>> {
-  const floors = new Map<number, Percentiles[]>();
+async function echoFloor(seconds: number, floors: Map<number, Percentiles[]>): Promise<void> {
   const echo = await startEchoServer();
   try {
-    for (let rep = 0; rep < REPEATS; rep++) {
-      for (const rate of RATES) {
-        const r = await run("unary", { address: echo.address, mode: "rate", rate, seconds, warmupSeconds: 1, source: "tail-echo", echo: true });
-        floors.set(rate, [...(floors.get(rate) ?? []), { p50: r["p50"] ?? NaN, p99: r["p99"] ?? NaN, p999: r["p999"] ?? NaN }]);
-      }
+    for (const rate of RATES) {
+      const r = await run("unary", { address: echo.address, mode: "rate", rate, seconds, warmupSeconds: 1, source: "tail-echo", echo: true });
+      floors.set(rate, [...(floors.get(rate) ?? []), { p50: r["p50"] ?? NaN, p99: r["p99"] ?? NaN, p999: r["p999"] ?? NaN }]);
     }
   } finally {
     echo.stop();
   }
-  return floors;
 }
 
 export async function tail(): Promise<void> {
@@ -60,11 +56,14 @@ export async function tail(): Promise<void> {
   const calls = new Map<string, ReturnType<typeof joinTraces>>();
   const gc = new Map<string, number[]>();
   const errors = new Map<string, number>();
+  const floors = new Map<number, Percentiles[]>();
+  const variants = [...SYNCS, "young"] as const;
+  // Each round: the floor, the broker's variants (in a rotated order, so none always comes first),
+  // then the disk, whose 3 s of fsyncs would otherwise leave write-back behind them for a broker.
   for (let rep = 0; rep < REPEATS; rep++) {
     const dir = tempDir();
-    disks.push(await disk(dir, "overwrite"));
-    if (rep === 0) appends.push(await disk(dir, "append"));
-    for (const variant of [...SYNCS, "young"] as const) {
+    await echoFloor(seconds, floors);
+    for (const variant of [...variants.slice(rep % variants.length), ...variants.slice(0, rep % variants.length)]) {
       const sync = variant === "young" ? "full" : variant;
       const brokerTrace = join(dir, `broker-${variant}.ndjson`);
       const b = await spawn_({ BROKER_SQLITE_SYNC: sync, BROKER_COMMIT_TRACE: brokerTrace }, join(dir, variant), variant === "young" ? YOUNG : []);
@@ -85,8 +84,9 @@ export async function tail(): Promise<void> {
       const broker = readFileSync(brokerTrace, "utf8");
       for (const [key, file] of clientTraces) calls.set(key, [...(calls.get(key) ?? []), ...joinTraces(readFileSync(file, "utf8"), broker)]);
     }
+    disks.push(await disk(dir, "overwrite"));
+    if (rep === 0) appends.push(await disk(dir, "append"));
   }
-  const floors = await echoFloor(seconds);
   const floor = (rate: number) => ({ p99: median(pick(floors.get(rate) ?? [], "p99")), p999: median(pick(floors.get(rate) ?? [], "p999")) });
   for (const rate of RATES) {
     const runs = floors.get(rate) ?? [];
