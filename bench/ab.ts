@@ -9,27 +9,21 @@
 // BENCH_AB_PHASES=stream,batch,unary,fanout picks phases (fanout: 10 subscribers, ev/s there are
 // deliveries/s); BENCH_AB_EVENTS the events per phase.
 import { loadavg } from "node:os";
-import { spawnBroker, type BrokerProcess } from "../test/helpers/broker-process.js";
-import { BROKER_NODE_ARGS, bundleLoads, load, median, removeTempDirs, run, tempDir, withGc } from "./lib/harness.js";
+import type { BrokerProcess } from "../test/helpers/broker-process.js";
+import { brokersOf, bundleLoads, load, median, removeTempDirs, run, withGc } from "./lib/harness.js";
 
-const brokers = process.argv.slice(2).filter((a) => a.includes("=")).map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] as const);
+const brokers = brokersOf(process.argv.slice(2));
 const rounds = Number(process.env["BENCH_AB_ROUNDS"] ?? 3);
 const events = Number(process.env["BENCH_AB_EVENTS"] ?? 40_000);
 const phases = (process.env["BENCH_AB_PHASES"] ?? "stream,batch,unary").split(",");
 const seconds = 4;
 
-const start = (entry: string): Promise<BrokerProcess> => {
-  const [main = "", options = ""] = entry.split("::");
-  const own = options.split(" ").filter((a) => a !== "");
-  return spawnBroker({ BROKER_DATA_DIR: tempDir(), BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000" }, 30_000, [...BROKER_NODE_ARGS, ...own], main);
-};
-
 type Figure = { cpu: number; perSec: number; load: number };
 const results = new Map<string, Figure[]>();
 const add = (key: string, f: Figure) => results.set(key, [...(results.get(key) ?? []), f]);
 
-async function measure(label: string, main: string, round: number): Promise<void> {
-  const b = await start(main);
+async function measure(label: string, start: () => Promise<BrokerProcess>, round: number): Promise<void> {
+  const b = await start();
   try {
     const source = `ab-${label}-${round}`;
     if (phases.includes("stream")) {
@@ -68,8 +62,8 @@ async function measure(label: string, main: string, round: number): Promise<void
 await bundleLoads();
 try {
   for (let round = 0; round < rounds; round++) {
-    for (const [label, main] of round % 2 === 0 ? brokers : [...brokers].reverse()) {
-      await measure(label, main, round);
+    for (const { label, start } of round % 2 === 0 ? brokers : [...brokers].reverse()) {
+      await measure(label, start, round);
       const last = phases.map((p) => results.get(`${label}|${p}`)?.at(-1)).map((f, i) => `${phases[i]} ${f?.cpu.toFixed(0)} µs/ev ${f?.perSec.toFixed(0)}/s`);
       console.error(`round ${round} ${label}: ${last.join(", ")} (load ${loadavg()[0]?.toFixed(2)})`);
     }
@@ -79,7 +73,7 @@ try {
 }
 console.log("| broker | phase | broker CPU µs/event, median (runs) | ev/s, median (runs) | load avg |");
 console.log("|---|---|---|---|---|");
-for (const [label] of brokers) {
+for (const { label } of brokers) {
   for (const phase of phases) {
     const f = results.get(`${label}|${phase}`) ?? [];
     const list = (k: keyof Figure, d: number) => f.map((x) => x[k].toFixed(d)).join(", ");

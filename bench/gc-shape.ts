@@ -8,26 +8,20 @@
 //
 //   node --import tsx bench/gc-shape.ts [label=<main.js>[::<node options>] ...]
 //   BENCH_GC_RATE (1000 calls/s), BENCH_GC_SECONDS (8), BENCH_GC_ROUNDS (3), interleaved
-import { DIST_MAIN, spawnBroker } from "../test/helpers/broker-process.js";
+import { DIST_MAIN, type BrokerProcess } from "../test/helpers/broker-process.js";
 import { mainThreadGcs, parseGcTrace } from "../test/helpers/gc-trace.js";
-import { bundleLoads, median, removeTempDirs, run, tempDir } from "./lib/harness.js";
+import { brokersOf, bundleLoads, median, removeTempDirs, run } from "./lib/harness.js";
 
-const given = process.argv.slice(2).filter((a) => a.includes("="));
-const brokers = (given.length > 0 ? given : [`this=${DIST_MAIN}`]).map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] as const);
+const given = brokersOf(process.argv.slice(2));
+const brokers = given.length > 0 ? given : brokersOf([`this=${DIST_MAIN}`]);
 const rate = Number(process.env["BENCH_GC_RATE"] ?? 1000);
 const seconds = Number(process.env["BENCH_GC_SECONDS"] ?? 8);
 const rounds = Number(process.env["BENCH_GC_ROUNDS"] ?? 3);
 
 type Figures = Record<"p50" | "p99" | "p999" | "scavenges" | "pause" | "maxPause" | "allocatedKiB" | "survivedKiB" | "promotedKiB" | "markCompacts" | "markCompactMs", number>;
 
-async function measure(entry: string): Promise<Figures> {
-  const [main = "", options = ""] = entry.split("::");
-  const b = await spawnBroker(
-    { BROKER_DATA_DIR: tempDir(), BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000" },
-    30_000,
-    ["--trace-gc", "--trace-gc-nvp", ...options.split(" ").filter((a) => a !== "")],
-    main,
-  );
+async function measure(start: (nodeArgs: string[]) => Promise<BrokerProcess>): Promise<Figures> {
+  const b = await start(["--trace-gc", "--trace-gc-nvp"]);
   let trace = "";
   // Only what comes after the start: the load's GCs.
   b.proc.stdout?.on("data", (d: Buffer) => (trace += d.toString()));
@@ -58,8 +52,8 @@ async function measure(entry: string): Promise<Figures> {
 await bundleLoads();
 const results = new Map<string, Figures[]>();
 for (let round = 0; round < rounds; round++) {
-  for (const [label, entry] of brokers) {
-    const f = await measure(entry);
+  for (const { label, start } of brokers) {
+    const f = await measure(start);
     results.set(label, [...(results.get(label) ?? []), f]);
     process.stderr.write(`# ${label} round ${round + 1}: p99 ${f.p99.toFixed(1)} ms, scavenge ${f.pause.toFixed(1)} ms, promoted ${f.promotedKiB.toFixed(0)} KiB per scavenge\n`);
   }

@@ -133,8 +133,23 @@ export function tempDir(): string {
   return d;
 }
 
-export async function spawn_(extra: Record<string, string>, dataDir: string, nodeArgs: string[] = []): Promise<BrokerProcess> {
-  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, [...BROKER_NODE_ARGS, ...nodeArgs], BROKER_MAIN);
+export async function spawn_(extra: Record<string, string>, dataDir: string, nodeArgs: string[] = [], main = BROKER_MAIN): Promise<BrokerProcess> {
+  return spawnBroker({ BROKER_DATA_DIR: dataDir, BROKER_METRICS_PORT: "0", BROKER_LOG_LEVEL: "info", BROKER_MAX_PENDING_EVENTS: "1000000", ...extra }, 30_000, [...BROKER_NODE_ARGS, ...nodeArgs], main);
+}
+
+/**
+ * The brokers an A/B tool is given on its command line, as `label=<main.js>[::<node options>]`
+ * (bench/ab.ts, bench/gc-shape.ts): each label with a start for a fresh broker, in a new data
+ * directory, with `nodeArgs` before the broker's own options.
+ */
+export function brokersOf(argv: readonly string[]): { label: string; start(nodeArgs?: string[]): Promise<BrokerProcess> }[] {
+  return argv
+    .filter((a) => a.includes("="))
+    .map((a) => {
+      const [main = "", options = ""] = a.slice(a.indexOf("=") + 1).split("::");
+      const own = options.split(" ").filter((o) => o !== "");
+      return { label: a.slice(0, a.indexOf("=")), start: (nodeArgs: string[] = []) => spawn_({}, tempDir(), [...nodeArgs, ...own], main) };
+    });
 }
 
 /**

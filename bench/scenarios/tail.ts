@@ -1,7 +1,8 @@
 // Tail latency of unary Publish at a modest rate, open loop, next to the disk's own tail and a
 // bare grpc-js server's (the same client and load), both measured in the same run (issue 18):
-// each latency row gives its ratio to the same run's fdatasync and echo percentiles, and the calls of the slowest 1% and 0.1% are broken down into stages by joining the
-// load's per-call trace with the broker's commit trace (BROKER_COMMIT_TRACE).
+// each latency row gives its ratio to the same run's fdatasync and echo percentiles, and the
+// calls of the slowest 1% and 0.1% are broken down into stages by joining the load's per-call
+// trace with the broker's commit trace (BROKER_COMMIT_TRACE).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { QUICK, median, rows, run, spawn_, spread, startEchoServer, tempDir, withGc } from "../lib/harness.js";

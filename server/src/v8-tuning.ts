@@ -1,5 +1,5 @@
 // V8 settings the broker applies to itself at start-up (main.ts), before it allocates anything
-// of its own. Each is measured in BENCHMARKS.md ("Issue 18: where the tail came from").
+// of its own. Each is measured in BENCHMARKS.md ("Issue 18, second pass").
 import { setFlagsFromString } from "node:v8";
 
 /**
